@@ -1,0 +1,34 @@
+import {
+	NodeConnectionTypes,
+	type IExecuteFunctions,
+	type INodeExecutionData,
+	type INodeType,
+	type INodeTypeDescription,
+} from 'n8n-workflow';
+
+import { checkItems } from './checkItems';
+import { properties } from './description';
+
+export class CambSeparationStatus implements INodeType {
+	description: INodeTypeDescription = {
+		displayName: 'Camb Separation Status',
+		name: 'cambSeparationStatus',
+		icon: { light: 'file:camb.svg', dark: 'file:camb.dark.svg' },
+		group: ['transform'],
+		version: 1,
+		subtitle: 'Route by separation status',
+		description: 'Check CAMB.AI audio separation tasks and route each item to Success, Pending or Failure',
+		defaults: { name: 'Camb Separation Status' },
+		usableAsTool: true,
+		inputs: [NodeConnectionTypes.Main],
+		// Order matters: workflows connect to output 0 (Success), 1 (Pending) and 2 (Failure).
+		outputs: [NodeConnectionTypes.Main, NodeConnectionTypes.Main, NodeConnectionTypes.Main],
+		outputNames: ['Success', 'Pending', 'Failure'],
+		credentials: [{ name: 'cambAiApi', required: true }],
+		properties,
+	};
+
+	async execute(this: IExecuteFunctions): Promise<INodeExecutionData[][]> {
+		return await checkItems(this);
+	}
+}

@@ -1,0 +1,228 @@
+/**
+ * Decides what one CAMB status answer means for the user: which output the item takes,
+ * and, for failures, a machine-readable reason, a sentence a person can act on and
+ * whether submitting again could help. Pure: no n8n, no HTTP.
+ */
+
+export type Route = 'success' | 'pending' | 'failure';
+
+export interface Verdict {
+	route: Route;
+	/** CAMB's status, upper-cased (or a node code such as TASK_NOT_FOUND when CAMB gave none). */
+	status: string;
+	runId?: number;
+	/** Failure only. */
+	reason?: string;
+	message?: string;
+	retryable?: boolean;
+}
+
+/** An answer that is not a task status at all (HTML, broken JSON, no status field). */
+export interface NotAStatus {
+	route: 'invalid';
+	problem: string;
+}
+
+export interface ClassifyOptions {
+	/** CAMB's own node assumes brand-new tasks may answer 404 for a moment. */
+	notFoundAsPending: boolean;
+	/** Send statuses this node does not know to Pending instead of Failure. */
+	unknownStatusAsPending: boolean;
+}
+
+/** The answers the transport hands over: 2xx, 404 and 422. Everything else is a request failure. */
+export interface CambAnswer {
+	statusCode: number;
+	body: string;
+}
+
+// Reasons where the same file will fail again: the user must change the input or the account.
+const NOT_RETRYABLE_REASONS = new Set([
+	'HARMFUL_CONTENT_DETECTED',
+	'SOURCE_TOO_LONG',
+	'SOURCE_TOO_LARGE',
+	'SOURCE_TYPE_NOT_SUPPORTED',
+	'SOURCE_NOT_FOUND',
+	'MISMATCHED_SOURCE_CODEC',
+	'CONTENT_DOES_NOT_MATCH_EXTENSION',
+	'INVALID_SOURCE_DATA',
+	'PAYMENT_REQUIRED',
+	'FORBIDDEN',
+]);
+
+export function classifyAnswer(answer: CambAnswer, options: ClassifyOptions): Verdict | NotAStatus {
+	if (answer.statusCode === 404) return notFound(answer.body, options);
+	if (answer.statusCode === 422) return rejectedId(answer.body);
+
+	const parsed = parseJson(answer.body);
+	if (!parsed.ok) return { route: 'invalid', problem: `the answer is not JSON: ${excerpt(answer.body)}` };
+	return classifyStatusBody(parsed.value, options);
+}
+
+/** Accepts both shapes CAMB is known to send: a bare string, or an object with `status`. */
+export function classifyStatusBody(body: unknown, options: ClassifyOptions): Verdict | NotAStatus {
+	const fields = readStatusFields(body);
+	if ('problem' in fields) return { route: 'invalid', problem: fields.problem };
+
+	const status = fields.status.toUpperCase();
+	const runId = fields.runId;
+	switch (status) {
+		case 'SUCCESS':
+			return { route: 'success', status, runId };
+		case 'PENDING':
+			return { route: 'pending', status, runId };
+		case 'ERROR':
+		case 'FAILED':
+		case 'TIMEOUT':
+		case 'PAYMENT_REQUIRED':
+			return { route: 'failure', status, runId, ...explainFailure(status, fields.exceptionReason, fields.cambMessage) };
+		default:
+			if (options.unknownStatusAsPending) return { route: 'pending', status, runId };
+			return {
+				route: 'failure',
+				status,
+				runId,
+				reason: 'UNKNOWN_STATUS',
+				message: `CAMB.AI answered with a status this node does not know, "${fields.status}"; check the task in CAMB.AI, or turn on "Unknown Status Means Pending".`,
+				retryable: false,
+			};
+	}
+}
+
+interface StatusFields {
+	status: string;
+	runId?: number;
+	exceptionReason?: string;
+	cambMessage?: string;
+}
+
+function readStatusFields(body: unknown): StatusFields | { problem: string } {
+	if (typeof body === 'string') {
+		return body.trim() ? { status: body.trim() } : { problem: 'the answer is an empty string' };
+	}
+	if (!isPlainObject(body)) return { problem: `the answer is not a status: ${quote(body)}` };
+	const status = body.status;
+	if (typeof status !== 'string' || !status.trim()) {
+		return { problem: `the answer has no status: ${quote(body)}` };
+	}
+	return {
+		status: status.trim(),
+		runId: toRunId(body.run_id),
+		exceptionReason: nonEmptyString(body.exception_reason),
+		cambMessage: messageText(body.message),
+	};
+}
+
+function explainFailure(
+	status: string,
+	exceptionReason: string | undefined,
+	cambMessage: string | undefined,
+): Pick<Verdict, 'reason' | 'message' | 'retryable'> {
+	// CAMB sends exception_reason "NONE" when it has nothing to say.
+	const reason = exceptionReason && exceptionReason.toUpperCase() !== 'NONE' ? exceptionReason.toUpperCase() : status;
+	const detail = cambMessage ? ` CAMB.AI says: ${excerpt(cambMessage)}` : '';
+	if (status === 'PAYMENT_REQUIRED' || reason === 'PAYMENT_REQUIRED') {
+		return {
+			reason,
+			retryable: false,
+			message: `The CAMB.AI account has run out of credits; add credits, then submit the file again.${detail}`,
+		};
+	}
+	if (status === 'TIMEOUT') {
+		return {
+			reason,
+			retryable: false,
+			message: `CAMB.AI stopped the task because it ran too long; split the audio into shorter pieces and submit them separately.${detail}`,
+		};
+	}
+	const retryable = !NOT_RETRYABLE_REASONS.has(reason);
+	const advice = retryable
+		? 'submitting the file again may help'
+		: 'submitting the same file again will fail the same way; fix the file first';
+	return {
+		reason,
+		retryable,
+		message: `CAMB.AI could not separate the audio (${reason}); ${advice}.${detail}`,
+	};
+}
+
+function notFound(body: string, options: ClassifyOptions): Verdict {
+	if (options.notFoundAsPending) return { route: 'pending', status: 'NOT_FOUND' };
+	return {
+		route: 'failure',
+		status: 'NOT_FOUND',
+		reason: 'TASK_NOT_FOUND',
+		retryable: false,
+		message: `CAMB.AI does not know this task id${cambDetail(body)}; check that it is the task_id the submission returned, or turn on "Not Found Means Pending" for tasks that were created moments ago.`,
+	};
+}
+
+function rejectedId(body: string): Verdict {
+	return {
+		route: 'failure',
+		status: 'INVALID_TASK_ID',
+		reason: 'INVALID_TASK_ID',
+		retryable: false,
+		message: `CAMB.AI rejected the task id as malformed${cambDetail(body)}; pass the task_id exactly as the submission returned it.`,
+	};
+}
+
+/** FastAPI puts a string or a list of {msg} objects in `detail`; others use `error` or `message`. */
+function cambDetail(body: string): string {
+	const parsed = parseJson(body);
+	if (!parsed.ok || !isPlainObject(parsed.value)) return '';
+	const { detail, error, message } = parsed.value;
+	const text =
+		nonEmptyString(detail) ??
+		(Array.isArray(detail) ? detail.map((d) => (isPlainObject(d) ? nonEmptyString(d.msg) : undefined)).filter(Boolean).join('; ') : undefined) ??
+		nonEmptyString(error) ??
+		nonEmptyString(message);
+	return text ? ` ("${excerpt(text)}")` : '';
+}
+
+function toRunId(value: unknown): number | undefined {
+	if (typeof value === 'number' && Number.isSafeInteger(value) && value >= 0) return value;
+	if (typeof value === 'string' && /^\d{1,15}$/.test(value)) return Number(value);
+	return undefined;
+}
+
+function messageText(value: unknown): string | undefined {
+	if (typeof value === 'string') return nonEmptyString(value);
+	if (isPlainObject(value)) return quote(value);
+	return undefined;
+}
+
+function nonEmptyString(value: unknown): string | undefined {
+	return typeof value === 'string' && value.trim() ? value.trim() : undefined;
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+	return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function parseJson(text: string): { ok: true; value: unknown } | { ok: false } {
+	try {
+		return { ok: true, value: JSON.parse(text) };
+	} catch {
+		return { ok: false };
+	}
+}
+
+/** An excerpt of a parsed value; a value too deep to print is described, not thrown on. */
+function quote(value: unknown): string {
+	try {
+		return excerpt(JSON.stringify(value) ?? String(value));
+	} catch {
+		return '(too deeply nested to quote)';
+	}
+}
+
+const EXCERPT_LENGTH = 120;
+
+/** A short, single-line quote of what the server sent, safe to put in an error message. */
+export function excerpt(text: string): string {
+	// eslint-disable-next-line no-control-regex
+	const oneLine = text.replace(/[\u0000-\u001f\u007f]+/g, ' ').trim();
+	if (!oneLine) return '(empty body)';
+	return oneLine.length > EXCERPT_LENGTH ? `${oneLine.slice(0, EXCERPT_LENGTH)}…` : oneLine;
+}

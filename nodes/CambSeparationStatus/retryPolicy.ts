@@ -1,0 +1,77 @@
+/**
+ * When to try a request again and how long to wait first. Pure: the caller sleeps.
+ * Mirrors CAMB's official SDKs: retry 408, 429 and 5xx and dropped connections,
+ * back off exponentially with jitter, and let the server's Retry-After win.
+ */
+
+export interface BackoffSettings {
+	/** Wait before the first retry, before jitter. */
+	baseDelayMs: number;
+	/** No computed wait grows beyond this. */
+	maxDelayMs: number;
+}
+
+export const DEFAULT_BACKOFF: BackoffSettings = { baseDelayMs: 1000, maxDelayMs: 30_000 };
+
+/** A server asking for a longer pause than this is not waited for: the check fails now instead. */
+export const MAX_RETRY_AFTER_MS = 60_000;
+
+export function isRetryableStatus(statusCode: number): boolean {
+	return statusCode === 408 || statusCode === 429 || statusCode >= 500;
+}
+
+// Connection-level failures that a second attempt can cure. A cancelled execution is not one.
+const RETRYABLE_ERROR_CODES = new Set([
+	'ECONNRESET',
+	'ECONNREFUSED',
+	'ECONNABORTED',
+	'ETIMEDOUT',
+	'ESOCKETTIMEDOUT',
+	'EPIPE',
+	'EAI_AGAIN',
+	'ENETUNREACH',
+	'EHOSTUNREACH',
+	'ERR_BAD_RESPONSE',
+]);
+
+export function isRetryableNetworkError(error: { code?: unknown; message?: unknown }): boolean {
+	if (typeof error.code === 'string' && RETRYABLE_ERROR_CODES.has(error.code)) return true;
+	const message = typeof error.message === 'string' ? error.message : '';
+	return /socket hang up|timeout of \d+ms exceeded|aborted/i.test(message) && error.code !== 'ERR_CANCELED';
+}
+
+/**
+ * Exponential backoff with "equal jitter": half the step is fixed, half random, so retries
+ * from many items spread out but never fire instantly.
+ * `attempt` is the number of attempts already made (1 after the first failure).
+ */
+export function backoffDelayMs(attempt: number, settings: BackoffSettings, random: () => number = Math.random): number {
+	const step = Math.min(settings.maxDelayMs, settings.baseDelayMs * 2 ** Math.max(0, attempt - 1));
+	return Math.round(step / 2 + (random() * step) / 2);
+}
+
+/**
+ * The pause a server asked for, in ms: `retry-after-ms`, then `Retry-After` as seconds or an
+ * HTTP date. Undefined when absent or unreadable.
+ */
+export function retryAfterMs(headers: Record<string, unknown>, nowMs: number): number | undefined {
+	const ms = Number(headerValue(headers, 'retry-after-ms'));
+	if (headerValue(headers, 'retry-after-ms') !== undefined && Number.isFinite(ms) && ms >= 0) return Math.ceil(ms);
+
+	const value = headerValue(headers, 'retry-after')?.trim();
+	if (!value) return undefined;
+	if (/^\d+(\.\d+)?$/.test(value)) return Math.ceil(Number(value) * 1000);
+	// An HTTP date always names a weekday and month; anything else ("-3") is unreadable.
+	const date = /[a-z]/i.test(value) ? Date.parse(value) : NaN;
+	if (Number.isNaN(date)) return undefined;
+	return Math.max(0, date - nowMs);
+}
+
+function headerValue(headers: Record<string, unknown>, name: string): string | undefined {
+	for (const [key, value] of Object.entries(headers)) {
+		if (key.toLowerCase() !== name) continue;
+		if (Array.isArray(value)) return value.length ? String(value[0]) : undefined;
+		return value === undefined || value === null ? undefined : String(value);
+	}
+	return undefined;
+}
