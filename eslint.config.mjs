@@ -9,6 +9,8 @@ export default tseslint.config(
 	{
 		files: ['**/*.ts'],
 		extends: [eslint.configs.recommended, tseslint.configs.recommended],
+		// Interfaces n8n defines sometimes require parameters an implementation does not use.
+		rules: { '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_' }] },
 	},
 	{
 		files: ['credentials/**/*.ts', 'nodes/**/*.ts', 'package.json'],

@@ -65,7 +65,7 @@ export function createCambClient(
 			const response = await limiter(async () => {
 				// Checked inside the slot: requests queued before the stop must not go out either.
 				if (stoppedBecause !== undefined || keyRejection) return undefined;
-				return (await ctx.helpers.httpRequestWithAuthentication.call(ctx, CREDENTIAL_TYPE, {
+				const response = (await ctx.helpers.httpRequestWithAuthentication.call(ctx, CREDENTIAL_TYPE, {
 					method: request.method,
 					url: `${baseUrl}${request.path}`,
 					body: request.body,
@@ -78,6 +78,11 @@ export function createCambClient(
 					// A redirect could carry the API key to another host: treat it as an unexpected answer.
 					disableFollowRedirect: true,
 				})) as IN8nHttpFullResponse;
+				// Noted before the slot is handed on, so no queued request goes out with the same key.
+				if (response.statusCode === 401 || response.statusCode === 403) {
+					keyRejection ??= { statusCode: response.statusCode, body: bodyText(response.body) };
+				}
+				return response;
 			});
 			if (!response) return { kind: 'not sent' };
 			return { kind: 'answer', statusCode: response.statusCode, body: bodyText(response.body), headers: response.headers };
@@ -99,7 +104,6 @@ export function createCambClient(
 				return { statusCode: outcome.statusCode, body: outcome.body };
 			}
 			if (outcome.kind === 'answer' && (outcome.statusCode === 401 || outcome.statusCode === 403)) {
-				keyRejection = { statusCode: outcome.statusCode, body: outcome.body };
 				throw keyRejected(ctx, itemIndex, outcome.statusCode, outcome.body);
 			}
 			const retryable =
@@ -143,15 +147,17 @@ function bodyText(body: unknown): string {
 }
 
 /**
- * n8n hands back either the raw HTTP error or a NodeApiError wrapping it. Only the code and
- * message are read: the wrapped request config holds the API key and must never be copied.
+ * n8n hands back either the raw HTTP error (code "ECONNRESET", message "read ECONNRESET") or,
+ * from httpRequestWithAuthentication, a NodeApiError that keeps the system code in `httpCode`
+ * and the original message in `messages`. Only those fields are read: the wrapped request
+ * config holds the API key and must never be copied.
  */
 function networkProblem(error: unknown): { code: string; message: string } {
-	const err = error as { code?: unknown; message?: unknown; cause?: { code?: unknown; message?: unknown } };
-	const source = err.cause && typeof err.cause.code === 'string' ? err.cause : err;
-	const code = typeof source.code === 'string' ? source.code : 'UNKNOWN';
-	const message = typeof source.message === 'string' ? source.message : 'the request failed';
-	return { code, message };
+	const err = error as { code?: unknown; httpCode?: unknown; message?: unknown; messages?: unknown };
+	const code = [err.code, err.httpCode].find((value): value is string => typeof value === 'string' && /^E[A-Z_]+$/.test(value));
+	const original = Array.isArray(err.messages) ? err.messages.find((m): m is string => typeof m === 'string') : undefined;
+	const message = original ?? (typeof err.message === 'string' ? err.message : 'the request failed');
+	return { code: code ?? 'UNKNOWN', message };
 }
 
 function describe(outcome: Sent): string {

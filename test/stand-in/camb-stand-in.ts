@@ -1,0 +1,362 @@
+/**
+ * A scripted stand-in of the CAMB.AI API for tests.
+ *
+ * It is a real HTTP server (node:http only) on 127.0.0.1 and a free port, so the node under
+ * test goes through its real HTTP stack: headers, status codes, timeouts and broken sockets
+ * behave as they would against client.camb.ai. Tests script what each route answers, one
+ * reply per request, and read back what the node actually sent.
+ */
+import * as http from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+
+/** One scripted answer. */
+export interface Reply {
+	/** HTTP status, default 200. */
+	status?: number;
+	/** Sent as JSON.stringify(json) with content-type application/json. A bare string is valid JSON. */
+	json?: unknown;
+	/** Sent as-is with content-type text/html (unless `headers` say otherwise), e.g. a proxy error page. */
+	text?: string;
+	/** Extra response headers; they win over the defaults (content-type, content-length). */
+	headers?: Record<string, string>;
+	/** Wait this long before answering (added to the stand-in's latencyMs). */
+	delayMs?: number;
+	/**
+	 * reset: destroy the socket without any answer (client sees ECONNRESET / socket hang up).
+	 * hang: never answer; the socket stays open until close().
+	 * stall: send status, headers (content-length of the full body) and the first half of the
+	 *        body, then never finish.
+	 */
+	fault?: 'reset' | 'hang' | 'stall';
+}
+
+export interface RecordedRequest {
+	method: string;
+	/** Raw request URL exactly as received, query included. */
+	path: string;
+	/** Node's lower-cased request headers. */
+	headers: Record<string, string | string[] | undefined>;
+	/** The full request body as UTF-8 ('' when there was none). */
+	body: string;
+	/** Date.now() when the request arrived. */
+	at: number;
+}
+
+export interface StandIn {
+	/** e.g. http://127.0.0.1:45678 (no trailing slash). */
+	readonly baseUrl: string;
+	readonly port: number;
+	readonly requests: RecordedRequest[];
+	/** Script the answers for GET /audio-separation/{encodeURIComponent(taskId)}: the i-th request gets replies[i]; once exhausted the last reply repeats. */
+	task(taskId: string, ...replies: Reply[]): void;
+	/** Script any route by method and raw path (pathname exactly as received, without query). Same sequence semantics. */
+	on(method: string, path: string, ...replies: Reply[]): void;
+	/** Requests received for one task's status path. */
+	requestsForTask(taskId: string): RecordedRequest[];
+	/** The most requests that were open (received, not yet answered or dropped) at one time since start or reset(). */
+	readonly maxConcurrent: number;
+	/** Forget scripts and recorded requests (keeps api key and latency). */
+	reset(): void;
+	/** Stop the server, destroying every open socket (hung and stalled ones too) so jest can exit. */
+	close(): Promise<void>;
+}
+
+export interface StandInOptions {
+	/** When set, any request whose x-api-key header differs gets 401 {"detail":"Invalid API key"}, before scripts are consulted. */
+	apiKey?: string;
+	/** Fixed added latency on every answer (for benchmarks). */
+	latencyMs?: number;
+}
+
+const TASK_STATUS_PREFIX = '/audio-separation/';
+
+/**
+ * The raw path a client sends for a task's status. The id is percent-encoded the way a
+ * careful client would (encodeURIComponent), so an id such as "../list-voices" stays inside
+ * the status route instead of escaping to another one.
+ */
+export function taskStatusPath(taskId: string): string {
+	return TASK_STATUS_PREFIX + encodeURIComponent(taskId);
+}
+
+/** The raw pathname: everything before the query. Deliberately not decoded or normalised. */
+function rawPathname(rawUrl: string): string {
+	const queryStart = rawUrl.indexOf('?');
+	return queryStart === -1 ? rawUrl : rawUrl.slice(0, queryStart);
+}
+
+/** One map key per route; methods are compared case-insensitively like HTTP does. */
+function routeKey(method: string, pathname: string): string {
+	return `${method.toUpperCase()} ${pathname}`;
+}
+
+/** True for /audio-separation/{one non-empty segment}: the shape FastAPI would route to the status handler. */
+function isTaskStatusPathname(pathname: string): boolean {
+	if (!pathname.startsWith(TASK_STATUS_PREFIX)) return false;
+	const id = pathname.slice(TASK_STATUS_PREFIX.length);
+	return id.length > 0 && !id.includes('/');
+}
+
+/** What the stand-in answers when no script covers the request; mirrors the real service's defaults. */
+function defaultReply(method: string, pathname: string): Reply {
+	if (method === 'GET' && pathname === '/list-voices') {
+		// The credential test calls this to check a key; any 200 list will do.
+		return { json: [{ id: 1, voice_name: 'stand-in' }] };
+	}
+	if (method === 'GET' && isTaskStatusPathname(pathname)) {
+		return { status: 404, json: { detail: 'Task not found' } };
+	}
+	return { status: 404, json: { detail: 'Not Found' } };
+}
+
+/** The FastAPI-style answer to a missing or wrong key. */
+const INVALID_KEY_REPLY: Reply = { status: 401, json: { detail: 'Invalid API key' } };
+
+/** Catch scripting mistakes when the test is written, not as a puzzling answer later. */
+function validateReplies(route: string, replies: Reply[]): void {
+	if (replies.length === 0) {
+		throw new Error(`stand-in: no replies given for ${route}`);
+	}
+	for (const reply of replies) {
+		if (reply.json !== undefined && reply.text !== undefined) {
+			throw new Error(`stand-in: a reply for ${route} has both json and text; pick one`);
+		}
+		if (reply.status !== undefined && !(Number.isInteger(reply.status) && reply.status >= 100 && reply.status <= 999)) {
+			throw new Error(`stand-in: invalid status ${String(reply.status)} for ${route}`);
+		}
+		if (reply.fault !== undefined && !['reset', 'hang', 'stall'].includes(reply.fault)) {
+			throw new Error(`stand-in: unknown fault ${String(reply.fault)} for ${route}`);
+		}
+	}
+}
+
+/** The bytes to send and the content-type they imply (none for an empty reply). */
+function encodeBody(reply: Reply): { body: Buffer; contentType?: string } {
+	if (reply.json !== undefined) {
+		return { body: Buffer.from(JSON.stringify(reply.json), 'utf8'), contentType: 'application/json' };
+	}
+	if (reply.text !== undefined) {
+		return { body: Buffer.from(reply.text, 'utf8'), contentType: 'text/html' };
+	}
+	return { body: Buffer.alloc(0) };
+}
+
+/** Status and headers for a reply; the reply's own headers are set last so they win (setHeader is case-insensitive). */
+function writeHead(res: http.ServerResponse, reply: Reply, body: Buffer, contentType: string | undefined): void {
+	res.statusCode = reply.status ?? 200;
+	if (contentType !== undefined) res.setHeader('content-type', contentType);
+	// Always the FULL length, even when stalling: the client must believe more is coming.
+	res.setHeader('content-length', body.length);
+	for (const [name, value] of Object.entries(reply.headers ?? {})) {
+		res.setHeader(name, value);
+	}
+}
+
+/** Reads the whole request body: routes such as POST /audio-separation-results need it, and recording wants it. */
+function readBody(req: http.IncomingMessage): Promise<string> {
+	return new Promise((resolve, reject) => {
+		let body = '';
+		// setEncoding decodes across chunk borders, so a multi-byte character split in two survives.
+		req.setEncoding('utf8');
+		req.on('data', (chunk: string) => (body += chunk));
+		req.on('end', () => resolve(body));
+		req.on('error', reject);
+	});
+}
+
+/**
+ * A broken script (e.g. a header value Node refuses) answers 500 with the reason, so the
+ * failing test shows why instead of timing out on a request nobody answers.
+ */
+function failLoudly(res: http.ServerResponse, error: unknown): void {
+	if (res.headersSent) {
+		res.destroy();
+		return;
+	}
+	const body = JSON.stringify({ detail: `stand-in script error: ${String(error)}` });
+	res.writeHead(500, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
+	res.end(body);
+}
+
+/** The sequence scripted for one route and how far into it the requests have gone. */
+interface Script {
+	replies: Reply[];
+	served: number;
+}
+
+class CambStandIn implements StandIn {
+	readonly requests: RecordedRequest[] = [];
+
+	private readonly server = http.createServer((req, res) => this.handle(req, res));
+	private readonly scripts = new Map<string, Script>();
+	/** Every open socket, so close() can end hung and stalled ones that server.close() would wait for forever. */
+	private readonly sockets = new Set<Socket>();
+	/** Pending delay timers, so close() can cancel them rather than leave work scheduled. */
+	private readonly timers = new Set<NodeJS.Timeout>();
+	private closing: Promise<void> | undefined;
+	private boundPort = 0;
+	private open = 0;
+	private peakOpen = 0;
+
+	constructor(private readonly options: StandInOptions) {
+		this.server.on('connection', (socket: Socket) => {
+			this.sockets.add(socket);
+			socket.on('close', () => this.sockets.delete(socket));
+		});
+	}
+
+	get maxConcurrent(): number {
+		return this.peakOpen;
+	}
+
+	get port(): number {
+		return this.boundPort;
+	}
+
+	get baseUrl(): string {
+		return `http://127.0.0.1:${this.boundPort}`;
+	}
+
+	/** Port 0 lets the OS pick a free port; loopback only, so nothing outside this machine can reach it. */
+	listen(): Promise<void> {
+		return new Promise((resolve, reject) => {
+			this.server.once('error', reject);
+			this.server.listen(0, '127.0.0.1', () => {
+				this.server.off('error', reject);
+				this.boundPort = (this.server.address() as AddressInfo).port;
+				resolve();
+			});
+		});
+	}
+
+	task(taskId: string, ...replies: Reply[]): void {
+		this.on('GET', taskStatusPath(taskId), ...replies);
+	}
+
+	/** Scripting a route again replaces its sequence and starts it from the first reply. */
+	on(method: string, path: string, ...replies: Reply[]): void {
+		const key = routeKey(method, path);
+		validateReplies(key, replies);
+		this.scripts.set(key, { replies: [...replies], served: 0 });
+	}
+
+	/** Only GETs count: another method on the same path is not a status check. The query is ignored. */
+	requestsForTask(taskId: string): RecordedRequest[] {
+		const statusPath = taskStatusPath(taskId);
+		return this.requests.filter((r) => r.method === 'GET' && rawPathname(r.path) === statusPath);
+	}
+
+	reset(): void {
+		this.scripts.clear();
+		this.peakOpen = this.open;
+		// Emptied in place: tests may hold a reference to `requests`.
+		this.requests.length = 0;
+	}
+
+	close(): Promise<void> {
+		if (this.closing) return this.closing;
+		this.closing = new Promise<void>((resolve, reject) => {
+			// Stop accepting first, then end what is open; close's callback fires once all sockets are gone.
+			this.server.close((err) => (err ? reject(err) : resolve()));
+			for (const timer of this.timers) clearTimeout(timer);
+			this.timers.clear();
+			for (const socket of this.sockets) socket.destroy();
+			this.sockets.clear();
+		});
+		return this.closing;
+	}
+
+	/** Record first (so even refused requests are visible), then authenticate, then answer. */
+	private handle(req: http.IncomingMessage, res: http.ServerResponse): void {
+		const at = Date.now();
+		this.open += 1;
+		this.peakOpen = Math.max(this.peakOpen, this.open);
+		res.on('close', () => (this.open -= 1));
+		readBody(req).then(
+			(body) => {
+				const recorded: RecordedRequest = {
+					method: req.method ?? 'GET',
+					path: req.url ?? '/',
+					headers: { ...req.headers },
+					body,
+					at,
+				};
+				this.requests.push(recorded);
+				this.answer(req, res, this.chooseReply(recorded));
+			},
+			// The client went away mid-body: there is nobody left to answer.
+			() => undefined,
+		);
+	}
+
+	private chooseReply(request: RecordedRequest): Reply {
+		if (this.options.apiKey !== undefined && request.headers['x-api-key'] !== this.options.apiKey) {
+			return INVALID_KEY_REPLY;
+		}
+		const pathname = rawPathname(request.path);
+		return this.nextScripted(request.method, pathname) ?? defaultReply(request.method, pathname);
+	}
+
+	/** The i-th request on a route gets replies[i]; after the last one, the last repeats. */
+	private nextScripted(method: string, pathname: string): Reply | undefined {
+		const script = this.scripts.get(routeKey(method, pathname));
+		if (!script) return undefined;
+		const index = Math.min(script.served, script.replies.length - 1);
+		script.served += 1;
+		return script.replies[index];
+	}
+
+	private answer(req: http.IncomingMessage, res: http.ServerResponse, reply: Reply): void {
+		if (reply.fault === 'hang') return; // The socket stays in `sockets` until close() destroys it.
+		const waitMs = (this.options.latencyMs ?? 0) + (reply.delayMs ?? 0);
+		this.after(waitMs, () => {
+			// The client may have given up during the wait; writing then would be pointless.
+			if (res.destroyed || req.socket.destroyed) return;
+			if (reply.fault === 'reset') return this.resetSocket(req.socket);
+			try {
+				this.send(res, reply);
+			} catch (error) {
+				failLoudly(res, error);
+			}
+		});
+	}
+
+	private send(res: http.ServerResponse, reply: Reply): void {
+		const { body, contentType } = encodeBody(reply);
+		writeHead(res, reply, body, contentType);
+		if (reply.fault === 'stall') {
+			res.flushHeaders();
+			res.write(body.subarray(0, Math.floor(body.length / 2)));
+			return; // Never end: the client waits for bytes that do not come.
+		}
+		res.end(body);
+	}
+
+	/** A TCP RST like a dropping proxy sends, so the client sees ECONNRESET rather than a clean close. */
+	private resetSocket(socket: Socket): void {
+		if (typeof socket.resetAndDestroy === 'function') socket.resetAndDestroy();
+		else socket.destroy();
+	}
+
+	/**
+	 * Runs `fn` after `ms`. Timers are tracked so close() can clear them and unref'd so a
+	 * forgotten one never keeps jest alive; nothing new is scheduled once closing.
+	 */
+	private after(ms: number, fn: () => void): void {
+		if (this.closing) return;
+		if (ms <= 0) return fn();
+		const timer = setTimeout(() => {
+			this.timers.delete(timer);
+			fn();
+		}, ms);
+		timer.unref();
+		this.timers.add(timer);
+	}
+}
+
+/** Starts a stand-in on 127.0.0.1 and a free port. Always close() it (afterAll/afterEach). */
+export async function startStandIn(options: StandInOptions = {}): Promise<StandIn> {
+	const standIn = new CambStandIn(options);
+	await standIn.listen();
+	return standIn;
+}
