@@ -1,14 +1,18 @@
 /**
- * Runs one execution: every input item becomes one job that checks its task, all jobs run
- * at once under the request cap, and each item leaves on exactly one output, in input order,
- * paired with the item it came from.
+ * Runs one execution. Every input item becomes one job: follow its task (once, or until done),
+ * then, for finished tasks, fetch the result links and download the stems. All jobs run at
+ * once under the request cap; each item leaves on exactly one output, in input order, paired
+ * with the item it came from.
  */
-import type { IDataObject, IExecuteFunctions, INodeExecutionData } from 'n8n-workflow';
-import { NodeApiError, NodeOperationError } from 'n8n-workflow';
+import type { IBinaryKeyData, IDataObject, IExecuteFunctions, INodeExecutionData } from 'n8n-workflow';
+import { NodeApiError, NodeOperationError, sleepWithAbort } from 'n8n-workflow';
 
-import { classifyAnswer, type ClassifyOptions, type Verdict } from './classifyStatus';
-import { DEFAULTS, OUTPUT } from './description';
+import { classifyAnswer, excerpt, type ClassifyOptions } from './classifyStatus';
+import { DEFAULTS, OUTPUT, SWITCH_DEFAULTS } from './description';
+import { followTask, type Clock, type FollowSettings, type Followed, type Progress } from './followTask';
 import { createLimiter } from './limiter';
+import { fetchResultUrls, NoResultLinks, type ResultUrls } from './results';
+import { downloadStems, type StemProperties } from './stems';
 import { CREDENTIAL_TYPE, createCambClient, type CambClient } from './transport';
 import { checkBaseUrl, checkTaskId, statusPath } from './validate';
 
@@ -16,17 +20,26 @@ interface Settings extends ClassifyOptions {
 	maxInFlight: number;
 	attempts: number;
 	timeoutSeconds: number;
+	follow: FollowSettings;
+	fetchResultUrls: boolean;
+	downloadStems: boolean;
+	stemProperties: StemProperties;
 }
 
 type NodeError = NodeApiError | NodeOperationError;
 
-/** What became of one item: a verdict on its task, or an error that belongs to that item. */
-type Outcome = { taskId: string; verdict: Verdict; checkedAt: string } | { error: NodeError };
+/** What became of one item so far: its followed task (and what was fetched for it), or an error. */
+interface Checked {
+	taskId: string;
+	followed: Followed;
+	urls?: ResultUrls;
+	binary?: IBinaryKeyData;
+}
+type Outcome = Checked | { error: NodeError };
 
 export async function checkItems(ctx: IExecuteFunctions): Promise<INodeExecutionData[][]> {
 	const items = ctx.getInputData();
-	const outputs: INodeExecutionData[][] = [[], [], []];
-	if (items.length === 0) return outputs;
+	if (items.length === 0) return [[], [], []];
 
 	const settings = readSettings(ctx);
 	const taskIds = items.map((_, index) => readTaskId(ctx, index));
@@ -37,57 +50,140 @@ export async function checkItems(ctx: IExecuteFunctions): Promise<INodeExecution
 	if (!continueOnFail) throwFirstError([...taskIds, client]);
 
 	const outcomes = await Promise.all(
-		items.map(async (_, index): Promise<Outcome> => {
+		items.map(async (item, index): Promise<Outcome> => {
 			const taskId = taskIds[index];
 			if (typeof taskId !== 'string') return { error: taskId };
 			if (client instanceof NodeOperationError) return { error: itemError(ctx, client, index) };
-			try {
-				return await checkTask(client, index, taskId, settings);
-			} catch (error) {
-				if (!continueOnFail) client.stop(`an earlier error stopped the run (item ${index})`);
-				return { error: asNodeError(ctx, error, index) };
-			}
+			return await guard(ctx, client, index, continueOnFail, async () => ({
+				taskId,
+				followed: await follow(ctx, client, index, taskId, progressOf(item.json, taskId), settings),
+			}));
 		}),
 	);
+	if (client instanceof NodeOperationError) return route(items, outcomes);
+
+	if (settings.fetchResultUrls) await addResultUrls(ctx, client, outcomes, continueOnFail);
+	if (settings.fetchResultUrls && settings.downloadStems) {
+		await Promise.all(
+			outcomes.map(async (outcome, index) => {
+				if ('error' in outcome || !outcome.urls) return;
+				const downloaded = await guard(ctx, client, index, continueOnFail, async () => ({
+					...outcome,
+					binary: await downloadStems(ctx, client, index, outcome.urls as ResultUrls, settings.stemProperties),
+				}));
+				outcomes[index] = downloaded;
+			}),
+		);
+	}
 
 	if (!continueOnFail) throwFirstError(outcomes.map((outcome) => ('error' in outcome ? outcome.error : undefined)));
-	outcomes.forEach((outcome, index) => {
-		const input = items[index];
-		if ('error' in outcome) outputs[OUTPUT.failure].push(errorItem(input, index, outcome.error));
-		else outputs[OUTPUT[outcome.verdict.route]].push(resultItem(input, index, outcome));
-	});
-	return outputs;
+	return route(items, outcomes);
 }
 
-/** One status check of one task. The wait-until-done mode repeats this per item. */
-async function checkTask(client: CambClient, index: number, taskId: string, settings: Settings): Promise<Outcome> {
-	const answer = await client.request(index, { method: 'GET', path: statusPath(taskId) });
-	const verdict = classifyAnswer(answer, settings);
-	if (verdict.route === 'invalid') throw new NotAStatusError(index, verdict.problem);
-	return { taskId, verdict, checkedAt: new Date().toISOString() };
+/** Runs one step of one item; an error becomes that item's outcome and, under Stop Workflow, stops the rest. */
+async function guard(
+	ctx: IExecuteFunctions,
+	client: CambClient,
+	index: number,
+	continueOnFail: boolean,
+	step: () => Promise<Checked>,
+): Promise<Outcome> {
+	try {
+		return await step();
+	} catch (error) {
+		if (!continueOnFail) client.stop(`an error on item ${index} stopped the run`);
+		return { error: asNodeError(ctx, error, index) };
+	}
 }
 
-/** Raised for a 200 whose body is no status; turned into a NodeApiError with the item's node. */
-class NotAStatusError {
-	constructor(
-		readonly itemIndex: number,
-		readonly problem: string,
-	) {}
+/** Checks one task as often as the settings say: once, or until done when waiting. */
+async function follow(
+	ctx: IExecuteFunctions,
+	client: CambClient,
+	index: number,
+	taskId: string,
+	progress: Progress,
+	settings: Settings,
+): Promise<Followed> {
+	const signal = ctx.getExecutionCancelSignal();
+	const clock: Clock = {
+		now: () => Date.now(),
+		sleep: async (ms) => await sleepWithAbort(ms, signal),
+		random: Math.random,
+	};
+	return await followTask(
+		async () => {
+			// While waiting, a 429 is the wait loop's business: it slows this task down instead of failing it.
+			const answer = await client.request(index, {
+				method: 'GET',
+				path: statusPath(taskId),
+				answers: settings.follow.wait ? [404, 422, 429] : [404, 422],
+			});
+			if (answer.statusCode === 429) return { rateLimitedForMs: answer.retryAfterMs ?? 0 };
+			const verdict = classifyAnswer(answer, settings);
+			if (verdict.route === 'invalid') throw new NotAStatus(verdict.problem);
+			return { verdict };
+		},
+		progress,
+		settings.follow,
+		clock,
+	);
+}
+
+/** Adds the stem links to finished tasks; a run CAMB does not know turns the item into a Failure. */
+async function addResultUrls(ctx: IExecuteFunctions, client: CambClient, outcomes: Outcome[], continueOnFail: boolean): Promise<void> {
+	const runs = outcomes.flatMap((outcome, itemIndex) =>
+		'error' in outcome || outcome.followed.verdict.route !== 'success' || outcome.followed.verdict.runId === undefined
+			? []
+			: [{ itemIndex, runId: outcome.followed.verdict.runId }],
+	);
+	if (runs.length === 0) return;
+	const results = await fetchResultUrls(client, runs);
+	for (const [index, result] of results) {
+		const outcome = outcomes[index] as Checked;
+		if ('urls' in result) outcome.urls = result.urls;
+		else if ('verdict' in result) outcome.followed = { ...outcome.followed, verdict: result.verdict };
+		else {
+			if (!continueOnFail) client.stop(`an error on item ${index} stopped the run`);
+			outcomes[index] = { error: asNodeError(ctx, result.error, index) };
+		}
+	}
+}
+
+/** Raised for a 200 whose body is no status; becomes a NodeApiError naming the item. */
+class NotAStatus {
+	constructor(readonly problem: string) {}
 }
 
 function readSettings(ctx: IExecuteFunctions): Settings {
 	const options = ctx.getNodeParameter('options', 0, {}) as IDataObject;
-	return {
-		maxInFlight: numberOption(options.maxInFlight, DEFAULTS.maxInFlight),
-		attempts: numberOption(options.attempts, DEFAULTS.attempts),
-		timeoutSeconds: numberOption(options.timeoutSeconds, DEFAULTS.timeoutSeconds),
-		notFoundAsPending: (options.notFoundAsPending as boolean | undefined) ?? DEFAULTS.notFoundAsPending,
-		unknownStatusAsPending: (options.unknownStatusAsPending as boolean | undefined) ?? DEFAULTS.unknownStatusAsPending,
+	const number = (name: keyof typeof DEFAULTS) => {
+		const value = options[name];
+		return typeof value === 'number' && Number.isFinite(value) && value >= 0 ? value : (DEFAULTS[name] as number);
 	};
-}
-
-function numberOption(value: unknown, fallback: number): number {
-	return typeof value === 'number' && Number.isFinite(value) && value > 0 ? value : fallback;
+	const flag = (name: keyof typeof DEFAULTS) => (options[name] as boolean | undefined) ?? (DEFAULTS[name] as boolean);
+	const text = (name: keyof typeof DEFAULTS) => {
+		const value = options[name];
+		return typeof value === 'string' && value.trim() ? value.trim() : (DEFAULTS[name] as string);
+	};
+	const switchOn = (name: keyof typeof SWITCH_DEFAULTS) => ctx.getNodeParameter(name, 0, SWITCH_DEFAULTS[name]) as boolean;
+	return {
+		maxInFlight: Math.max(1, number('maxInFlight')),
+		attempts: Math.max(1, number('attempts')),
+		timeoutSeconds: Math.max(1, number('timeoutSeconds')),
+		notFoundAsPending: flag('notFoundAsPending'),
+		unknownStatusAsPending: flag('unknownStatusAsPending'),
+		follow: {
+			wait: switchOn('waitForCompletion'),
+			firstIntervalMs: Math.max(1, number('firstIntervalSeconds')) * 1000,
+			maxIntervalMs: Math.max(1, number('maxIntervalSeconds')) * 1000,
+			maxWaitMs: Math.max(1, number('maxWaitSeconds')) * 1000,
+			maxChecks: Math.floor(number('maxChecks')),
+		},
+		fetchResultUrls: switchOn('fetchResultUrls'),
+		downloadStems: switchOn('downloadStems'),
+		stemProperties: { foreground: text('foregroundProperty'), background: text('backgroundProperty') },
+	};
 }
 
 function readTaskId(ctx: IExecuteFunctions, index: number): string | NodeOperationError {
@@ -97,6 +193,20 @@ function readTaskId(ctx: IExecuteFunctions, index: number): string | NodeOperati
 		itemIndex: index,
 		description: 'Pass the task_id that CAMB.AI returned when the audio was submitted, e.g. {{ $json.task_id }}.',
 	});
+}
+
+/**
+ * What an item brought from earlier checks of the same task (a polling loop). Only trusted when
+ * the item's task_id is the task being checked, so a recycled item does not inherit a count.
+ */
+function progressOf(json: IDataObject, taskId: string): Progress {
+	if (String(json.task_id) !== taskId) return { checkCount: 0 };
+	const count = json.check_count;
+	const since = json.pending_since;
+	return {
+		checkCount: typeof count === 'number' && Number.isSafeInteger(count) && count >= 0 ? count : 0,
+		pendingSince: typeof since === 'string' && !Number.isNaN(Date.parse(since)) ? since : undefined,
+	};
 }
 
 /** The client for this execution, or the reason none can exist (a bad base URL stops every item). */
@@ -123,31 +233,51 @@ function itemError(ctx: IExecuteFunctions, shared: NodeOperationError, index: nu
 
 function asNodeError(ctx: IExecuteFunctions, error: unknown, index: number): NodeError {
 	if (error instanceof NodeApiError || error instanceof NodeOperationError) return error;
-	if (error instanceof NotAStatusError) {
+	if (error instanceof NotAStatus) {
 		return new NodeApiError(ctx.getNode(), { problem: error.problem }, {
 			message: `CAMB.AI's answer for item ${index} is not a task status`,
 			description: `Expected a status such as "SUCCESS" or {"status": "SUCCESS", ...}, but ${error.problem}. Check the Base URL of the credential.`,
 			itemIndex: index,
 		});
 	}
+	if (error instanceof NoResultLinks) {
+		return new NodeApiError(ctx.getNode(), { body: excerpt(error.body) }, {
+			message: `CAMB.AI's result for item ${index} has no usable stem links`,
+			description: `Expected foreground_audio_url and background_audio_url as http(s) links, but got: ${excerpt(error.body)}`,
+			itemIndex: index,
+		});
+	}
 	return new NodeOperationError(ctx.getNode(), error as Error, { itemIndex: index });
 }
 
-function resultItem(
-	input: INodeExecutionData,
-	index: number,
-	outcome: { taskId: string; verdict: Verdict; checkedAt: string },
-): INodeExecutionData {
-	const { verdict } = outcome;
+function route(items: INodeExecutionData[], outcomes: Outcome[]): INodeExecutionData[][] {
+	const outputs: INodeExecutionData[][] = [[], [], []];
+	outcomes.forEach((outcome, index) => {
+		const input = items[index];
+		if ('error' in outcome) outputs[OUTPUT.failure].push(errorItem(input, index, outcome.error));
+		else outputs[OUTPUT[outcome.followed.verdict.route]].push(resultItem(input, index, outcome));
+	});
+	return outputs;
+}
+
+function resultItem(input: INodeExecutionData, index: number, outcome: Checked): INodeExecutionData {
+	const { verdict, checkCount, pendingSince, nextCheckInMs, checkedAt } = outcome.followed;
 	const json: IDataObject = { ...input.json, task_id: outcome.taskId, status: verdict.status };
 	if (verdict.runId !== undefined) json.run_id = verdict.runId;
-	json.checked_at = outcome.checkedAt;
+	json.checked_at = checkedAt;
+	json.check_count = checkCount;
+	json.pending_since = pendingSince;
+	if (verdict.route === 'pending') json.next_check_in_seconds = Math.ceil((nextCheckInMs ?? 0) / 1000);
+	else delete json.next_check_in_seconds;
 	if (verdict.route === 'failure') {
 		json.reason = verdict.reason;
 		json.message = verdict.message;
 		json.retryable = verdict.retryable;
 	}
-	return withInput(input, index, json);
+	if (outcome.urls) Object.assign(json, outcome.urls);
+	const item = withInput(input, index, json);
+	if (outcome.binary) item.binary = { ...input.binary, ...outcome.binary };
+	return item;
 }
 
 /** Under On Error "Continue": n8n shows the error on the item, or moves it to the error output. */

@@ -4,6 +4,8 @@
  * whether submitting again could help. Pure: no n8n, no HTTP.
  */
 
+import { isPlainObject, parseJson } from './json';
+
 export type Route = 'success' | 'pending' | 'failure';
 
 export interface Verdict {
@@ -146,6 +148,24 @@ function explainFailure(
 	};
 }
 
+/** A task that is still pending when the check budget ("Max Checks") runs out. */
+export function stillPending(verdict: Verdict, checkCount: number, pendingForMs: number): Verdict {
+	return {
+		...verdict,
+		route: 'failure',
+		reason: 'STILL_PENDING',
+		retryable: true,
+		message: `CAMB.AI still reports the task as ${verdict.status} after ${checkCount} check${checkCount === 1 ? '' : 's'} over ${formatDuration(pendingForMs)}; check the task in CAMB.AI, submit the file again, or raise "Max Checks".`,
+	};
+}
+
+function formatDuration(ms: number): string {
+	const seconds = Math.max(0, Math.round(ms / 1000));
+	if (seconds < 120) return `${seconds} s`;
+	const minutes = Math.round(seconds / 60);
+	return minutes < 120 ? `${minutes} min` : `${(minutes / 60).toFixed(1)} h`;
+}
+
 function notFound(body: string, options: ClassifyOptions): Verdict {
 	if (options.notFoundAsPending) return { route: 'pending', status: 'NOT_FOUND' };
 	return {
@@ -194,18 +214,6 @@ function messageText(value: unknown): string | undefined {
 
 function nonEmptyString(value: unknown): string | undefined {
 	return typeof value === 'string' && value.trim() ? value.trim() : undefined;
-}
-
-function isPlainObject(value: unknown): value is Record<string, unknown> {
-	return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
-function parseJson(text: string): { ok: true; value: unknown } | { ok: false } {
-	try {
-		return { ok: true, value: JSON.parse(text) };
-	} catch {
-		return { ok: false };
-	}
 }
 
 /** An excerpt of a parsed value; a value too deep to print is described, not thrown on. */

@@ -5,11 +5,24 @@ export const OUTPUT = { success: 0, pending: 1, failure: 2 } as const;
 
 /** The option defaults the node applies; the literals below must match (a test checks). */
 export const DEFAULTS = {
-	maxInFlight: 5,
 	attempts: 3,
-	timeoutSeconds: 30,
+	backgroundProperty: 'background',
+	firstIntervalSeconds: 3,
+	foregroundProperty: 'foreground',
+	maxChecks: 0,
+	maxInFlight: 5,
+	maxIntervalSeconds: 30,
+	maxWaitSeconds: 60,
 	notFoundAsPending: false,
+	timeoutSeconds: 30,
 	unknownStatusAsPending: false,
+};
+
+/** Defaults of the top-level switches. */
+export const SWITCH_DEFAULTS = {
+	waitForCompletion: false,
+	fetchResultUrls: true,
+	downloadStems: false,
 };
 
 export const properties: INodeProperties[] = [
@@ -21,6 +34,31 @@ export const properties: INodeProperties[] = [
 		required: true,
 		description:
 			'The task_id CAMB.AI returned when the audio was submitted. The default reads it from the incoming item, so the node works right after the submit step and in a loop fed by its own Pending output.',
+	},
+	{
+		displayName: 'Wait for Completion',
+		name: 'waitForCompletion',
+		type: 'boolean',
+		default: false,
+		description:
+			'Whether to keep checking pending tasks inside this execution until they finish or "Max Wait" passes. All items wait at the same time. For waits longer than about a minute, loop through a Wait node instead.',
+	},
+	{
+		displayName: 'Fetch Result URLs',
+		name: 'fetchResultUrls',
+		type: 'boolean',
+		default: true,
+		description:
+			'Whether to add foreground_audio_url and background_audio_url to finished items (one bulk request for many finished tasks)',
+	},
+	{
+		displayName: 'Download Stems',
+		name: 'downloadStems',
+		type: 'boolean',
+		default: false,
+		displayOptions: { show: { fetchResultUrls: [true] } },
+		description:
+			'Whether to download both stems of finished items as binary data, ready for a Write File, S3 or Google Drive node',
 	},
 	{
 		displayName: 'Options',
@@ -39,12 +77,63 @@ export const properties: INodeProperties[] = [
 					'How often one status request is tried when CAMB.AI is busy (429), failing (5xx) or unreachable, with growing pauses in between. A Retry-After from CAMB.AI sets the pause.',
 			},
 			{
+				displayName: 'Background Binary Property',
+				name: 'backgroundProperty',
+				type: 'string',
+				default: 'background',
+				displayOptions: { show: { '/downloadStems': [true] } },
+				description: 'Name of the binary property that receives the background stem',
+			},
+			{
+				displayName: 'First Interval (Seconds)',
+				name: 'firstIntervalSeconds',
+				type: 'number',
+				typeOptions: { minValue: 1, maxValue: 3600 },
+				default: 3,
+				description:
+					'Pause after the first pending check. Each further pause is half again as long, up to "Max Interval". Also sets next_check_in_seconds on Pending items.',
+			},
+			{
+				displayName: 'Foreground Binary Property',
+				name: 'foregroundProperty',
+				type: 'string',
+				default: 'foreground',
+				displayOptions: { show: { '/downloadStems': [true] } },
+				description: 'Name of the binary property that receives the foreground (voice) stem',
+			},
+			{
+				displayName: 'Max Checks',
+				name: 'maxChecks',
+				type: 'number',
+				typeOptions: { minValue: 0 },
+				default: 0,
+				description:
+					'Stop polling a task after this many checks, counted across a loop through check_count: a task still pending then goes to Failure with reason STILL_PENDING. 0 means no limit.',
+			},
+			{
+				displayName: 'Max Interval (Seconds)',
+				name: 'maxIntervalSeconds',
+				type: 'number',
+				typeOptions: { minValue: 1, maxValue: 3600 },
+				default: 30,
+				description: 'The longest pause between two checks of the same task',
+			},
+			{
 				displayName: 'Max Requests in Flight',
 				name: 'maxInFlight',
 				type: 'number',
 				typeOptions: { minValue: 1, maxValue: 50 },
 				default: 5,
 				description: 'How many items are checked at the same time. Raise it for large batches, lower it if CAMB.AI answers 429.',
+			},
+			{
+				displayName: 'Max Wait (Seconds)',
+				name: 'maxWaitSeconds',
+				type: 'number',
+				typeOptions: { minValue: 1, maxValue: 3600 },
+				default: 60,
+				displayOptions: { show: { '/waitForCompletion': [true] } },
+				description: 'How long this execution waits at most. Tasks still pending then leave on Pending.',
 			},
 			{
 				displayName: 'Not Found Means Pending',

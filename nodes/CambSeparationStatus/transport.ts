@@ -1,7 +1,8 @@
 /**
- * The one place that talks HTTP to CAMB.AI: authentication through the credential,
- * the request-in-flight cap, retries with backoff, and turning request failures into
- * n8n errors that say what was tried. Task outcomes are not decided here.
+ * The one place that talks HTTP: CAMB.AI calls (authenticated through the credential) and
+ * stem downloads (never authenticated), under one request cap, with retries and backoff,
+ * turning request failures into n8n errors that say what was tried. Task outcomes are not
+ * decided here.
  */
 import type { IDataObject, IExecuteFunctions, IHttpRequestMethods, IN8nHttpFullResponse, JsonObject } from 'n8n-workflow';
 import { NodeApiError, NodeOperationError, sleepWithAbort } from 'n8n-workflow';
@@ -20,8 +21,11 @@ import {
 
 export const CREDENTIAL_TYPE = 'cambAiApi';
 
+/** Node's Readable, named through n8n's own types: community nodes may not import 'stream'. */
+export type Readable = Exclude<Parameters<IExecuteFunctions['helpers']['prepareBinaryData']>[0], Buffer>;
+
 export interface RequestSettings {
-	/** Give up on one attempt after this long without an answer. */
+	/** Give up on one attempt after this long without a byte from the server. */
 	timeoutMs: number;
 	/** Attempts per request, the first included. */
 	maxAttempts: number;
@@ -33,20 +37,34 @@ export interface CambRequest {
 	/** Path below the base URL, already encoded. */
 	path: string;
 	body?: IDataObject;
+	/** Non-2xx codes the caller decides about itself instead of them being retried or raised. */
+	answers?: number[];
+}
+
+/** A CAMB answer, with the pause the server asked for (429s handed to a waiting caller). */
+export interface HttpAnswer extends CambAnswer {
+	retryAfterMs?: number;
 }
 
 export interface CambClient {
-	/** Answers 2xx, 404 and 422 (task-level answers); throws NodeApiError for everything else. */
-	request(itemIndex: number, request: CambRequest): Promise<CambAnswer>;
+	/** 2xx and the request's `answers` come back; anything else is retried, then raised as NodeApiError. */
+	request(itemIndex: number, request: CambRequest): Promise<HttpAnswer>;
+	/**
+	 * Downloads a pre-signed storage link WITHOUT the API key and hands the body stream to `store`.
+	 * A failure mid-way (reset, stall) retries the whole download.
+	 */
+	download<T>(itemIndex: number, url: string, store: (body: Readable, headers: IDataObject) => Promise<T>): Promise<T>;
 	/** No further request is sent: waiting and later calls throw a "not checked" error. */
 	stop(why: string): void;
 }
 
-/** How the last attempt went, kept for the error message when attempts run out. */
-type Sent =
-	| { kind: 'answer'; statusCode: number; body: string; headers: Record<string, unknown> }
-	| { kind: 'network'; code: string; message: string };
-type Attempt = Sent | { kind: 'not sent' };
+/** How one attempt went. */
+type Attempt<T> =
+	| { kind: 'done'; value: T }
+	| { kind: 'answer'; statusCode: number; body: string; headers: IDataObject }
+	| { kind: 'network'; code: string; message: string }
+	| { kind: 'not sent' };
+type Failed = Extract<Attempt<unknown>, { kind: 'answer' } | { kind: 'network' }>;
 
 export function createCambClient(
 	ctx: IExecuteFunctions,
@@ -60,11 +78,55 @@ export function createCambClient(
 	// Once CAMB has rejected the key, every later request would be rejected too: don't send it again.
 	let keyRejection: { statusCode: number; body: string } | undefined;
 
-	async function attemptOnce(request: CambRequest): Promise<Attempt> {
+	/** Runs one attempt in a request slot, turning thrown network errors into an outcome. */
+	async function inSlot<T>(send: () => Promise<Attempt<T>>): Promise<Attempt<T>> {
 		try {
-			const response = await limiter(async () => {
-				// Checked inside the slot: requests queued before the stop must not go out either.
-				if (stoppedBecause !== undefined || keyRejection) return undefined;
+			return await limiter(async () => {
+				// Checked inside the slot: requests queued before a stop must not go out either.
+				if (stoppedBecause !== undefined || keyRejection || isCancelled(ctx)) return { kind: 'not sent' };
+				return await send();
+			});
+		} catch (error) {
+			if (isCancelled(ctx)) throw cancelled(ctx);
+			return { kind: 'network', ...networkProblem(error) };
+		}
+	}
+
+	/** The retry loop shared by CAMB calls and downloads. `refuse` explains answers not worth retrying. */
+	async function retrying<T>(
+		itemIndex: number,
+		label: string,
+		who: string,
+		attempt: () => Promise<Attempt<T>>,
+		refuse: (answer: Extract<Failed, { kind: 'answer' }>) => NodeApiError,
+	): Promise<T> {
+		const startedAt = Date.now();
+		for (let tries = 1; ; tries++) {
+			const outcome = await attempt();
+			if (outcome.kind === 'done') return outcome.value;
+			if (outcome.kind === 'not sent') {
+				if (keyRejection) throw keyRejected(ctx, itemIndex, keyRejection.statusCode, keyRejection.body);
+				if (isCancelled(ctx)) throw cancelled(ctx);
+				throw notChecked(ctx, itemIndex, stoppedBecause ?? 'the execution stopped');
+			}
+			const retryable = outcome.kind === 'network' ? isRetryableNetworkError(outcome) : isRetryableStatus(outcome.statusCode);
+			if (!retryable) throw outcome.kind === 'answer' ? refuse(outcome) : failed(ctx, itemIndex, label, outcome);
+
+			const serverAsked = outcome.kind === 'answer' ? retryAfterMs(outcome.headers, Date.now()) : undefined;
+			if (serverAsked !== undefined && serverAsked > MAX_RETRY_AFTER_MS) {
+				const why = `${who} asked to wait ${Math.ceil(serverAsked / 1000)} s before trying again, longer than this node waits`;
+				throw gaveUp(ctx, itemIndex, label, outcome, tries, startedAt, why);
+			}
+			if (tries >= maxAttempts) throw gaveUp(ctx, itemIndex, label, outcome, tries, startedAt, `${who} could not be reached after ${tries} attempt${tries === 1 ? '' : 's'}`);
+			await sleepWithAbort(serverAsked ?? backoffDelayMs(tries, backoff), ctx.getExecutionCancelSignal());
+		}
+	}
+
+	async function request(itemIndex: number, request: CambRequest): Promise<HttpAnswer> {
+		const label = `${request.method} ${request.path}`;
+		const isAnswer = (code: number) => (code >= 200 && code < 300) || (request.answers ?? []).includes(code);
+		const attempt = () =>
+			inSlot<HttpAnswer>(async () => {
 				const response = (await ctx.helpers.httpRequestWithAuthentication.call(ctx, CREDENTIAL_TYPE, {
 					method: request.method,
 					url: `${baseUrl}${request.path}`,
@@ -78,65 +140,73 @@ export function createCambClient(
 					// A redirect could carry the API key to another host: treat it as an unexpected answer.
 					disableFollowRedirect: true,
 				})) as IN8nHttpFullResponse;
+				const { statusCode, headers } = response;
+				const body = bodyText(response.body);
 				// Noted before the slot is handed on, so no queued request goes out with the same key.
-				if (response.statusCode === 401 || response.statusCode === 403) {
-					keyRejection ??= { statusCode: response.statusCode, body: bodyText(response.body) };
+				if (statusCode === 401 || statusCode === 403) keyRejection ??= { statusCode, body };
+				if (isAnswer(statusCode)) {
+					return { kind: 'done', value: { statusCode, body, retryAfterMs: retryAfterMs(headers, Date.now()) } };
 				}
-				return response;
+				return { kind: 'answer', statusCode, body, headers };
 			});
-			if (!response) return { kind: 'not sent' };
-			return { kind: 'answer', statusCode: response.statusCode, body: bodyText(response.body), headers: response.headers };
-		} catch (error) {
-			if (isCancelled(ctx)) throw new NodeOperationError(ctx.getNode(), 'The execution was cancelled');
-			return { kind: 'network', ...networkProblem(error) };
-		}
+		return await retrying(itemIndex, label, 'CAMB.AI', attempt, (answer) =>
+			answer.statusCode === 401 || answer.statusCode === 403
+				? keyRejected(ctx, itemIndex, answer.statusCode, answer.body)
+				: unexpectedAnswer(ctx, itemIndex, `CAMB.AI answered ${label}`, answer),
+		);
 	}
 
-	async function request(itemIndex: number, request: CambRequest): Promise<CambAnswer> {
-		const startedAt = Date.now();
-		for (let attempt = 1; ; attempt++) {
-			const outcome = await attemptOnce(request);
-			if (outcome.kind === 'not sent') {
-				if (keyRejection) throw keyRejected(ctx, itemIndex, keyRejection.statusCode, keyRejection.body);
-				throw notChecked(ctx, itemIndex, stoppedBecause ?? 'the execution stopped');
-			}
-			if (outcome.kind === 'answer' && isTaskLevelAnswer(outcome.statusCode)) {
-				return { statusCode: outcome.statusCode, body: outcome.body };
-			}
-			if (outcome.kind === 'answer' && (outcome.statusCode === 401 || outcome.statusCode === 403)) {
-				throw keyRejected(ctx, itemIndex, outcome.statusCode, outcome.body);
-			}
-			const retryable =
-				outcome.kind === 'network' ? isRetryableNetworkError(outcome) : isRetryableStatus(outcome.statusCode);
-			if (!retryable) throw notRetried(ctx, itemIndex, request, outcome);
-
-			const serverAsked = outcome.kind === 'answer' ? retryAfterMs(outcome.headers, Date.now()) : undefined;
-			if (serverAsked !== undefined && serverAsked > MAX_RETRY_AFTER_MS) {
-				throw gaveUp(ctx, itemIndex, request, outcome, attempt, startedAt, `CAMB.AI asked to wait ${Math.ceil(serverAsked / 1000)} s before trying again, longer than this node waits`);
-			}
-			if (attempt >= maxAttempts) throw gaveUp(ctx, itemIndex, request, outcome, attempt, startedAt);
-			await sleepWithAbort(serverAsked ?? backoffDelayMs(attempt, backoff), ctx.getExecutionCancelSignal());
-		}
+	async function download<T>(itemIndex: number, url: string, store: (body: Readable, headers: IDataObject) => Promise<T>): Promise<T> {
+		const label = `GET ${new URL(url).origin}${new URL(url).pathname}`;
+		const attempt = () =>
+			inSlot<T>(async () => {
+				// Plain httpRequest: the storage link is pre-signed and must never see the API key.
+				const response = (await ctx.helpers.httpRequest({
+					method: 'GET',
+					url,
+					encoding: 'stream',
+					timeout: settings.timeoutMs,
+					returnFullResponse: true,
+					ignoreHttpStatusErrors: true,
+				})) as IN8nHttpFullResponse;
+				const body = response.body as Readable;
+				if (response.statusCode < 200 || response.statusCode >= 300) {
+					return { kind: 'answer', statusCode: response.statusCode, body: await readStart(body), headers: response.headers };
+				}
+				return { kind: 'done', value: await store(body, response.headers) };
+			});
+		return await retrying(itemIndex, label, 'The storage host', attempt, (answer) =>
+			unexpectedAnswer(
+				ctx,
+				itemIndex,
+				[403, 404, 410].includes(answer.statusCode)
+					? `The stem link has expired or the file is gone (HTTP ${answer.statusCode})`
+					: `The storage host answered ${label}`,
+				answer,
+				'Stem links are pre-signed and expire. Run the check again to get fresh links.',
+			),
+		);
 	}
 
 	return {
 		request,
+		download,
 		stop(why: string) {
 			stoppedBecause ??= why;
 		},
 	};
 }
 
-function notChecked(ctx: IExecuteFunctions, itemIndex: number, why: string): NodeOperationError {
-	return new NodeOperationError(ctx.getNode(), `Item ${itemIndex} was not checked: ${why}`, { itemIndex });
-}
-
-function isTaskLevelAnswer(statusCode: number): boolean {
-	return (statusCode >= 200 && statusCode < 300) || statusCode === 404 || statusCode === 422;
-}
-
 function isCancelled(ctx: IExecuteFunctions): boolean {
 	return ctx.getExecutionCancelSignal()?.aborted === true;
+}
+
+function cancelled(ctx: IExecuteFunctions): NodeOperationError {
+	return new NodeOperationError(ctx.getNode(), 'The execution was cancelled');
+}
+
+function notChecked(ctx: IExecuteFunctions, itemIndex: number, why: string): NodeOperationError {
+	return new NodeOperationError(ctx.getNode(), `Item ${itemIndex} was not checked: ${why}`, { itemIndex });
 }
 
 function bodyText(body: unknown): string {
@@ -144,6 +214,26 @@ function bodyText(body: unknown): string {
 	if (body === undefined || body === null) return '';
 	if (Buffer.isBuffer(body)) return body.toString('utf8');
 	return JSON.stringify(body);
+}
+
+const ERROR_BODY_BYTES = 1024;
+
+/** The first bytes of an error body, for the message; the rest is discarded unread. */
+async function readStart(stream: Readable): Promise<string> {
+	const chunks: Buffer[] = [];
+	let size = 0;
+	try {
+		for await (const chunk of stream) {
+			chunks.push(Buffer.from(chunk as Buffer));
+			size += (chunk as Buffer).length;
+			if (size >= ERROR_BODY_BYTES) break;
+		}
+	} catch {
+		// A body that breaks off still leaves what arrived to quote.
+	} finally {
+		stream.destroy();
+	}
+	return Buffer.concat(chunks).subarray(0, ERROR_BODY_BYTES).toString('utf8');
 }
 
 /**
@@ -160,7 +250,7 @@ function networkProblem(error: unknown): { code: string; message: string } {
 	return { code: code ?? 'UNKNOWN', message };
 }
 
-function describe(outcome: Sent): string {
+function describe(outcome: Failed): string {
 	return outcome.kind === 'answer'
 		? `HTTP ${outcome.statusCode} ${excerpt(outcome.body)}`
 		: `${outcome.code}: ${excerpt(outcome.message)}`;
@@ -178,15 +268,27 @@ function keyRejected(ctx: IExecuteFunctions, itemIndex: number, statusCode: numb
 	});
 }
 
-/** An answer or failure that another attempt would not change (a 400, a redirect, a refused URL). */
-function notRetried(ctx: IExecuteFunctions, itemIndex: number, request: CambRequest, outcome: Sent): NodeApiError {
+/** An answer that another attempt would not change (a 400, a redirect, an expired link). */
+function unexpectedAnswer(
+	ctx: IExecuteFunctions,
+	itemIndex: number,
+	message: string,
+	answer: Extract<Failed, { kind: 'answer' }>,
+	advice?: string,
+): NodeApiError {
+	return new NodeApiError(ctx.getNode(), { problem: describe(answer) } as JsonObject, {
+		message: message.includes(`HTTP ${answer.statusCode}`) ? message : `${message} with HTTP ${answer.statusCode}`,
+		description: advice ? `${describe(answer)}. ${advice}` : describe(answer),
+		httpCode: String(answer.statusCode),
+		itemIndex,
+	});
+}
+
+/** A connection failure another attempt would not cure (an unknown host, a refused URL). */
+function failed(ctx: IExecuteFunctions, itemIndex: number, label: string, outcome: Failed): NodeApiError {
 	return new NodeApiError(ctx.getNode(), { problem: describe(outcome) } as JsonObject, {
-		message:
-			outcome.kind === 'answer'
-				? `CAMB.AI answered ${request.method} ${request.path} with HTTP ${outcome.statusCode}`
-				: `The request ${request.method} ${request.path} to CAMB.AI failed`,
+		message: `The request ${label} failed`,
 		description: describe(outcome),
-		httpCode: outcome.kind === 'answer' ? String(outcome.statusCode) : undefined,
 		itemIndex,
 	});
 }
@@ -194,16 +296,16 @@ function notRetried(ctx: IExecuteFunctions, itemIndex: number, request: CambRequ
 function gaveUp(
 	ctx: IExecuteFunctions,
 	itemIndex: number,
-	request: CambRequest,
-	last: Sent,
+	label: string,
+	last: Failed,
 	attempts: number,
 	startedAt: number,
-	why?: string,
+	why: string,
 ): NodeApiError {
 	const seconds = ((Date.now() - startedAt) / 1000).toFixed(1);
-	const tried = `Tried ${request.method} ${request.path} ${attempts} time${attempts === 1 ? '' : 's'} over ${seconds} s; the last attempt failed with ${describe(last)}.`;
+	const tried = `Tried ${label} ${attempts} time${attempts === 1 ? '' : 's'} over ${seconds} s; the last attempt failed with ${describe(last)}.`;
 	return new NodeApiError(ctx.getNode(), { attempts, last: describe(last) } as JsonObject, {
-		message: why ?? `CAMB.AI could not be reached after ${attempts} attempt${attempts === 1 ? '' : 's'}`,
+		message: why,
 		description: `${tried} Raise "Attempts per Check" or "Request Timeout" in the node's options, or try again later.`,
 		httpCode: last.kind === 'answer' ? String(last.statusCode) : undefined,
 		itemIndex,

@@ -27,7 +27,10 @@ describe('routing', () => {
 		camb.task('s3', { json: 'Success' });
 
 		const tasks = ['s1', 'p1', 's2', 'e1', 'p2', 't1', 'pay', 'u1', 's3'];
-		const result = await run(tasks.map((task_id) => ({ task_id })));
+		const result = await run(
+			tasks.map((task_id) => ({ task_id })),
+			{ parameters: { fetchResultUrls: false } },
+		);
 
 		expect(result.run.error).toBeUndefined();
 		expect(ids(result.success)).toEqual(['s1', 's2', 's3']);
@@ -46,17 +49,41 @@ describe('routing', () => {
 
 	it('adds the documented fields, keeps the input JSON and passes binary data through', async () => {
 		camb.task('s', { json: { status: 'SUCCESS', run_id: 7 } });
+		camb.on('GET', '/audio-separation-result/7', { json: { foreground_audio_url: 'https://store.example/fg_audio.flac', background_audio_url: 'https://store.example/bg_audio.flac' } });
+		camb.task('p', { json: 'PENDING' });
 		camb.task('e', { json: { status: 'ERROR', exception_reason: 'SOURCE_TOO_LARGE' } });
 		const binary = { data: { data: 'aGVsbG8=', mimeType: 'audio/wav', fileName: 'a.wav' } };
 		const result = await run([
 			{ json: { task_id: 's', project: 'x' }, binary },
+			{ json: { task_id: 'p', project: 'z', check_count: 4, pending_since: '2026-11-28T10:00:00.000Z' } },
 			{ json: { task_id: 'e', project: 'y' } },
 		]);
 
 		const [success] = result.success;
-		expect(success.json).toEqual({ task_id: 's', project: 'x', status: 'SUCCESS', run_id: 7, checked_at: expect.any(String) });
+		expect(success.json).toEqual({
+			task_id: 's',
+			project: 'x',
+			status: 'SUCCESS',
+			run_id: 7,
+			checked_at: expect.any(String),
+			check_count: 1,
+			pending_since: null,
+			foreground_audio_url: 'https://store.example/fg_audio.flac',
+			background_audio_url: 'https://store.example/bg_audio.flac',
+		});
 		expect(Date.parse(success.json.checked_at as string)).not.toBeNaN();
 		expect(success.binary).toEqual(binary);
+
+		// A looped-back item carries its count and first-pending time on, plus a suggested pause.
+		expect(result.pending[0].json).toEqual({
+			task_id: 'p',
+			project: 'z',
+			status: 'PENDING',
+			checked_at: expect.any(String),
+			check_count: 5,
+			pending_since: '2026-11-28T10:00:00.000Z',
+			next_check_in_seconds: expect.any(Number),
+		});
 
 		const [failure] = result.failure;
 		expect(failure.json).toEqual({
@@ -64,6 +91,8 @@ describe('routing', () => {
 			project: 'y',
 			status: 'ERROR',
 			checked_at: expect.any(String),
+			check_count: 1,
+			pending_since: null,
 			reason: 'SOURCE_TOO_LARGE',
 			message: expect.stringContaining('SOURCE_TOO_LARGE'),
 			retryable: false,
