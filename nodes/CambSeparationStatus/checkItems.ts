@@ -13,7 +13,7 @@ import { followTask, type Clock, type FollowSettings, type Followed, type Progre
 import { createLimiter } from './limiter';
 import { fetchResultUrls, NoResultLinks, type ResultUrls } from './results';
 import { downloadStems, type StemProperties } from './stems';
-import { CREDENTIAL_TYPE, createCambClient, type CambClient } from './transport';
+import { cancelled, CREDENTIAL_TYPE, createCambClient, isCancelled, type CambClient } from './transport';
 import { checkBaseUrl, checkTaskId, statusPath } from './validate';
 
 interface Settings extends ClassifyOptions {
@@ -49,7 +49,7 @@ export async function checkItems(ctx: IExecuteFunctions): Promise<INodeExecution
 	const continueOnFail = ctx.continueOnFail();
 	if (!continueOnFail) throwFirstError([...taskIds, client]);
 
-	const outcomes = await Promise.all(
+	const outcomes: Outcome[] = await Promise.all(
 		items.map(async (item, index): Promise<Outcome> => {
 			const taskId = taskIds[index];
 			if (typeof taskId !== 'string') return { error: taskId };
@@ -62,7 +62,7 @@ export async function checkItems(ctx: IExecuteFunctions): Promise<INodeExecution
 	);
 	if (client instanceof NodeOperationError) return route(items, outcomes);
 
-	if (settings.fetchResultUrls) await addResultUrls(ctx, client, outcomes, continueOnFail);
+	if (settings.fetchResultUrls && !isCancelled(ctx)) await addResultUrls(ctx, client, outcomes, continueOnFail);
 	if (settings.fetchResultUrls && settings.downloadStems) {
 		await Promise.all(
 			outcomes.map(async (outcome, index) => {
@@ -76,6 +76,8 @@ export async function checkItems(ctx: IExecuteFunctions): Promise<INodeExecution
 		);
 	}
 
+	// A canceled execution ends here, whatever On Error says: nothing is routed.
+	if (isCancelled(ctx)) throw cancelled(ctx);
 	if (!continueOnFail) throwFirstError(outcomes.map((outcome) => ('error' in outcome ? outcome.error : undefined)));
 	return route(items, outcomes);
 }

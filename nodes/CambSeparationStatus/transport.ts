@@ -197,12 +197,13 @@ export function createCambClient(
 	};
 }
 
-function isCancelled(ctx: IExecuteFunctions): boolean {
+export function isCancelled(ctx: IExecuteFunctions): boolean {
 	return ctx.getExecutionCancelSignal()?.aborted === true;
 }
 
-function cancelled(ctx: IExecuteFunctions): NodeOperationError {
-	return new NodeOperationError(ctx.getNode(), 'The execution was cancelled');
+/** Worded as n8n words it: the engine recognises "canceled" and marks the execution canceled, not failed. */
+export function cancelled(ctx: IExecuteFunctions): NodeOperationError {
+	return new NodeOperationError(ctx.getNode(), 'The execution was canceled');
 }
 
 function notChecked(ctx: IExecuteFunctions, itemIndex: number, why: string): NodeOperationError {
