@@ -269,7 +269,7 @@ function resultItem(input: INodeExecutionData, index: number, outcome: Checked):
 	json.checked_at = checkedAt;
 	json.check_count = checkCount;
 	json.pending_since = pendingSince;
-	if (verdict.route === 'pending') json.next_check_in_seconds = Math.ceil((nextCheckInMs ?? 0) / 1000);
+	if (verdict.route === 'pending') json.next_check_in_seconds = Math.max(1, Math.round((nextCheckInMs ?? 0) / 1000));
 	else delete json.next_check_in_seconds;
 	if (verdict.route === 'failure') {
 		json.reason = verdict.reason;

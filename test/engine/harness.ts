@@ -8,15 +8,30 @@
  *
  * Usage (jest): import { runWorkflow } from './harness'; importing it from a test file registers
  * an afterAll(disposeHarness) for that file, so no --forceExit and no leftover temp folder.
+ *
+ * Binary data: `options.binaryDataMode` picks n8n's 'default' mode (content inline, base64, in
+ * the item) or its 'filesystem' mode (content in files under `binaryDataStoragePath`, the item
+ * holds an `id`), configured on n8n-core's own BinaryDataService as n8n's server does.
  */
 // Must stay the first import: sets N8N_USER_FOLDER (a temp dir) before n8n-core is loaded.
 import { harnessUserFolder, removeHarnessUserFolder } from './user-folder';
 
+import { rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+
 import { Container } from '@n8n/di';
-import { ExecutionLifecycleHooks, ExternalSecretsProxy, WorkflowExecute } from 'n8n-core';
+import {
+	BinaryDataConfig,
+	BinaryDataService,
+	ExecutionLifecycleHooks,
+	ExternalSecretsProxy,
+	WorkflowExecute,
+} from 'n8n-core';
 // Not re-exported from n8n-core's index; needed to stop its 60 s cleanup interval (see below).
 import { SSHClientsManager } from 'n8n-core/dist/execution-engine/ssh-clients-manager';
 import {
+	BINARY_ENCODING,
 	ICredentialsHelper,
 	ManualExecutionCancelledError,
 	NodeHelpers,
@@ -28,6 +43,7 @@ import {
 } from 'n8n-workflow';
 import type {
 	ExecutionError,
+	IBinaryData,
 	ICredentialDataDecryptedObject,
 	ICredentialType,
 	ICredentials,
@@ -56,6 +72,12 @@ import type {
 } from 'n8n-workflow';
 
 export { harnessUserFolder };
+
+/** n8n's binary data modes the harness can run in; see RunWorkflowOptions.binaryDataMode. */
+export type HarnessBinaryDataMode = 'default' | 'filesystem';
+
+/** Where 'filesystem' mode stores binary data (n8n's own default place: `<N8N_USER_FOLDER>/.n8n/binaryData`). */
+export const binaryDataStoragePath = join(harnessUserFolder, '.n8n', 'binaryData');
 
 // ---------------------------------------------------------------------------------------------
 // Public API
@@ -100,6 +122,16 @@ export interface WorkflowRun {
 	abandoned: boolean;
 	/** The credential data as it was at the end of the run (preAuthentication may update it). */
 	credentials: Record<string, Record<string, unknown>>;
+	/** The execution id nodes saw (additionalData.executionId), e.g. 'harness-3'; part of stored binary file paths. */
+	executionId: string;
+	/** The binary data mode the run used. */
+	binaryDataMode: HarnessBinaryDataMode;
+	/**
+	 * Deletes the files this run stored in 'filesystem' mode (n8n does the same when it prunes an
+	 * execution); a no-op otherwise. disposeHarness() deletes everything anyway; this is for
+	 * programs that run many big-file workflows in one process.
+	 */
+	deleteBinaryData(): void;
 }
 
 export interface RunWorkflowOptions {
@@ -114,6 +146,18 @@ export interface RunWorkflowOptions {
 	cancelGraceMs?: number;
 	/** Execution mode the nodes see via this.getMode(). Default 'manual'. */
 	mode?: WorkflowExecuteMode;
+	/**
+	 * Where this.helpers.prepareBinaryData() / setBinaryDataBuffer() put binary content:
+	 * - 'default' (default): n8n's in-memory mode; a stream is read to its end into a buffer and
+	 *   the item's binary holds the whole content as base64 in `data`.
+	 * - 'filesystem': n8n's filesystem mode (N8N_DEFAULT_BINARY_DATA_MODE=filesystem); a stream is
+	 *   written to a file under `binaryDataStoragePath` as it arrives, and the item's binary holds
+	 *   an `id` ('filesystem-v2:workflows/<workflow id>/executions/<execution id>/binary_data/<uuid>')
+	 *   with `data` set to just the mode name.
+	 * n8n-core has one BinaryDataService per process, so the mode is process-wide: runs that
+	 * overlap in time must use the same mode (runWorkflow rejects otherwise).
+	 */
+	binaryDataMode?: HarnessBinaryDataMode;
 }
 
 export interface HarnessWorkflow {
@@ -148,7 +192,23 @@ export async function runWorkflow(
 ): Promise<WorkflowRun> {
 	if (disposed) throw new Error('engine harness: runWorkflow() called after disposeHarness()');
 	prepareProcessServices();
+	const binaryDataMode = options.binaryDataMode ?? 'default';
+	const leaveBinaryDataMode = enterBinaryDataMode(binaryDataMode);
+	try {
+		await binaryDataReady();
+		return await execute(workflow, start, types, options, binaryDataMode);
+	} finally {
+		leaveBinaryDataMode();
+	}
+}
 
+async function execute(
+	workflow: HarnessWorkflow,
+	start: { nodeName: string; items: INodeExecutionData[] },
+	types: HarnessTypes,
+	options: RunWorkflowOptions,
+	binaryDataMode: HarnessBinaryDataMode,
+): Promise<WorkflowRun> {
 	const mode = options.mode ?? 'manual';
 	const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
 	const cancelGraceMs = options.cancelGraceMs ?? DEFAULT_CANCEL_GRACE_MS;
@@ -294,6 +354,13 @@ export async function runWorkflow(
 		cancelled: cancelled || run.status === 'canceled',
 		abandoned: wasAbandoned,
 		credentials: credentialStore,
+		executionId,
+		binaryDataMode,
+		deleteBinaryData: () => {
+			// The folder n8n-core's FileSystemManager uses for this execution (FileLocation.ofExecution).
+			const folder = join(binaryDataStoragePath, 'workflows', wf.id, 'executions', executionId);
+			rmSync(folder, { recursive: true, force: true });
+		},
 	});
 }
 
@@ -327,7 +394,17 @@ if (typeof afterAll === 'function') {
 
 function createWorkflowRun(
 	run: IRun,
-	extras: Pick<WorkflowRun, 'executedNodes' | 'timedOut' | 'cancelled' | 'abandoned' | 'credentials'>,
+	extras: Pick<
+		WorkflowRun,
+		| 'executedNodes'
+		| 'timedOut'
+		| 'cancelled'
+		| 'abandoned'
+		| 'credentials'
+		| 'executionId'
+		| 'binaryDataMode'
+		| 'deleteBinaryData'
+	>,
 ): WorkflowRun {
 	const runData = run.data;
 	const tasks = (nodeName: string): ITaskData[] => runData.resultData.runData[nodeName] ?? [];
@@ -346,6 +423,79 @@ function createWorkflowRun(
 			return tasks(nodeName)[0]?.error;
 		},
 	};
+}
+
+// ---------------------------------------------------------------------------------------------
+// Binary data
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * The mode BinaryDataService is configured for, and the init() that configures it. n8n's server
+ * does the same at start-up: BinaryDataConfig (filled from N8N_DEFAULT_BINARY_DATA_MODE,
+ * N8N_AVAILABLE_BINARY_DATA_MODES, N8N_BINARY_DATA_STORAGE_PATH) and then
+ * `await Container.get(BinaryDataService).init()`. In n8n-core 1.122 init() takes no arguments:
+ * it reads the config object from the DI container.
+ */
+let binaryDataConfigured: { mode: HarnessBinaryDataMode; ready: Promise<void> } | undefined;
+let binaryDataRuns = 0;
+
+/** Claims the process-wide binary data mode for one run; returns the release function. */
+function enterBinaryDataMode(mode: HarnessBinaryDataMode): () => void {
+	if (mode !== 'default' && mode !== 'filesystem') {
+		throw new Error(`engine harness: unknown binaryDataMode "${String(mode)}" (use 'default' or 'filesystem')`);
+	}
+	if (binaryDataRuns > 0 && binaryDataConfigured && binaryDataConfigured.mode !== mode) {
+		throw new Error(
+			`engine harness: binaryDataMode '${mode}' requested while a run in '${binaryDataConfigured.mode}' mode is ` +
+				'still going; n8n-core has one BinaryDataService per process, so overlapping runs must share a mode',
+		);
+	}
+	if (binaryDataConfigured?.mode !== mode) {
+		const configured = { mode, ready: configureBinaryData(mode) };
+		binaryDataConfigured = configured;
+		// A failed init is reported by this run and retried by the next one.
+		configured.ready.catch(() => {
+			if (binaryDataConfigured === configured) binaryDataConfigured = undefined;
+		});
+	}
+	binaryDataRuns += 1;
+	let left = false;
+	return () => {
+		if (left) return;
+		left = true;
+		binaryDataRuns -= 1;
+	};
+}
+
+async function binaryDataReady(): Promise<void> {
+	await binaryDataConfigured?.ready;
+}
+
+async function configureBinaryData(mode: HarnessBinaryDataMode): Promise<void> {
+	const config = Container.get(BinaryDataConfig);
+	config.mode = mode;
+	// The filesystem manager stays registered in 'default' mode too (as in n8n, where
+	// 'filesystem' is always available), so ids stored by an earlier run can still be read.
+	config.availableModes = ['filesystem'];
+	config.localStoragePath = binaryDataStoragePath;
+	// init(): mode 'filesystem' becomes 'filesystem-v2' (the workflows/<id>/executions/<id>/... layout);
+	// without a manager for the mode ('default'), store() keeps the content inline as base64.
+	await Container.get(BinaryDataService).init();
+}
+
+/**
+ * The file behind a binary stored in 'filesystem' mode (throws for inline binary data), via
+ * n8n-core's BinaryDataService.getPath().
+ */
+export function binaryDataFilePath(binary: IBinaryData): string {
+	if (!binary.id) throw new Error('engine harness: this binary data is inline (default mode); it has no file');
+	return Container.get(BinaryDataService).getPath(binary.id);
+}
+
+/** The content of a binary in either mode, as a stream (n8n-core's getBinaryStream does the same). */
+export async function binaryDataStream(binary: IBinaryData): Promise<Readable> {
+	if (binary.id) return await Container.get(BinaryDataService).getAsStream(binary.id);
+	return Readable.from([Buffer.from(binary.data, BINARY_ENCODING)]);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -4,7 +4,14 @@
  * broken feature shows up as a failing expectation, not just as missing coverage.
  */
 import * as http from 'node:http';
-import { startStandIn, taskStatusPath, type StandIn } from './camb-stand-in';
+import {
+	STREAM_PATTERN_PERIOD,
+	checkStreamPattern,
+	startStandIn,
+	streamPattern,
+	taskStatusPath,
+	type StandIn,
+} from './camb-stand-in';
 
 /** What a raw node:http request saw; fetch cannot tell "headers arrived, body never did" apart. */
 interface RawOutcome {
@@ -60,6 +67,89 @@ function rawGet(standIn: StandIn, path: string, timeoutMs: number): Promise<RawO
 			}
 			settle();
 		});
+		req.end();
+	});
+}
+
+/** What a streaming node:http GET saw: the body is checked against the pattern as it arrives, never kept. */
+interface StreamOutcome {
+	status?: number;
+	headers?: http.IncomingHttpHeaders;
+	/** Body bytes received. */
+	bytes: number;
+	/** Offset of the first byte that is not the stand-in's pattern, undefined if none. */
+	firstMismatch: number | undefined;
+	/** Did the body complete ('end') before the watch ran out? */
+	ended: boolean;
+	/** Peak process RSS and arrayBuffers growth over the values at the start, sampled every 5 ms. */
+	rssGrowth: number;
+	arrayBuffersGrowth: number;
+}
+
+/**
+ * GET `path` and read the body chunk by chunk like a streaming client. `pause` stops reading
+ * (socket paused, so the kernel buffers fill and backpressure reaches the stand-in) once
+ * `afterBytes` have arrived, for `ms`. Settles on 'end', on error, or after `timeoutMs`.
+ */
+function streamGet(
+	standIn: StandIn,
+	path: string,
+	options: { timeoutMs: number; pause?: { afterBytes: number; ms: number; during?: () => void } },
+): Promise<StreamOutcome> {
+	return new Promise((resolve) => {
+		const check = checkStreamPattern();
+		const start = process.memoryUsage();
+		let peakRss = start.rss;
+		let peakArrayBuffers = start.arrayBuffers;
+		const sample = () => {
+			const now = process.memoryUsage();
+			peakRss = Math.max(peakRss, now.rss);
+			peakArrayBuffers = Math.max(peakArrayBuffers, now.arrayBuffers);
+		};
+		const sampler = setInterval(sample, 5);
+		const outcome: Omit<StreamOutcome, 'bytes' | 'firstMismatch' | 'rssGrowth' | 'arrayBuffersGrowth'> = { ended: false };
+		let settled = false;
+		const settle = () => {
+			if (settled) return;
+			settled = true;
+			sample();
+			clearInterval(sampler);
+			clearTimeout(timer);
+			req.destroy();
+			resolve({
+				...outcome,
+				bytes: check.bytes,
+				firstMismatch: check.firstMismatch,
+				rssGrowth: peakRss - start.rss,
+				arrayBuffersGrowth: peakArrayBuffers - start.arrayBuffers,
+			});
+		};
+		const timer = setTimeout(settle, options.timeoutMs);
+		const req = http.request({ host: '127.0.0.1', port: standIn.port, path, method: 'GET', agent: false });
+		req.on('response', (res) => {
+			outcome.status = res.statusCode;
+			outcome.headers = res.headers;
+			let paused = false;
+			res.on('data', (chunk: Buffer) => {
+				check.update(chunk);
+				const pause = options.pause;
+				if (pause && !paused && check.bytes >= pause.afterBytes) {
+					paused = true;
+					res.pause();
+					setTimeout(() => {
+						pause.during?.();
+						res.resume();
+					}, pause.ms);
+				}
+			});
+			res.on('end', () => {
+				outcome.ended = true;
+				settle();
+			});
+			res.on('error', () => undefined);
+			res.on('close', settle);
+		});
+		req.on('error', settle);
 		req.end();
 	});
 }
@@ -378,6 +468,154 @@ describe('CAMB stand-in', () => {
 		});
 	});
 
+	describe('streamed bodies', () => {
+		const MB = 1024 * 1024;
+
+		it('streams 50 MB of the pattern with content-length and a binary content-type, every byte in order', async () => {
+			standIn.on('GET', '/stems/fg_audio.flac', { stream: { bytes: 50 * MB } });
+			const outcome = await streamGet(standIn, '/stems/fg_audio.flac?X-Amz-Signature=abc', { timeoutMs: 20_000 });
+			expect(outcome.status).toBe(200);
+			expect(outcome.headers?.['content-type']).toBe('application/octet-stream');
+			expect(outcome.headers?.['content-length']).toBe(String(50 * MB));
+			expect(outcome.ended).toBe(true);
+			expect(outcome.bytes).toBe(50 * MB);
+			expect(outcome.firstMismatch).toBeUndefined();
+		});
+
+		it('holds no body in memory: the process barely grows and at most about a chunk waits in the queue', async () => {
+			standIn.on('GET', '/big', { stream: { bytes: 10 * MB } });
+			// Warm up the code paths (and the shared pattern) so the measured run starts from a steady state.
+			await streamGet(standIn, '/big', { timeoutMs: 20_000 });
+			standIn.reset();
+			standIn.on('GET', '/big', { stream: { bytes: 200 * MB } });
+
+			const outcome = await streamGet(standIn, '/big', { timeoutMs: 20_000 });
+			expect(outcome.bytes).toBe(200 * MB);
+			expect(outcome.firstMismatch).toBeUndefined();
+			// Client and stand-in share this process; holding the body anywhere would add 200 MB. What
+			// does grow (10-30 MB here) is the client's read buffers waiting for a GC, whatever the size.
+			expect(outcome.rssGrowth).toBeLessThan(50 * MB);
+			expect(outcome.arrayBuffersGrowth).toBeLessThan(50 * MB);
+			expect(standIn.maxQueuedStreamBytes).toBeGreaterThan(0);
+			expect(standIn.maxQueuedStreamBytes).toBeLessThanOrEqual(64 * 1024 + 64 * 1024);
+		});
+
+		it('waits for a client that stops reading (backpressure), then carries on where it stopped', async () => {
+			standIn.on('GET', '/slow', { stream: { bytes: 64 * MB, chunkBytes: 256 * 1024 } });
+			let queuedWhilePaused = -1;
+			let requestsWhilePaused = -1;
+			const outcome = await streamGet(standIn, '/slow', {
+				timeoutMs: 20_000,
+				pause: {
+					afterBytes: 4 * MB,
+					ms: 400,
+					during: () => {
+						queuedWhilePaused = standIn.maxQueuedStreamBytes;
+						requestsWhilePaused = standIn.requests.length;
+					},
+				},
+			});
+			expect(requestsWhilePaused).toBe(1);
+			// Without backpressure the remaining ~60 MB would have piled up in the response queue.
+			expect(queuedWhilePaused).toBeGreaterThan(0);
+			expect(queuedWhilePaused).toBeLessThanOrEqual(2 * 256 * 1024);
+			expect(outcome.ended).toBe(true);
+			expect(outcome.bytes).toBe(64 * MB);
+			expect(outcome.firstMismatch).toBeUndefined();
+		});
+
+		it('honours chunkBytes, contentType, status and headers (headers win), for a length no chunk divides', async () => {
+			standIn.on('GET', '/odd', {
+				status: 206,
+				stream: { bytes: 1_000_003, chunkBytes: 4099, contentType: 'audio/flac' },
+				headers: { 'x-amz-request-id': 'req-1', 'Cache-Control': 'no-store' },
+			});
+			const outcome = await streamGet(standIn, '/odd', { timeoutMs: 5000 });
+			expect(outcome.status).toBe(206);
+			expect(outcome.headers?.['content-type']).toBe('audio/flac');
+			expect(outcome.headers?.['content-length']).toBe('1000003');
+			expect(outcome.headers?.['x-amz-request-id']).toBe('req-1');
+			expect(outcome.headers?.['cache-control']).toBe('no-store');
+			expect(outcome.bytes).toBe(1_000_003);
+			expect(outcome.ended).toBe(true);
+			expect(outcome.firstMismatch).toBeUndefined();
+
+			standIn.on('GET', '/typed', { stream: { bytes: 10 }, headers: { 'content-type': 'audio/wav' } });
+			const typed = await fetch(`${standIn.baseUrl}/typed`);
+			expect(typed.headers.get('content-type')).toBe('audio/wav');
+			expect(Buffer.from(await typed.arrayBuffer())).toEqual(streamPattern(0, 10));
+		});
+
+		it('sends exactly the bytes streamPattern() describes, and an empty body for 0 bytes', async () => {
+			const length = 3 * STREAM_PATTERN_PERIOD + 17;
+			standIn.on('GET', '/small', { stream: { bytes: length } }, { stream: { bytes: 0 } });
+			const body = Buffer.from(await (await fetch(`${standIn.baseUrl}/small`)).arrayBuffer());
+			expect(body.equals(streamPattern(0, length))).toBe(true);
+			// It repeats with its period, and streamPattern() can start anywhere.
+			expect(body.subarray(STREAM_PATTERN_PERIOD, STREAM_PATTERN_PERIOD + 100)).toEqual(body.subarray(0, 100));
+			expect(streamPattern(12_345, 1000)).toEqual(body.subarray(12_345, 13_345));
+
+			const empty = await fetch(`${standIn.baseUrl}/small`);
+			expect(empty.status).toBe(200);
+			expect(empty.headers.get('content-length')).toBe('0');
+			expect((await empty.arrayBuffer()).byteLength).toBe(0);
+		});
+
+		it('checkStreamPattern() finds a changed byte, a lost chunk and a repeated chunk', () => {
+			const body = streamPattern(0, 300_000);
+			const feed = (...chunks: Buffer[]) => {
+				const check = checkStreamPattern();
+				for (const chunk of chunks) check.update(chunk);
+				return check;
+			};
+			const whole = feed(body.subarray(0, 70_000), body.subarray(70_000));
+			expect(whole.bytes).toBe(300_000);
+			expect(whole.firstMismatch).toBeUndefined();
+
+			const changed = Buffer.from(body);
+			changed[123_456] ^= 0xff;
+			expect(feed(changed).firstMismatch).toBe(123_456);
+
+			const chunk = 64 * 1024;
+			const lost = feed(body.subarray(0, chunk), body.subarray(2 * chunk, 3 * chunk));
+			expect(lost.firstMismatch).toBeGreaterThanOrEqual(chunk);
+			expect(lost.firstMismatch).toBeLessThan(chunk + 100);
+			const repeated = feed(body.subarray(0, chunk), body.subarray(0, chunk));
+			expect(repeated.firstMismatch).toBeGreaterThanOrEqual(chunk);
+			expect(repeated.firstMismatch).toBeLessThan(chunk + 100);
+		});
+
+		it('stall: the full content-length and the reply headers, then half the body, then nothing', async () => {
+			standIn.on('GET', '/stalled', { stream: { bytes: 10 * MB + 1 }, fault: 'stall', headers: { 'x-extra': '1' } });
+			const outcome = await streamGet(standIn, '/stalled', { timeoutMs: 600 });
+			expect(outcome.status).toBe(200);
+			expect(outcome.headers?.['content-length']).toBe(String(10 * MB + 1));
+			expect(outcome.headers?.['x-extra']).toBe('1');
+			expect(outcome.ended).toBe(false);
+			expect(outcome.bytes).toBe(5 * MB);
+			expect(outcome.firstMismatch).toBeUndefined();
+		});
+
+		it('works with delayMs and in a sequence', async () => {
+			standIn.on('GET', '/seq', { stream: { bytes: 1000 }, delayMs: 100 }, { status: 404, json: { detail: 'Not Found' } });
+			const started = Date.now();
+			const first = await streamGet(standIn, '/seq', { timeoutMs: 2000 });
+			expect(Date.now() - started).toBeGreaterThanOrEqual(90);
+			expect(first.bytes).toBe(1000);
+			expect(first.firstMismatch).toBeUndefined();
+			expect((await fetch(`${standIn.baseUrl}/seq`)).status).toBe(404);
+		});
+
+		it('rejects stream scripting mistakes at once', () => {
+			expect(() => standIn.on('GET', '/x', { stream: { bytes: 1 }, json: {} })).toThrow(/both json and stream/);
+			expect(() => standIn.on('GET', '/x', { stream: { bytes: 1 }, text: '' })).toThrow(/both text and stream/);
+			expect(() => standIn.on('GET', '/x', { stream: { bytes: -1 } })).toThrow(/invalid stream bytes/);
+			expect(() => standIn.on('GET', '/x', { stream: { bytes: 1.5 } })).toThrow(/invalid stream bytes/);
+			expect(() => standIn.on('GET', '/x', { stream: { bytes: 1, chunkBytes: 0 } })).toThrow(/invalid stream chunkBytes/);
+			expect(() => standIn.on('GET', '/x', { stream: { bytes: 1, chunkBytes: 2 * MB } })).toThrow(/invalid stream chunkBytes/);
+		});
+	});
+
 	describe('timing', () => {
 		it('delayMs: waits before answering', async () => {
 			standIn.task('slow', { json: 'SUCCESS', delayMs: 300 });
@@ -499,6 +737,30 @@ describe('CAMB stand-in close()', () => {
 		expect(hungOutcome.kind).toBe('error');
 		expect(stalledOutcome.kind).toBe('response');
 		expect(stalledOutcome.ended).toBe(false);
+	});
+
+	it('returns promptly while a large streamed body waits on a client that stopped reading', async () => {
+		const standIn = await startStandIn();
+		standIn.on('GET', '/huge', { stream: { bytes: 4 * 1024 * 1024 * 1024 } });
+		let received = 0;
+		const req = http.get({ host: '127.0.0.1', port: standIn.port, path: '/huge', agent: false }, (res) => {
+			res.on('data', (chunk: Buffer) => {
+				received += chunk.length;
+				if (received >= 1024 * 1024) res.pause(); // and never resume
+			});
+			res.on('error', () => undefined);
+		});
+		req.on('error', () => undefined);
+		try {
+			await untilRecorded(standIn, 1);
+			await new Promise((r) => setTimeout(r, 100));
+			// The stand-in is parked on 'drain' that will never come; close() must not wait for it.
+			await closeWithin(standIn, 1000);
+			expect(received).toBeGreaterThanOrEqual(1024 * 1024);
+			expect(received).toBeLessThan(64 * 1024 * 1024);
+		} finally {
+			req.destroy();
+		}
 	});
 
 	it('returns promptly with an idle keep-alive connection from fetch', async () => {

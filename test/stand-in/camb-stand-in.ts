@@ -5,6 +5,10 @@
  * test goes through its real HTTP stack: headers, status codes, timeouts and broken sockets
  * behave as they would against client.camb.ai. Tests script what each route answers, one
  * reply per request, and read back what the node actually sent.
+ *
+ * A second instance on another port can play the storage host of the pre-signed stem URLs:
+ * `Reply.stream` serves bodies of any size (a deterministic pattern, see checkStreamPattern())
+ * without holding them in memory.
  */
 import * as http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
@@ -17,6 +21,15 @@ export interface Reply {
 	json?: unknown;
 	/** Sent as-is with content-type text/html (unless `headers` say otherwise), e.g. a proxy error page. */
 	text?: string;
+	/**
+	 * A large generated body that is never held in memory, e.g. a stem file on a storage host:
+	 * `bytes` bytes of the deterministic pattern of `streamPattern()`, written `chunkBytes` at a
+	 * time (default 64 KiB, at most 1 MiB) and only as fast as the client reads (a write that
+	 * fills the socket's buffer waits for 'drain'). content-length is `bytes`, content-type
+	 * `contentType` (default application/octet-stream); `headers` still win. With fault 'stall'
+	 * the first floor(bytes / 2) bytes are sent, then nothing more. Not with `json` or `text`.
+	 */
+	stream?: StreamedBody;
 	/** Extra response headers; they win over the defaults (content-type, content-length). */
 	headers?: Record<string, string>;
 	/** Wait this long before answering (added to the stand-in's latencyMs). */
@@ -28,6 +41,16 @@ export interface Reply {
 	 *        body, then never finish.
 	 */
 	fault?: 'reset' | 'hang' | 'stall';
+}
+
+/** See Reply.stream. */
+export interface StreamedBody {
+	/** Body length; any safe integer >= 0 (gigabytes are fine: nothing is buffered). */
+	bytes: number;
+	/** Default application/octet-stream. */
+	contentType?: string;
+	/** Bytes per write, 1 to 1 MiB; default 64 KiB. */
+	chunkBytes?: number;
 }
 
 export interface RecordedRequest {
@@ -55,6 +78,12 @@ export interface StandIn {
 	requestsForTask(taskId: string): RecordedRequest[];
 	/** The most requests that were open (received, not yet answered or dropped) at one time since start or reset(). */
 	readonly maxConcurrent: number;
+	/**
+	 * The most bytes of a streamed body (Reply.stream) that one response held queued in memory,
+	 * waiting for the socket, since start or reset(). Honouring backpressure keeps it at about one
+	 * chunk plus the socket's high-water mark, however large the body.
+	 */
+	readonly maxQueuedStreamBytes: number;
 	/** Forget scripts and recorded requests (keeps api key and latency). */
 	reset(): void;
 	/** Stop the server, destroying every open socket (hung and stalled ones too) so jest can exit. */
@@ -109,6 +138,96 @@ function defaultReply(method: string, pathname: string): Reply {
 	return { status: 404, json: { detail: 'Not Found' } };
 }
 
+// ---- streamed bodies -------------------------------------------------------------------------
+
+const DEFAULT_STREAM_CHUNK_BYTES = 64 * 1024;
+const MAX_STREAM_CHUNK_BYTES = 1024 * 1024;
+/**
+ * Length of the repeating unit of the streamed-body pattern. A prime, so no power-of-two chunk,
+ * buffer or page size lines up with it: a chunk lost, repeated or swapped anywhere in a body
+ * shifts everything after it and shows up as a mismatch.
+ */
+export const STREAM_PATTERN_PERIOD = 65_521;
+
+let patternRing: Buffer | undefined;
+
+/**
+ * The pattern's period followed by enough of its own start that any run of up to
+ * MAX_STREAM_CHUNK_BYTES bytes, at any offset, is one zero-copy view of it. About 1 MiB, built
+ * once; every streamed body is written from it, so a body of any size costs no memory.
+ */
+function ring(): Buffer {
+	if (patternRing) return patternRing;
+	const buffer = Buffer.allocUnsafe(STREAM_PATTERN_PERIOD + MAX_STREAM_CHUNK_BYTES);
+	// xorshift32 with a fixed seed: the same bytes on every run and machine, and not compressible.
+	let x = 0x2545f491;
+	for (let i = 0; i < STREAM_PATTERN_PERIOD; i++) {
+		x ^= x << 13;
+		x ^= x >>> 17;
+		x ^= x << 5;
+		buffer[i] = x & 0xff;
+	}
+	for (let i = STREAM_PATTERN_PERIOD; i < buffer.length; i++) buffer[i] = buffer[i - STREAM_PATTERN_PERIOD];
+	patternRing = buffer;
+	return buffer;
+}
+
+/** A read-only view of `length` (at most 1 MiB) pattern bytes starting at body offset `offset`. */
+function patternView(offset: number, length: number): Buffer {
+	const start = offset % STREAM_PATTERN_PERIOD;
+	return ring().subarray(start, start + length);
+}
+
+/** The `length` bytes a streamed body holds from `offset` on (a copy: for tests comparing small ranges). */
+export function streamPattern(offset: number, length: number): Buffer {
+	const out = Buffer.allocUnsafe(length);
+	for (let done = 0; done < length; ) {
+		const piece = Math.min(MAX_STREAM_CHUNK_BYTES, length - done);
+		patternView(offset + done, piece).copy(out, done);
+		done += piece;
+	}
+	return out;
+}
+
+/** Checks a streamed body chunk by chunk as it arrives, without keeping any of it. */
+export interface StreamPatternCheck {
+	/** Feed the next chunk of the body, in order. */
+	update(chunk: Uint8Array): void;
+	/** Bytes fed so far. */
+	readonly bytes: number;
+	/** Body offset of the first byte that differs from the pattern; undefined while all match. */
+	readonly firstMismatch: number | undefined;
+}
+
+/** A fresh StreamPatternCheck for a body read from offset 0. */
+export function checkStreamPattern(): StreamPatternCheck {
+	let bytes = 0;
+	let firstMismatch: number | undefined;
+	return {
+		get bytes() {
+			return bytes;
+		},
+		get firstMismatch() {
+			return firstMismatch;
+		},
+		update(chunk: Uint8Array) {
+			const data = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+			for (let done = 0; firstMismatch === undefined && done < data.length; ) {
+				const piece = Math.min(MAX_STREAM_CHUNK_BYTES, data.length - done);
+				const actual = data.subarray(done, done + piece);
+				const expected = patternView(bytes + done, piece);
+				if (!actual.equals(expected)) {
+					let i = 0;
+					while (actual[i] === expected[i]) i++;
+					firstMismatch = bytes + done + i;
+				}
+				done += piece;
+			}
+			bytes += data.length;
+		},
+	};
+}
+
 /** The FastAPI-style answer to a missing or wrong key. */
 const INVALID_KEY_REPLY: Reply = { status: 401, json: { detail: 'Invalid API key' } };
 
@@ -118,15 +237,27 @@ function validateReplies(route: string, replies: Reply[]): void {
 		throw new Error(`stand-in: no replies given for ${route}`);
 	}
 	for (const reply of replies) {
-		if (reply.json !== undefined && reply.text !== undefined) {
-			throw new Error(`stand-in: a reply for ${route} has both json and text; pick one`);
+		const bodies = (['json', 'text', 'stream'] as const).filter((kind) => reply[kind] !== undefined);
+		if (bodies.length > 1) {
+			throw new Error(`stand-in: a reply for ${route} has both ${bodies.join(' and ')}; pick one`);
 		}
+		if (reply.stream !== undefined) validateStream(route, reply.stream);
 		if (reply.status !== undefined && !(Number.isInteger(reply.status) && reply.status >= 100 && reply.status <= 999)) {
 			throw new Error(`stand-in: invalid status ${String(reply.status)} for ${route}`);
 		}
 		if (reply.fault !== undefined && !['reset', 'hang', 'stall'].includes(reply.fault)) {
 			throw new Error(`stand-in: unknown fault ${String(reply.fault)} for ${route}`);
 		}
+	}
+}
+
+function validateStream(route: string, stream: StreamedBody): void {
+	if (!(Number.isSafeInteger(stream.bytes) && stream.bytes >= 0)) {
+		throw new Error(`stand-in: invalid stream bytes ${String(stream.bytes)} for ${route}`);
+	}
+	const chunkBytes = stream.chunkBytes;
+	if (chunkBytes !== undefined && !(Number.isInteger(chunkBytes) && chunkBytes >= 1 && chunkBytes <= MAX_STREAM_CHUNK_BYTES)) {
+		throw new Error(`stand-in: invalid stream chunkBytes ${String(chunkBytes)} for ${route} (1 to ${MAX_STREAM_CHUNK_BYTES})`);
 	}
 }
 
@@ -142,11 +273,11 @@ function encodeBody(reply: Reply): { body: Buffer; contentType?: string } {
 }
 
 /** Status and headers for a reply; the reply's own headers are set last so they win (setHeader is case-insensitive). */
-function writeHead(res: http.ServerResponse, reply: Reply, body: Buffer, contentType: string | undefined): void {
+function writeHead(res: http.ServerResponse, reply: Reply, contentLength: number, contentType: string | undefined): void {
 	res.statusCode = reply.status ?? 200;
 	if (contentType !== undefined) res.setHeader('content-type', contentType);
 	// Always the FULL length, even when stalling: the client must believe more is coming.
-	res.setHeader('content-length', body.length);
+	res.setHeader('content-length', contentLength);
 	for (const [name, value] of Object.entries(reply.headers ?? {})) {
 		res.setHeader(name, value);
 	}
@@ -197,6 +328,7 @@ class CambStandIn implements StandIn {
 	private boundPort = 0;
 	private open = 0;
 	private peakOpen = 0;
+	private peakQueued = 0;
 
 	constructor(private readonly options: StandInOptions) {
 		this.server.on('connection', (socket: Socket) => {
@@ -207,6 +339,10 @@ class CambStandIn implements StandIn {
 
 	get maxConcurrent(): number {
 		return this.peakOpen;
+	}
+
+	get maxQueuedStreamBytes(): number {
+		return this.peakQueued;
 	}
 
 	get port(): number {
@@ -249,6 +385,7 @@ class CambStandIn implements StandIn {
 	reset(): void {
 		this.scripts.clear();
 		this.peakOpen = this.open;
+		this.peakQueued = 0;
 		// Emptied in place: tests may hold a reference to `requests`.
 		this.requests.length = 0;
 	}
@@ -322,14 +459,45 @@ class CambStandIn implements StandIn {
 	}
 
 	private send(res: http.ServerResponse, reply: Reply): void {
+		if (reply.stream) return this.sendStream(res, reply, reply.stream);
 		const { body, contentType } = encodeBody(reply);
-		writeHead(res, reply, body, contentType);
+		writeHead(res, reply, body.length, contentType);
 		if (reply.fault === 'stall') {
 			res.flushHeaders();
 			res.write(body.subarray(0, Math.floor(body.length / 2)));
 			return; // Never end: the client waits for bytes that do not come.
 		}
 		res.end(body);
+	}
+
+	/**
+	 * Writes a generated body chunk by chunk, each a view of the shared pattern (nothing is
+	 * allocated per body), and only while the socket takes it: when write() reports a full
+	 * buffer, the next chunk waits for 'drain'. A client that stops reading stops the stand-in.
+	 */
+	private sendStream(res: http.ServerResponse, reply: Reply, stream: StreamedBody): void {
+		writeHead(res, reply, stream.bytes, stream.contentType ?? 'application/octet-stream');
+		const stall = reply.fault === 'stall';
+		const end = stall ? Math.floor(stream.bytes / 2) : stream.bytes;
+		const chunkBytes = stream.chunkBytes ?? DEFAULT_STREAM_CHUNK_BYTES;
+		if (stall) res.flushHeaders();
+		let offset = 0;
+		const pump = (): void => {
+			while (offset < end) {
+				// The client went away or close() ended the socket: nobody to write to.
+				if (res.destroyed) return;
+				const length = Math.min(chunkBytes, end - offset);
+				const accepted = res.write(patternView(offset, length));
+				offset += length;
+				this.peakQueued = Math.max(this.peakQueued, res.writableLength);
+				if (!accepted) {
+					res.once('drain', pump);
+					return;
+				}
+			}
+			if (!stall) res.end(); // A stall never ends: the client waits for the second half.
+		};
+		pump();
 	}
 
 	/** A TCP RST like a dropping proxy sends, so the client sees ECONNRESET rather than a clean close. */
