@@ -13,7 +13,7 @@ import { followTask, type Clock, type FollowSettings, type Followed, type Progre
 import { createLimiter } from './limiter';
 import { fetchResultUrls, NoResultLinks, type ResultUrls } from './results';
 import { downloadStems, type StemProperties } from './stems';
-import { cancelled, CREDENTIAL_TYPE, createCambClient, isCancelled, type CambClient } from './transport';
+import { cancelled, CREDENTIAL_TYPE, createCambClient, isCancelled, NotChecked, type CambClient } from './transport';
 import { checkBaseUrl, checkTaskId, statusPath } from './validate';
 
 interface Settings extends ClassifyOptions {
@@ -43,10 +43,10 @@ export async function checkItems(ctx: IExecuteFunctions): Promise<INodeExecution
 
 	const settings = readSettings(ctx);
 	const taskIds = items.map((_, index) => readTaskId(ctx, index));
-	const client = await connect(ctx, settings);
+	const continueOnFail = ctx.continueOnFail();
+	const client = await connect(ctx, settings, continueOnFail);
 
 	// Under "Stop Workflow" one bad item ends the run: fail before sending anything.
-	const continueOnFail = ctx.continueOnFail();
 	if (!continueOnFail) throwFirstError([...taskIds, client]);
 
 	const outcomes: Outcome[] = await Promise.all(
@@ -61,6 +61,7 @@ export async function checkItems(ctx: IExecuteFunctions): Promise<INodeExecution
 		}),
 	);
 	if (client instanceof NodeOperationError) return route(items, outcomes);
+	settle(ctx, outcomes, continueOnFail);
 
 	if (settings.fetchResultUrls && !isCancelled(ctx)) await addResultUrls(ctx, client, outcomes, continueOnFail);
 	if (settings.fetchResultUrls && settings.downloadStems) {
@@ -76,10 +77,14 @@ export async function checkItems(ctx: IExecuteFunctions): Promise<INodeExecution
 		);
 	}
 
-	// A canceled execution ends here, whatever On Error says: nothing is routed.
+	settle(ctx, outcomes, continueOnFail);
+	return route(items, outcomes);
+}
+
+/** Ends the run after a phase if it must: canceled (whatever On Error says), or an error under Stop Workflow. */
+function settle(ctx: IExecuteFunctions, outcomes: Outcome[], continueOnFail: boolean): void {
 	if (isCancelled(ctx)) throw cancelled(ctx);
 	if (!continueOnFail) throwFirstError(outcomes.map((outcome) => ('error' in outcome ? outcome.error : undefined)));
-	return route(items, outcomes);
 }
 
 /** Runs one step of one item; an error becomes that item's outcome and, under Stop Workflow, stops the rest. */
@@ -212,7 +217,7 @@ function progressOf(json: IDataObject, taskId: string): Progress {
 }
 
 /** The client for this execution, or the reason none can exist (a bad base URL stops every item). */
-async function connect(ctx: IExecuteFunctions, settings: Settings): Promise<CambClient | NodeOperationError> {
+async function connect(ctx: IExecuteFunctions, settings: Settings, continueOnFail: boolean): Promise<CambClient | NodeOperationError> {
 	const credentials = await ctx.getCredentials(CREDENTIAL_TYPE);
 	const baseUrl = checkBaseUrl(credentials.baseUrl);
 	if (!baseUrl.ok) {
@@ -221,11 +226,14 @@ async function connect(ctx: IExecuteFunctions, settings: Settings): Promise<Camb
 	return createCambClient(ctx, baseUrl.value, createLimiter(settings.maxInFlight), {
 		timeoutMs: settings.timeoutSeconds * 1000,
 		maxAttempts: settings.attempts,
+		stopOnFirstError: !continueOnFail,
 	});
 }
 
+/** Throws the first error by item order, skipping items that were only left unchecked because of it. */
 function throwFirstError(candidates: Array<unknown>): void {
-	const first = candidates.find((candidate) => candidate instanceof NodeApiError || candidate instanceof NodeOperationError);
+	const errors = candidates.filter((candidate) => candidate instanceof NodeApiError || candidate instanceof NodeOperationError);
+	const first = errors.find((error) => !(error instanceof NotChecked)) ?? errors[0];
 	if (first) throw first;
 }
 

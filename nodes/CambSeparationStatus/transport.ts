@@ -29,6 +29,8 @@ export interface RequestSettings {
 	timeoutMs: number;
 	/** Attempts per request, the first included. */
 	maxAttempts: number;
+	/** Under Stop Workflow: the first request that fails for good stops every request after it. */
+	stopOnFirstError: boolean;
 	backoff?: BackoffSettings;
 }
 
@@ -65,6 +67,8 @@ type Attempt<T> =
 	| { kind: 'network'; code: string; message: string }
 	| { kind: 'not sent' };
 type Failed = Extract<Attempt<unknown>, { kind: 'answer' } | { kind: 'network' }>;
+/** After a failed attempt: wait and try again, or give up with this error. */
+type Decision = { retryInMs: number } | { error: NodeApiError };
 
 export function createCambClient(
 	ctx: IExecuteFunctions,
@@ -78,18 +82,29 @@ export function createCambClient(
 	// Once CAMB has rejected the key, every later request would be rejected too: don't send it again.
 	let keyRejection: { statusCode: number; body: string } | undefined;
 
-	/** Runs one attempt in a request slot, turning thrown network errors into an outcome. */
-	async function inSlot<T>(send: () => Promise<Attempt<T>>): Promise<Attempt<T>> {
-		try {
-			return await limiter(async () => {
-				// Checked inside the slot: requests queued before a stop must not go out either.
-				if (stoppedBecause !== undefined || keyRejection || isCancelled(ctx)) return { kind: 'not sent' };
-				return await send();
-			});
-		} catch (error) {
-			if (isCancelled(ctx)) throw cancelled(ctx);
-			return { kind: 'network', ...networkProblem(error) };
-		}
+	/**
+	 * Runs one attempt in a request slot and decides, still inside the slot, whether it failed for
+	 * good: so under Stop Workflow no request queued behind it goes out once the run is lost.
+	 */
+	async function inSlot<T>(
+		itemIndex: number,
+		send: () => Promise<Attempt<T>>,
+		decide: (failed: Failed) => Decision,
+	): Promise<{ outcome: Attempt<T>; decision?: Decision }> {
+		return await limiter(async () => {
+			if (stoppedBecause !== undefined || keyRejection || isCancelled(ctx)) return { outcome: { kind: 'not sent' } };
+			let outcome: Attempt<T>;
+			try {
+				outcome = await send();
+			} catch (error) {
+				if (isCancelled(ctx)) throw cancelled(ctx);
+				outcome = { kind: 'network', ...networkProblem(error) };
+			}
+			if (outcome.kind === 'done' || outcome.kind === 'not sent') return { outcome };
+			const decision = decide(outcome);
+			if ('error' in decision && settings.stopOnFirstError) stoppedBecause ??= `an error on item ${itemIndex} stopped the run`;
+			return { outcome, decision };
+		});
 	}
 
 	/** The retry loop shared by CAMB calls and downloads. `refuse` explains answers not worth retrying. */
@@ -97,59 +112,65 @@ export function createCambClient(
 		itemIndex: number,
 		label: string,
 		who: string,
-		attempt: () => Promise<Attempt<T>>,
+		send: () => Promise<Attempt<T>>,
 		refuse: (answer: Extract<Failed, { kind: 'answer' }>) => NodeApiError,
 	): Promise<T> {
 		const startedAt = Date.now();
+		const decide = (outcome: Failed, tries: number): Decision => {
+			const retryable = outcome.kind === 'network' ? isRetryableNetworkError(outcome) : isRetryableStatus(outcome.statusCode);
+			if (!retryable) return { error: outcome.kind === 'answer' ? refuse(outcome) : failed(ctx, itemIndex, label, outcome) };
+			const serverAsked = outcome.kind === 'answer' ? retryAfterMs(outcome.headers, Date.now()) : undefined;
+			if (serverAsked !== undefined && serverAsked > MAX_RETRY_AFTER_MS) {
+				const why = `${who} asked to wait ${Math.ceil(serverAsked / 1000)} s before trying again, longer than this node waits`;
+				return { error: gaveUp(ctx, itemIndex, label, outcome, tries, startedAt, why) };
+			}
+			if (tries >= maxAttempts) {
+				const why = `${who} could not be reached after ${tries} attempt${tries === 1 ? '' : 's'}`;
+				return { error: gaveUp(ctx, itemIndex, label, outcome, tries, startedAt, why) };
+			}
+			return { retryInMs: serverAsked ?? backoffDelayMs(tries, backoff) };
+		};
+
 		for (let tries = 1; ; tries++) {
-			const outcome = await attempt();
+			const { outcome, decision } = await inSlot(itemIndex, send, (failed) => decide(failed, tries));
 			if (outcome.kind === 'done') return outcome.value;
 			if (outcome.kind === 'not sent') {
 				if (keyRejection) throw keyRejected(ctx, itemIndex, keyRejection.statusCode, keyRejection.body);
 				if (isCancelled(ctx)) throw cancelled(ctx);
 				throw notChecked(ctx, itemIndex, stoppedBecause ?? 'the execution stopped');
 			}
-			const retryable = outcome.kind === 'network' ? isRetryableNetworkError(outcome) : isRetryableStatus(outcome.statusCode);
-			if (!retryable) throw outcome.kind === 'answer' ? refuse(outcome) : failed(ctx, itemIndex, label, outcome);
-
-			const serverAsked = outcome.kind === 'answer' ? retryAfterMs(outcome.headers, Date.now()) : undefined;
-			if (serverAsked !== undefined && serverAsked > MAX_RETRY_AFTER_MS) {
-				const why = `${who} asked to wait ${Math.ceil(serverAsked / 1000)} s before trying again, longer than this node waits`;
-				throw gaveUp(ctx, itemIndex, label, outcome, tries, startedAt, why);
-			}
-			if (tries >= maxAttempts) throw gaveUp(ctx, itemIndex, label, outcome, tries, startedAt, `${who} could not be reached after ${tries} attempt${tries === 1 ? '' : 's'}`);
-			await sleepWithAbort(serverAsked ?? backoffDelayMs(tries, backoff), ctx.getExecutionCancelSignal());
+			if (!decision || 'error' in decision) throw decision?.error ?? failed(ctx, itemIndex, label, outcome);
+			await sleepWithAbort(decision.retryInMs, ctx.getExecutionCancelSignal());
 		}
 	}
 
 	async function request(itemIndex: number, request: CambRequest): Promise<HttpAnswer> {
 		const label = `${request.method} ${request.path}`;
 		const isAnswer = (code: number) => (code >= 200 && code < 300) || (request.answers ?? []).includes(code);
-		const attempt = () =>
-			inSlot<HttpAnswer>(async () => {
-				const response = (await ctx.helpers.httpRequestWithAuthentication.call(ctx, CREDENTIAL_TYPE, {
-					method: request.method,
-					url: `${baseUrl}${request.path}`,
-					body: request.body,
-					json: request.body !== undefined,
-					encoding: 'text',
-					headers: { accept: 'application/json' },
-					timeout: settings.timeoutMs,
-					returnFullResponse: true,
-					ignoreHttpStatusErrors: true,
-					// A redirect could carry the API key to another host: treat it as an unexpected answer.
-					disableFollowRedirect: true,
-				})) as IN8nHttpFullResponse;
-				const { statusCode, headers } = response;
-				const body = bodyText(response.body);
-				// Noted before the slot is handed on, so no queued request goes out with the same key.
-				if (statusCode === 401 || statusCode === 403) keyRejection ??= { statusCode, body };
-				if (isAnswer(statusCode)) {
-					return { kind: 'done', value: { statusCode, body, retryAfterMs: retryAfterMs(headers, Date.now()) } };
-				}
-				return { kind: 'answer', statusCode, body, headers };
-			});
-		return await retrying(itemIndex, label, 'CAMB.AI', attempt, (answer) =>
+		const send = async (): Promise<Attempt<HttpAnswer>> => {
+			const response = (await ctx.helpers.httpRequestWithAuthentication.call(ctx, CREDENTIAL_TYPE, {
+				method: request.method,
+				url: `${baseUrl}${request.path}`,
+				body: request.body,
+				json: request.body !== undefined,
+				encoding: 'text',
+				headers: { accept: 'application/json' },
+				timeout: settings.timeoutMs,
+				returnFullResponse: true,
+				ignoreHttpStatusErrors: true,
+				// A redirect could carry the API key to another host: treat it as an unexpected answer.
+				disableFollowRedirect: true,
+			})) as IN8nHttpFullResponse;
+			const { statusCode, headers } = response;
+			const body = bodyText(response.body);
+			// Noted before the slot is handed on, so no queued request goes out with the same key.
+			if (statusCode === 401 || statusCode === 403) keyRejection ??= { statusCode, body };
+			if (isAnswer(statusCode)) {
+				return { kind: 'done', value: { statusCode, body, retryAfterMs: retryAfterMs(headers, Date.now()) } };
+			}
+			return { kind: 'answer', statusCode, body, headers };
+		};
+		return await retrying(itemIndex, label, 'CAMB.AI', send, (answer) =>
 			answer.statusCode === 401 || answer.statusCode === 403
 				? keyRejected(ctx, itemIndex, answer.statusCode, answer.body)
 				: unexpectedAnswer(ctx, itemIndex, `CAMB.AI answered ${label}`, answer),
@@ -158,24 +179,23 @@ export function createCambClient(
 
 	async function download<T>(itemIndex: number, url: string, store: (body: Readable, headers: IDataObject) => Promise<T>): Promise<T> {
 		const label = `GET ${new URL(url).origin}${new URL(url).pathname}`;
-		const attempt = () =>
-			inSlot<T>(async () => {
-				// Plain httpRequest: the storage link is pre-signed and must never see the API key.
-				const response = (await ctx.helpers.httpRequest({
-					method: 'GET',
-					url,
-					encoding: 'stream',
-					timeout: settings.timeoutMs,
-					returnFullResponse: true,
-					ignoreHttpStatusErrors: true,
-				})) as IN8nHttpFullResponse;
-				const body = response.body as Readable;
-				if (response.statusCode < 200 || response.statusCode >= 300) {
-					return { kind: 'answer', statusCode: response.statusCode, body: await readStart(body), headers: response.headers };
-				}
-				return { kind: 'done', value: await store(body, response.headers) };
-			});
-		return await retrying(itemIndex, label, 'The storage host', attempt, (answer) =>
+		const send = async (): Promise<Attempt<T>> => {
+			// Plain httpRequest: the storage link is pre-signed and must never see the API key.
+			const response = (await ctx.helpers.httpRequest({
+				method: 'GET',
+				url,
+				encoding: 'stream',
+				timeout: settings.timeoutMs,
+				returnFullResponse: true,
+				ignoreHttpStatusErrors: true,
+			})) as IN8nHttpFullResponse;
+			const body = response.body as Readable;
+			if (response.statusCode < 200 || response.statusCode >= 300) {
+				return { kind: 'answer', statusCode: response.statusCode, body: await readStart(body), headers: response.headers };
+			}
+			return { kind: 'done', value: await store(body, response.headers) };
+		};
+		return await retrying(itemIndex, label, 'The storage host', send, (answer) =>
 			unexpectedAnswer(
 				ctx,
 				itemIndex,
@@ -206,8 +226,11 @@ export function cancelled(ctx: IExecuteFunctions): NodeOperationError {
 	return new NodeOperationError(ctx.getNode(), 'The execution was canceled');
 }
 
-function notChecked(ctx: IExecuteFunctions, itemIndex: number, why: string): NodeOperationError {
-	return new NodeOperationError(ctx.getNode(), `Item ${itemIndex} was not checked: ${why}`, { itemIndex });
+/** An item left unchecked because another item's error stopped the run: never the error to report. */
+export class NotChecked extends NodeOperationError {}
+
+function notChecked(ctx: IExecuteFunctions, itemIndex: number, why: string): NotChecked {
+	return new NotChecked(ctx.getNode(), `Item ${itemIndex} was not checked: ${why}`, { itemIndex });
 }
 
 function bodyText(body: unknown): string {

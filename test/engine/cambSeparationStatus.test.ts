@@ -272,6 +272,16 @@ describe("n8n's On Error settings", () => {
 		expect(result.run.error?.message).toMatch(/item 3 is empty/);
 	});
 
+	it('Stop Workflow: reports the error that stopped the run, not the items it kept from being checked', async () => {
+		camb.task('slow', { json: { status: 'SUCCESS', run_id: 1 }, delayMs: 300 });
+		camb.task('bad', { status: 400, json: { detail: 'Bad request' } });
+		const result = await run([{ task_id: 'slow' }, { task_id: 'bad' }, { task_id: 'never' }], {
+			parameters: { options: { maxInFlight: 2 } },
+		});
+		expect(result.run.error?.message).toMatch(/HTTP 400/);
+		expect(camb.requestsForTask('never')).toHaveLength(0);
+	});
+
 	it('Continue: request errors and bad ids leave on Failure carrying the error; task failures stay as they are', async () => {
 		const result = await run(scenario(), { onError: 'continueRegularOutput' satisfies OnError });
 		expect(result.run.error).toBeUndefined();
