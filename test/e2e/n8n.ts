@@ -1,0 +1,485 @@
+/**
+ * Runs workflows in REAL n8n processes, one pinned release per major (see versions.json and
+ * install-n8n.sh), with this package installed the way n8n's Community Nodes panel installs it.
+ *
+ * One session = one fresh N8N_USER_FOLDER (own SQLite database, own encryption key) with the
+ * packed package extracted into .n8n/nodes/node_modules. Each run imports one workflow under a
+ * fixed id and executes it with `n8n execute --id <id> --rawOutput`; the run's JSON is parsed
+ * out of stdout. Every child gets its own process group, a time limit, and is killed with its
+ * whole group (task runners included) when it ends, times out, or the session closes.
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as os from 'node:os';
+import * as path from 'node:path';
+
+export type Major = '1' | '2';
+
+const E2E_DIR = __dirname;
+const REPO_DIR = path.resolve(E2E_DIR, '../..');
+export const EXAMPLES_DIR = path.join(REPO_DIR, 'examples');
+export const PACKAGE_NAME = 'n8n-nodes-camb-separation';
+/** The type a workflow gives the node once the package is installed as a community package. */
+export const NODE_TYPE = `${PACKAGE_NAME}.cambSeparationStatus`;
+
+interface VersionPin {
+	n8n: string;
+	node: string | null;
+	overrides?: Record<string, string>;
+	env?: Record<string, string>;
+}
+
+export function cacheDir(): string {
+	return process.env.CAMB_E2E_CACHE || path.join(os.homedir(), '.cache', PACKAGE_NAME);
+}
+
+export function versionPins(): Record<Major, VersionPin> {
+	const file = path.join(E2E_DIR, 'versions.json');
+	return (JSON.parse(fs.readFileSync(file, 'utf8')) as { majors: Record<Major, VersionPin> }).majors;
+}
+
+export interface N8nInstall {
+	major: Major;
+	version: string;
+	nodeBin: string;
+	nodeVersion: string;
+	/** n8n's bin/n8n script, run as `<nodeBin> <n8nScript>`. */
+	n8nScript: string;
+	/** Extra environment this major needs (versions.json). */
+	env: Record<string, string>;
+}
+
+/**
+ * The installed n8n for one major, as install-n8n.sh left it. Throws (never skips) when it is
+ * missing or was installed for something else: the e2e tests must fail loudly then.
+ */
+export function findInstall(major: Major): N8nInstall {
+	const pin = versionPins()[major];
+	if (!pin) throw new Error(`test/e2e/versions.json pins no n8n ${major}.x`);
+	const dir = path.join(cacheDir(), `n8n-${pin.n8n}`);
+	const markerFile = path.join(dir, '.camb-e2e-installed.json');
+	const hint = `Run \`bash test/e2e/install-n8n.sh ${major}\` (npm run test:e2e does).`;
+	if (!fs.existsSync(markerFile)) {
+		throw new Error(`n8n ${pin.n8n} is not installed in ${dir} (no ${path.basename(markerFile)}). ${hint}`);
+	}
+	const marker = JSON.parse(fs.readFileSync(markerFile, 'utf8')) as { n8n: string; nodeBin: string; nodeVersion: string };
+	if (marker.n8n !== pin.n8n) throw new Error(`${dir} holds n8n ${marker.n8n}, versions.json pins ${pin.n8n}. ${hint}`);
+	if (pin.node && marker.nodeVersion !== `v${pin.node}`) {
+		throw new Error(`n8n ${pin.n8n} was installed for Node ${marker.nodeVersion}, versions.json pins ${pin.node}. ${hint}`);
+	}
+	const n8nScript = path.join(dir, 'node_modules', 'n8n', 'bin', 'n8n');
+	for (const file of [marker.nodeBin, n8nScript]) {
+		if (!fs.existsSync(file)) throw new Error(`${file} is missing from the n8n ${pin.n8n} install. ${hint}`);
+	}
+	return { major, version: pin.n8n, nodeBin: marker.nodeBin, nodeVersion: marker.nodeVersion, n8nScript, env: pin.env ?? {} };
+}
+
+/** A TCP port that was free a moment ago on 127.0.0.1 (the OS picks it). */
+export async function freePort(): Promise<number> {
+	return await new Promise((resolve, reject) => {
+		const server = net.createServer();
+		server.unref();
+		server.once('error', reject);
+		server.listen(0, '127.0.0.1', () => {
+			const { port } = server.address() as net.AddressInfo;
+			server.close(() => resolve(port));
+		});
+	});
+}
+
+// ---------------------------------------------------------------------------------------------
+// The package under test
+
+/**
+ * Packs the package (dist/ must be built) into `destination` and returns the tarball's path.
+ * Runs in global-setup once per test run; packTarball() reuses it.
+ */
+export function packPackage(destination: string): string {
+	for (const file of ['dist/nodes/CambSeparationStatus/CambSeparationStatus.node.js', 'dist/credentials/CambAiApi.credentials.js']) {
+		if (!fs.existsSync(path.join(REPO_DIR, file))) throw new Error(`${file} is missing: run \`npm run build\` first`);
+	}
+	fs.mkdirSync(destination, { recursive: true });
+	const result = spawnSync('npm', ['pack', '--json', '--pack-destination', destination], {
+		cwd: REPO_DIR,
+		encoding: 'utf8',
+		env: { ...process.env, npm_config_ignore_scripts: 'true' },
+	});
+	if (result.status !== 0) throw new Error(`npm pack failed (${result.status}): ${result.stderr}`);
+	const [packed] = JSON.parse(result.stdout) as Array<{ filename: string }>;
+	return path.join(destination, packed.filename);
+}
+
+let ownTarball: string | undefined;
+
+/** The tarball global-setup packed (CAMB_E2E_TARBALL), or one packed now for this process. */
+export function packTarball(): string {
+	const fromSetup = process.env.CAMB_E2E_TARBALL;
+	if (fromSetup && fs.existsSync(fromSetup)) return fromSetup;
+	ownTarball ??= packPackage(fs.mkdtempSync(path.join(os.tmpdir(), 'camb-e2e-pack-')));
+	return ownTarball;
+}
+
+/**
+ * Installs the tarball into `<userFolder>/.n8n/nodes` the way the Community Nodes panel does:
+ * extract into node_modules/<name>, drop dev/peer/optional dependencies from its package.json,
+ * and list it with its exact version in the folder's package.json.
+ */
+export function installPackage(userFolder: string, tarball: string): string {
+	const nodesDir = path.join(userFolder, '.n8n', 'nodes');
+	const packageDir = path.join(nodesDir, 'node_modules', PACKAGE_NAME);
+	fs.mkdirSync(packageDir, { recursive: true });
+	const tar = spawnSync('tar', ['-xzf', tarball, '-C', packageDir, '--strip-components=1'], { encoding: 'utf8' });
+	if (tar.status !== 0) throw new Error(`tar failed: ${tar.stderr}`);
+
+	const manifestFile = path.join(packageDir, 'package.json');
+	const manifest = JSON.parse(fs.readFileSync(manifestFile, 'utf8')) as Record<string, unknown>;
+	if (manifest.dependencies && Object.keys(manifest.dependencies).length > 0) {
+		throw new Error(`the package has runtime dependencies (${Object.keys(manifest.dependencies).join(', ')}); n8n would npm-install them`);
+	}
+	const kept = { ...manifest };
+	for (const field of ['devDependencies', 'peerDependencies', 'optionalDependencies']) delete kept[field];
+	fs.writeFileSync(manifestFile, JSON.stringify(kept, null, 2));
+	fs.writeFileSync(
+		path.join(nodesDir, 'package.json'),
+		JSON.stringify({ name: 'installed-nodes', private: true, dependencies: { [PACKAGE_NAME]: manifest.version } }, null, 2),
+	);
+
+	// n8n puts its own node_modules on NODE_PATH for community packages; a copy of n8n-workflow
+	// next to (or inside) the package would be found first and break instanceof checks.
+	for (const shadow of [path.join(packageDir, 'node_modules'), path.join(nodesDir, 'node_modules', 'n8n-workflow')]) {
+		if (fs.existsSync(shadow)) throw new Error(`${shadow} exists and would shadow n8n's own n8n-workflow`);
+	}
+	return packageDir;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Processes
+
+export interface ProcessResult {
+	command: string;
+	/** Also the id of the process group it led. */
+	pid?: number;
+	exitCode: number | null;
+	signal: NodeJS.Signals | null;
+	stdout: string;
+	stderr: string;
+	durationMs: number;
+	timedOut: boolean;
+}
+
+const liveGroups = new Set<number>();
+
+function killGroup(pid: number, signal: NodeJS.Signals): void {
+	try {
+		process.kill(-pid, signal);
+	} catch {
+		// The group is already gone.
+	}
+}
+
+// Last line of defence: whatever way this process ends, no n8n it started outlives it.
+process.once('exit', () => {
+	for (const pid of liveGroups) killGroup(pid, 'SIGKILL');
+});
+
+/** Runs one command in its own process group; kills the group on timeout, and once it ends. */
+export async function runProcess(
+	file: string,
+	args: string[],
+	options: { cwd: string; env: NodeJS.ProcessEnv; timeoutMs: number; children?: Set<ChildProcess> },
+): Promise<ProcessResult> {
+	const started = Date.now();
+	const command = [file, ...args].join(' ');
+	const child = spawn(file, args, { cwd: options.cwd, env: options.env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+	const pid = child.pid;
+	if (pid !== undefined) liveGroups.add(pid);
+	options.children?.add(child);
+	let stdout = '';
+	let stderr = '';
+	child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+	child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+
+	let timedOut = false;
+	let hardKill: NodeJS.Timeout | undefined;
+	const timer = setTimeout(() => {
+		timedOut = true;
+		if (pid === undefined) return;
+		killGroup(pid, 'SIGTERM');
+		hardKill = setTimeout(() => killGroup(pid, 'SIGKILL'), 5000);
+	}, options.timeoutMs);
+
+	try {
+		const [exitCode, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve, reject) => {
+			child.once('error', reject);
+			// A helper that outlived n8n could hold stdout open and delay 'close': end the group first.
+			child.once('exit', () => pid !== undefined && killGroup(pid, 'SIGKILL'));
+			child.once('close', (code, sig) => resolve([code, sig]));
+		});
+		return { command, pid, exitCode, signal, stdout, stderr, durationMs: Date.now() - started, timedOut };
+	} finally {
+		clearTimeout(timer);
+		if (hardKill) clearTimeout(hardKill);
+		// n8n may leave helpers behind (2.x's task runner): end the whole group every time.
+		if (pid !== undefined) {
+			killGroup(pid, 'SIGKILL');
+			liveGroups.delete(pid);
+		}
+		options.children?.delete(child);
+	}
+}
+
+// ---------------------------------------------------------------------------------------------
+// Run output
+
+export type Json = Record<string, any>;
+
+export interface N8nItem {
+	json: Json;
+	binary?: Json;
+	error?: Json;
+	pairedItem?: unknown;
+}
+
+export interface NodeRun {
+	/** data.main: one array of items per output ([] for an output n8n left null). */
+	outputs: N8nItem[][];
+	error?: Json;
+	executionStatus?: string;
+	startTime?: number;
+}
+
+export interface RunResult extends ProcessResult {
+	workflowId: string;
+	/** The parsed run (IRun): status, finished, data.resultData... */
+	run: Json;
+	/** 'success', 'error', ... as n8n reports it. */
+	status: string;
+	/** data.resultData.error: what stopped the execution, if anything did. */
+	error?: Json;
+	/** Every run of one node, in order (a node inside a loop runs several times). */
+	runsOf(nodeName: string): NodeRun[];
+	/** The items on one output of one run of a node ([] when there were none). */
+	items(nodeName: string, output?: number, runIndex?: number): N8nItem[];
+	/** The JSON of those items. */
+	json(nodeName: string, output?: number, runIndex?: number): Json[];
+	/** The names of the nodes that ran. */
+	nodesThatRan(): string[];
+	/** stdout and stderr, for assertion messages. */
+	transcript(): string;
+}
+
+/**
+ * The run's JSON in `n8n execute --rawOutput` stdout. 1.x prints it alone on success and after
+ * "Execution was NOT successful... ====" on failure; 2.x prints log lines before it. It is
+ * pretty-printed, so it starts with a line "{" and ends with a line "}".
+ */
+export function parseRunJson(stdout: string): Json | undefined {
+	const lines = stdout.split(/\r?\n/);
+	for (let start = 0; start < lines.length; start++) {
+		if (lines[start] !== '{') continue;
+		for (let end = start + 1; end < lines.length; end++) {
+			if (lines[end] !== '}') continue;
+			try {
+				const parsed = JSON.parse(lines.slice(start, end + 1).join('\n')) as Json;
+				if (parsed && typeof parsed === 'object' && parsed.data?.resultData) return parsed;
+			} catch {
+				// Not the whole object yet: look for a later closing line.
+			}
+		}
+	}
+	return undefined;
+}
+
+/** An n8n command that gave no usable result; `result` has what it printed. */
+export class N8nProcessError extends Error {
+	constructor(
+		message: string,
+		readonly result: ProcessResult,
+	) {
+		super(`${message}\n${tail(`$ ${result.command}\n--- stdout ---\n${result.stdout}\n--- stderr ---\n${result.stderr}`)}`);
+		this.name = 'N8nProcessError';
+	}
+}
+
+/** The processes of group `pgid` that are still running (zombies waiting to be reaped do not count). */
+export function groupMembers(pgid: number): number[] {
+	const members: number[] = [];
+	for (const entry of fs.readdirSync('/proc')) {
+		if (!/^\d+$/.test(entry)) continue;
+		let stat: string;
+		try {
+			stat = fs.readFileSync(`/proc/${entry}/stat`, 'utf8');
+		} catch {
+			continue; // Gone in the meantime.
+		}
+		// "pid (comm) state ppid pgrp ...": comm may hold spaces and parentheses, so split after the last ')'.
+		const [state, , pgrp] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+		if (Number(pgrp) === pgid && state !== 'Z' && state !== 'X') members.push(Number(entry));
+	}
+	return members;
+}
+
+/** Waits until no process of group `pgid` runs any more; gives what is left after `timeoutMs`. */
+export async function groupGone(pgid: number, timeoutMs = 5000): Promise<number[]> {
+	const deadline = Date.now() + timeoutMs;
+	for (;;) {
+		const left = groupMembers(pgid);
+		if (left.length === 0 || Date.now() >= deadline) return left;
+		await new Promise((resolve) => setTimeout(resolve, 100));
+	}
+}
+
+function toRunResult(processResult: ProcessResult, workflowId: string): RunResult {
+	const transcript = () => `$ ${processResult.command}\n--- stdout ---\n${processResult.stdout}\n--- stderr ---\n${processResult.stderr}`;
+	if (processResult.timedOut) throw new N8nProcessError('n8n execute did not finish in time and was killed', processResult);
+	const run = parseRunJson(processResult.stdout);
+	if (!run) throw new N8nProcessError(`no run JSON in the output of n8n execute (exit ${processResult.exitCode})`, processResult);
+	const runData = (run.data.resultData.runData ?? {}) as Record<string, Json[]>;
+	const runsOf = (nodeName: string): NodeRun[] =>
+		(runData[nodeName] ?? []).map((taskData) => ({
+			outputs: ((taskData.data?.main ?? []) as Array<N8nItem[] | null>).map((items) => items ?? []),
+			error: taskData.error,
+			executionStatus: taskData.executionStatus,
+			startTime: taskData.startTime,
+		}));
+	const items = (nodeName: string, output = 0, runIndex = 0): N8nItem[] => runsOf(nodeName)[runIndex]?.outputs[output] ?? [];
+	return {
+		...processResult,
+		workflowId,
+		run,
+		status: run.status,
+		error: run.data.resultData.error,
+		runsOf,
+		items,
+		json: (nodeName, output, runIndex) => items(nodeName, output, runIndex).map((item) => item.json),
+		nodesThatRan: () => Object.keys(runData),
+		transcript,
+	};
+}
+
+function tail(text: string, max = 6000): string {
+	return text.length > max ? `…${text.slice(-max)}` : text;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sessions
+
+export interface CredentialToImport {
+	id: string;
+	name: string;
+	type: string;
+	/** Plain values: n8n encrypts them on import. */
+	data: Record<string, unknown>;
+}
+
+export interface N8nSession {
+	readonly install: N8nInstall;
+	readonly userFolder: string;
+	/** Imports credentials into this session's database. */
+	importCredentials(credentials: CredentialToImport[]): Promise<void>;
+	/** Imports the workflow under a fresh fixed id and executes it. */
+	run(workflow: Json, options?: { timeoutMs?: number }): Promise<RunResult>;
+	/** Kills whatever is still running and deletes the user folder. */
+	close(): Promise<void>;
+}
+
+export interface SessionOptions {
+	/** Per n8n command; default 120 s. */
+	timeoutMs?: number;
+	/** Keep the user folder after close (debugging). Also CAMB_E2E_KEEP=1. */
+	keep?: boolean;
+}
+
+/** Env names a parent may have set that would change how n8n behaves (jest sets NODE_ENV=test). */
+const DROPPED_ENV = /^(N8N_|DB_|NODE_ENV$|NODE_OPTIONS$|NODE_PATH$|EXECUTIONS_|QUEUE_|GENERIC_TIMEZONE$|JEST_|npm_)/;
+
+async function sessionEnv(install: N8nInstall, userFolder: string): Promise<NodeJS.ProcessEnv> {
+	const inherited = Object.fromEntries(Object.entries(process.env).filter(([name]) => !DROPPED_ENV.test(name)));
+	return {
+		...inherited,
+		PATH: `${path.dirname(install.nodeBin)}${path.delimiter}${process.env.PATH ?? ''}`,
+		NODE_ENV: 'production',
+		N8N_USER_FOLDER: userFolder,
+		N8N_ENCRYPTION_KEY: 'camb-e2e-encryption-key-not-a-secret',
+		N8N_ENFORCE_SETTINGS_FILE_PERMISSIONS: 'false',
+		N8N_DIAGNOSTICS_ENABLED: 'false',
+		N8N_VERSION_NOTIFICATIONS_ENABLED: 'false',
+		N8N_TEMPLATES_ENABLED: 'false',
+		N8N_PERSONALIZATION_ENABLED: 'false',
+		N8N_HIRING_BANNER_ENABLED: 'false',
+		N8N_LOG_LEVEL: 'info',
+		N8N_LOG_OUTPUT: 'console',
+		N8N_LISTEN_ADDRESS: '127.0.0.1',
+		N8N_PORT: String(await freePort()),
+		N8N_RUNNERS_BROKER_LISTEN_ADDRESS: '127.0.0.1',
+		N8N_RUNNERS_BROKER_PORT: String(await freePort()),
+		GENERIC_TIMEZONE: 'UTC',
+		...install.env,
+	};
+}
+
+let workflowCounter = 0;
+
+/** A fresh user folder with the package installed, ready to import and run workflows. */
+export async function startSession(major: Major, options: SessionOptions = {}): Promise<N8nSession> {
+	const install = findInstall(major);
+	const tarball = packTarball();
+	const userFolder = fs.mkdtempSync(path.join(os.tmpdir(), `camb-e2e-n8n${major}-`));
+	installPackage(userFolder, tarball);
+	const env = await sessionEnv(install, userFolder);
+	const children = new Set<ChildProcess>();
+	const defaultTimeout = options.timeoutMs ?? 120_000;
+	const keep = options.keep ?? process.env.CAMB_E2E_KEEP === '1';
+
+	const n8n = async (args: string[], timeoutMs = defaultTimeout) =>
+		await runProcess(install.nodeBin, [install.n8nScript, ...args], { cwd: userFolder, env, timeoutMs, children });
+	const mustSucceed = (result: ProcessResult, what: string) => {
+		if (result.exitCode !== 0) throw new N8nProcessError(`${what} failed (exit ${result.exitCode}${result.timedOut ? ', timed out' : ''})`, result);
+	};
+	const writeJson = (name: string, value: unknown) => {
+		const file = path.join(userFolder, name);
+		fs.writeFileSync(file, JSON.stringify(value, null, 2));
+		return file;
+	};
+
+	return {
+		install,
+		userFolder,
+		async importCredentials(credentials) {
+			const file = writeJson(`credentials-${Date.now()}.json`, credentials);
+			mustSucceed(await n8n(['import:credentials', `--input=${file}`]), `n8n ${install.version} import:credentials`);
+		},
+		async run(workflow, runOptions = {}) {
+			workflowCounter += 1;
+			// Each session has its own database, so a counter is enough to keep ids apart.
+			const workflowId = `cambE2eWf${String(workflowCounter).padStart(7, '0')}`;
+			const file = writeJson(`workflow-${workflowId}.json`, { ...workflow, id: workflowId, active: false });
+			mustSucceed(await n8n(['import:workflow', `--input=${file}`]), `n8n ${install.version} import:workflow`);
+			const executed = await n8n(['execute', `--id=${workflowId}`, '--rawOutput'], runOptions.timeoutMs);
+			// Kept with the user folder under CAMB_E2E_KEEP=1, for reading what n8n printed.
+			fs.writeFileSync(path.join(userFolder, `run-${workflowId}.stdout.txt`), executed.stdout);
+			fs.writeFileSync(path.join(userFolder, `run-${workflowId}.stderr.txt`), executed.stderr);
+			return toRunResult(executed, workflowId);
+		},
+		async close() {
+			for (const child of children) if (child.pid !== undefined) killGroup(child.pid, 'SIGKILL');
+			if (keep) console.log(`n8n ${install.version} user folder kept: ${userFolder}`);
+			else fs.rmSync(userFolder, { recursive: true, force: true });
+		},
+	};
+}
+
+// ---------------------------------------------------------------------------------------------
+// Example workflows
+
+/** A fresh copy of examples/<name>. */
+export function loadExample(name: string): Json {
+	return JSON.parse(fs.readFileSync(path.join(EXAMPLES_DIR, name), 'utf8')) as Json;
+}
+
+export function nodeNamed(workflow: Json, name: string): Json {
+	const node = (workflow.nodes as Json[]).find((candidate) => candidate.name === name);
+	if (!node) throw new Error(`the workflow has no node "${name}"`);
+	return node;
+}
