@@ -5,12 +5,13 @@
  * with the item it came from.
  */
 import type { IBinaryKeyData, IDataObject, IExecuteFunctions, INodeExecutionData } from 'n8n-workflow';
-import { NodeApiError, NodeOperationError, sleepWithAbort } from 'n8n-workflow';
+import { NodeApiError, NodeOperationError } from 'n8n-workflow';
 
 import { classifyAnswer, excerpt, type ClassifyOptions } from './classifyStatus';
 import { DEFAULTS, OUTPUT, SWITCH_DEFAULTS } from './description';
 import { followTask, type Clock, type FollowSettings, type Followed, type Progress } from './followTask';
 import { createLimiter } from './limiter';
+import { pause } from './pause';
 import { fetchResultUrls, NoResultLinks, type ResultUrls } from './results';
 import { downloadStems, type StemProperties } from './stems';
 import { cancelled, CREDENTIAL_TYPE, createCambClient, isCancelled, NotChecked, type CambClient } from './transport';
@@ -115,7 +116,7 @@ async function follow(
 	const signal = ctx.getExecutionCancelSignal();
 	const clock: Clock = {
 		now: () => Date.now(),
-		sleep: async (ms) => await sleepWithAbort(ms, signal),
+		sleep: async (ms) => await pause(ms, signal),
 		random: Math.random,
 	};
 	return await followTask(

@@ -5,10 +5,11 @@
  * decided here.
  */
 import type { IDataObject, IExecuteFunctions, IHttpRequestMethods, IN8nHttpFullResponse, JsonObject } from 'n8n-workflow';
-import { NodeApiError, NodeOperationError, sleepWithAbort } from 'n8n-workflow';
+import { NodeApiError, NodeOperationError } from 'n8n-workflow';
 
 import { excerpt, type CambAnswer } from './classifyStatus';
 import type { Limiter } from './limiter';
+import { pause } from './pause';
 import {
 	backoffDelayMs,
 	DEFAULT_BACKOFF,
@@ -140,7 +141,7 @@ export function createCambClient(
 				throw notChecked(ctx, itemIndex, stoppedBecause ?? 'the execution stopped');
 			}
 			if (!decision || 'error' in decision) throw decision?.error ?? failed(ctx, itemIndex, label, outcome);
-			await sleepWithAbort(decision.retryInMs, ctx.getExecutionCancelSignal());
+			await pause(decision.retryInMs, ctx.getExecutionCancelSignal());
 		}
 	}
 
