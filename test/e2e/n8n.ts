@@ -16,8 +16,23 @@ import * as path from 'node:path';
 
 export type Major = '1' | '2';
 
-const E2E_DIR = __dirname;
-const REPO_DIR = path.resolve(E2E_DIR, '../..');
+/** The repository: found upwards, so this works from test/e2e (ts-jest) and from dist-test/test/e2e (compiled scripts). */
+function findRepoDir(from: string): string {
+	for (let dir = from; ; dir = path.dirname(dir)) {
+		const manifest = path.join(dir, 'package.json');
+		// dist-test/ holds a copy of package.json too, but not test/e2e/versions.json.
+		if (
+			fs.existsSync(manifest) &&
+			fs.existsSync(path.join(dir, 'test', 'e2e', 'versions.json')) &&
+			(JSON.parse(fs.readFileSync(manifest, 'utf8')) as { name?: string }).name === 'n8n-nodes-camb-separation'
+		) {
+			return dir;
+		}
+		if (path.dirname(dir) === dir) throw new Error(`no n8n-nodes-camb-separation package.json above ${from}`);
+	}
+}
+const REPO_DIR = findRepoDir(__dirname);
+const E2E_DIR = path.join(REPO_DIR, 'test', 'e2e');
 export const EXAMPLES_DIR = path.join(REPO_DIR, 'examples');
 export const PACKAGE_NAME = 'n8n-nodes-camb-separation';
 /** The type a workflow gives the node once the package is installed as a community package. */
@@ -178,16 +193,25 @@ function killGroup(pid: number, signal: NodeJS.Signals): void {
 	}
 }
 
-// Last line of defence: whatever way this process ends, no n8n it started outlives it.
+// Last line of defence: whatever way this process ends, no n8n it started outlives it, and the
+// tarball packTarball() made for this process (scripts without jest's global setup) goes too.
 process.once('exit', () => {
 	for (const pid of liveGroups) killGroup(pid, 'SIGKILL');
+	if (ownTarball) fs.rmSync(path.dirname(ownTarball), { recursive: true, force: true });
 });
 
 /** Runs one command in its own process group; kills the group on timeout, and once it ends. */
 export async function runProcess(
 	file: string,
 	args: string[],
-	options: { cwd: string; env: NodeJS.ProcessEnv; timeoutMs: number; children?: Set<ChildProcess> },
+	options: {
+		cwd: string;
+		env: NodeJS.ProcessEnv;
+		timeoutMs: number;
+		children?: Set<ChildProcess>;
+		/** Called once the child runs, with its pid (also its process group id): e.g. to sample its memory. */
+		onSpawn?: (pid: number) => void;
+	},
 ): Promise<ProcessResult> {
 	const started = Date.now();
 	const command = [file, ...args].join(' ');
@@ -195,6 +219,7 @@ export async function runProcess(
 	const pid = child.pid;
 	if (pid !== undefined) liveGroups.add(pid);
 	options.children?.add(child);
+	if (pid !== undefined) options.onSpawn?.(pid);
 	let stdout = '';
 	let stderr = '';
 	child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
@@ -246,7 +271,9 @@ export interface NodeRun {
 	outputs: N8nItem[][];
 	error?: Json;
 	executionStatus?: string;
+	/** Epoch ms when this run of the node started, and how long it ran (ms), as n8n recorded them. */
 	startTime?: number;
+	executionTime?: number;
 }
 
 export interface RunResult extends ProcessResult {
@@ -342,6 +369,7 @@ function toRunResult(processResult: ProcessResult, workflowId: string): RunResul
 			error: taskData.error,
 			executionStatus: taskData.executionStatus,
 			startTime: taskData.startTime,
+			executionTime: taskData.executionTime,
 		}));
 	const items = (nodeName: string, output = 0, runIndex = 0): N8nItem[] => runsOf(nodeName)[runIndex]?.outputs[output] ?? [];
 	return {
@@ -379,14 +407,42 @@ export interface N8nSession {
 	/** Imports credentials into this session's database. */
 	importCredentials(credentials: CredentialToImport[]): Promise<void>;
 	/** Imports the workflow under a fresh fixed id and executes it. */
-	run(workflow: Json, options?: { timeoutMs?: number }): Promise<RunResult>;
+	run(workflow: Json, options?: RunOptions): Promise<RunResult>;
+	/** Imports several workflows with one n8n command (each under a fresh fixed id); gives their ids in order. */
+	importWorkflows(workflows: Json[]): Promise<string[]>;
+	/** Executes a workflow imported before (importWorkflows). */
+	execute(workflowId: string, options?: RunOptions): Promise<RunResult>;
+	/**
+	 * Starts `n8n start` (editor and REST API on 127.0.0.1 and the session's free port) and waits
+	 * until its REST API answers. The server runs in its own process group until stop() or close().
+	 */
+	startServer(options?: { readyTimeoutMs?: number }): Promise<N8nServer>;
 	/** Kills whatever is still running and deletes the user folder. */
 	close(): Promise<void>;
+}
+
+export interface N8nServer {
+	/** e.g. http://127.0.0.1:45678 */
+	readonly baseUrl: string;
+	readonly pid: number;
+	/** What the server printed so far (for error messages). */
+	output(): string;
+	/** SIGTERM to the group, SIGKILL after 5 s; resolves once the group is gone. */
+	stop(): Promise<void>;
+}
+
+export interface RunOptions {
+	/** This run's time limit; default the session's. */
+	timeoutMs?: number;
+	/** Called with the pid of `n8n execute` once it runs (it leads its own process group). */
+	onSpawn?: (pid: number) => void;
 }
 
 export interface SessionOptions {
 	/** Per n8n command; default 120 s. */
 	timeoutMs?: number;
+	/** Extra environment for every n8n command of the session, e.g. N8N_DEFAULT_BINARY_DATA_MODE. */
+	env?: Record<string, string>;
 	/** Keep the user folder after close (debugging). Also CAMB_E2E_KEEP=1. */
 	keep?: boolean;
 }
@@ -394,7 +450,7 @@ export interface SessionOptions {
 /** Env names a parent may have set that would change how n8n behaves (jest sets NODE_ENV=test). */
 const DROPPED_ENV = /^(N8N_|DB_|NODE_ENV$|NODE_OPTIONS$|NODE_PATH$|EXECUTIONS_|QUEUE_|GENERIC_TIMEZONE$|JEST_|npm_)/;
 
-async function sessionEnv(install: N8nInstall, userFolder: string): Promise<NodeJS.ProcessEnv> {
+async function sessionEnv(install: N8nInstall, userFolder: string, extra: Record<string, string> = {}): Promise<NodeJS.ProcessEnv> {
 	const inherited = Object.fromEntries(Object.entries(process.env).filter(([name]) => !DROPPED_ENV.test(name)));
 	return {
 		...inherited,
@@ -416,6 +472,7 @@ async function sessionEnv(install: N8nInstall, userFolder: string): Promise<Node
 		N8N_RUNNERS_BROKER_PORT: String(await freePort()),
 		GENERIC_TIMEZONE: 'UTC',
 		...install.env,
+		...extra,
 	};
 }
 
@@ -427,13 +484,13 @@ export async function startSession(major: Major, options: SessionOptions = {}): 
 	const tarball = packTarball();
 	const userFolder = fs.mkdtempSync(path.join(os.tmpdir(), `camb-e2e-n8n${major}-`));
 	installPackage(userFolder, tarball);
-	const env = await sessionEnv(install, userFolder);
+	const env = await sessionEnv(install, userFolder, options.env);
 	const children = new Set<ChildProcess>();
 	const defaultTimeout = options.timeoutMs ?? 120_000;
 	const keep = options.keep ?? process.env.CAMB_E2E_KEEP === '1';
 
-	const n8n = async (args: string[], timeoutMs = defaultTimeout) =>
-		await runProcess(install.nodeBin, [install.n8nScript, ...args], { cwd: userFolder, env, timeoutMs, children });
+	const n8n = async (args: string[], timeoutMs = defaultTimeout, onSpawn?: (pid: number) => void) =>
+		await runProcess(install.nodeBin, [install.n8nScript, ...args], { cwd: userFolder, env, timeoutMs, children, onSpawn });
 	const mustSucceed = (result: ProcessResult, what: string) => {
 		if (result.exitCode !== 0) throw new N8nProcessError(`${what} failed (exit ${result.exitCode}${result.timedOut ? ', timed out' : ''})`, result);
 	};
@@ -443,6 +500,77 @@ export async function startSession(major: Major, options: SessionOptions = {}): 
 		return file;
 	};
 
+	const startServer = async ({ readyTimeoutMs = 120_000 } = {}): Promise<N8nServer> => {
+		const baseUrl = `http://127.0.0.1:${env.N8N_PORT}`;
+		const child = spawn(install.nodeBin, [install.n8nScript, 'start'], {
+			cwd: userFolder,
+			env: { ...env, N8N_HOST: '127.0.0.1', N8N_SECURE_COOKIE: 'false', N8N_EDITOR_BASE_URL: `${baseUrl}/` },
+			detached: true,
+			stdio: ['ignore', 'pipe', 'pipe'],
+		});
+		const pid = child.pid;
+		if (pid === undefined) throw new Error('n8n start did not start');
+		liveGroups.add(pid);
+		children.add(child);
+		let printed = '';
+		const keepOutput = (chunk: Buffer) => (printed = (printed + chunk.toString('utf8')).slice(-20_000));
+		child.stdout.on('data', keepOutput);
+		child.stderr.on('data', keepOutput);
+		let exited = false;
+		child.once('exit', () => {
+			exited = true;
+			killGroup(pid, 'SIGKILL');
+			liveGroups.delete(pid);
+			children.delete(child);
+		});
+		const stop = async () => {
+			if (!exited) {
+				killGroup(pid, 'SIGTERM');
+				const hardKill = setTimeout(() => killGroup(pid, 'SIGKILL'), 5000);
+				await new Promise((resolve) => (exited ? resolve(undefined) : child.once('exit', resolve)));
+				clearTimeout(hardKill);
+			}
+			await groupGone(pid);
+		};
+		const deadline = Date.now() + readyTimeoutMs;
+		for (;;) {
+			if (exited) throw new Error(`n8n start exited before it was ready:\n${tail(printed)}`);
+			try {
+				// /healthz answers before the REST API is mounted; /rest/settings (no login needed) after.
+				const response = await fetch(`${baseUrl}/rest/settings`, { signal: AbortSignal.timeout(2000) });
+				if (response.ok) break;
+			} catch {
+				// Not listening yet.
+			}
+			if (Date.now() >= deadline) {
+				await stop();
+				throw new Error(`n8n start was not ready after ${readyTimeoutMs / 1000} s:\n${tail(printed)}`);
+			}
+			await new Promise((resolve) => setTimeout(resolve, 500));
+		}
+		return { baseUrl, pid, output: () => printed, stop };
+	};
+
+	const importWorkflows = async (workflows: Json[]): Promise<string[]> => {
+		// Each session has its own database, so a counter is enough to keep ids apart.
+		const withIds = workflows.map((workflow) => {
+			workflowCounter += 1;
+			return { ...workflow, id: `cambE2eWf${String(workflowCounter).padStart(7, '0')}`, active: false };
+		});
+		const ids = withIds.map((workflow) => workflow.id);
+		// import:workflow takes one workflow or an array of them.
+		const file = writeJson(`workflow-${ids[0]}${ids.length > 1 ? `-${ids.length}` : ''}.json`, withIds.length === 1 ? withIds[0] : withIds);
+		mustSucceed(await n8n(['import:workflow', `--input=${file}`]), `n8n ${install.version} import:workflow`);
+		return ids;
+	};
+	const execute = async (workflowId: string, runOptions: RunOptions = {}): Promise<RunResult> => {
+		const executed = await n8n(['execute', `--id=${workflowId}`, '--rawOutput'], runOptions.timeoutMs, runOptions.onSpawn);
+		// Kept with the user folder under CAMB_E2E_KEEP=1, for reading what n8n printed.
+		fs.writeFileSync(path.join(userFolder, `run-${workflowId}.stdout.txt`), executed.stdout);
+		fs.writeFileSync(path.join(userFolder, `run-${workflowId}.stderr.txt`), executed.stderr);
+		return toRunResult(executed, workflowId);
+	};
+
 	return {
 		install,
 		userFolder,
@@ -450,18 +578,13 @@ export async function startSession(major: Major, options: SessionOptions = {}): 
 			const file = writeJson(`credentials-${Date.now()}.json`, credentials);
 			mustSucceed(await n8n(['import:credentials', `--input=${file}`]), `n8n ${install.version} import:credentials`);
 		},
-		async run(workflow, runOptions = {}) {
-			workflowCounter += 1;
-			// Each session has its own database, so a counter is enough to keep ids apart.
-			const workflowId = `cambE2eWf${String(workflowCounter).padStart(7, '0')}`;
-			const file = writeJson(`workflow-${workflowId}.json`, { ...workflow, id: workflowId, active: false });
-			mustSucceed(await n8n(['import:workflow', `--input=${file}`]), `n8n ${install.version} import:workflow`);
-			const executed = await n8n(['execute', `--id=${workflowId}`, '--rawOutput'], runOptions.timeoutMs);
-			// Kept with the user folder under CAMB_E2E_KEEP=1, for reading what n8n printed.
-			fs.writeFileSync(path.join(userFolder, `run-${workflowId}.stdout.txt`), executed.stdout);
-			fs.writeFileSync(path.join(userFolder, `run-${workflowId}.stderr.txt`), executed.stderr);
-			return toRunResult(executed, workflowId);
+		run: async (workflow, runOptions = {}) => {
+			const [workflowId] = await importWorkflows([workflow]);
+			return await execute(workflowId, runOptions);
 		},
+		importWorkflows,
+		execute,
+		startServer,
 		async close() {
 			for (const child of children) if (child.pid !== undefined) killGroup(child.pid, 'SIGKILL');
 			if (keep) console.log(`n8n ${install.version} user folder kept: ${userFolder}`);

@@ -5,8 +5,11 @@
  *
  * Run with `npm run test:e2e` (build, cached n8n install, then jest -c jest.e2e.config.js).
  */
-import { startStandIn, taskStatusPath, type RecordedRequest, type Reply, type StandIn } from '../stand-in/camb-stand-in';
-import { loadExample, nodeNamed, NODE_TYPE, startSession, type Json, type Major, type N8nSession, type RunResult } from './n8n';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+
+import { startStandIn, streamPattern, taskStatusPath, type RecordedRequest, type Reply, type StandIn } from '../stand-in/camb-stand-in';
+import { EXAMPLES_DIR, loadExample, nodeNamed, NODE_TYPE, startSession, type Json, type Major, type N8nItem, type N8nSession, type RunResult } from './n8n';
 
 const STATUS_NODE = 'Camb Separation Status';
 /** Long and distinctive, so a search of n8n's output for it cannot miss a leak. */
@@ -56,8 +59,57 @@ function expectNoKeyInOutput(result: RunResult): void {
 const ids = (items: Json[]) => items.map((json) => json.task_id);
 const requestLine = (request: RecordedRequest) => `${request.method} ${request.path}`;
 
+/** Every example; the suite below runs each of them. */
+const EXAMPLES = ['check-once-and-route.json', 'poll-until-done.json', 'submit-wait-and-download-stems.json'];
+
+/**
+ * A real 1-second, 8 kHz, 8-bit mono WAV whose every byte is below 0x80: the stand-in records
+ * request bodies as UTF-8 text, and ASCII survives that unchanged, so the upload can be compared
+ * byte for byte. (The samples are a quiet 250 Hz tone around 64, not 128: a DC offset, still audio.)
+ */
+function asciiSafeWav(): Buffer {
+	const samples = 8000; // 0x1F40: both bytes ASCII, like the RIFF size 36 + 8000 = 0x1F64
+	const header = Buffer.alloc(44);
+	header.write('RIFF', 0, 'latin1');
+	header.writeUInt32LE(36 + samples, 4);
+	header.write('WAVEfmt ', 8, 'latin1');
+	header.writeUInt32LE(16, 16); // fmt chunk size
+	header.writeUInt16LE(1, 20); // PCM
+	header.writeUInt16LE(1, 22); // mono
+	header.writeUInt32LE(8000, 24); // sample rate
+	header.writeUInt32LE(8000, 28); // byte rate
+	header.writeUInt16LE(1, 32); // block align
+	header.writeUInt16LE(8, 34); // bits per sample
+	header.write('data', 36, 'latin1');
+	header.writeUInt32LE(samples, 40);
+	const data = Buffer.alloc(samples);
+	for (let i = 0; i < samples; i++) data[i] = 64 + Math.round(40 * Math.sin((2 * Math.PI * 250 * i) / 8000));
+	const wav = Buffer.concat([header, data]);
+	if (wav.some((byte) => byte >= 0x80)) throw new Error('asciiSafeWav: a byte is not ASCII');
+	return wav;
+}
+
+/** The bytes of one binary property of an n8n item: inline base64 (default mode) or the file n8n stored (filesystem mode). */
+function binaryBytes(session: N8nSession, binary: Json): Buffer {
+	if (typeof binary.data === 'string' && binary.data !== 'filesystem-v2' && binary.data !== 'filesystem') {
+		return Buffer.from(binary.data, 'base64');
+	}
+	// e.g. "filesystem-v2:workflows/<id>/executions/<id>/binary_data/<uuid>", under <user folder>/.n8n/binaryData
+	// (1.x) or <user folder>/.n8n/storage (2.x, where filesystem is the default mode).
+	const match = /^filesystem(?:-v2)?:(.+)$/.exec(String(binary.id));
+	if (!match) throw new Error(`binary data neither inline nor on the filesystem: ${JSON.stringify(binary).slice(0, 300)}`);
+	const candidates = ['binaryData', 'storage'].map((folder) => path.join(session.userFolder, '.n8n', folder, match[1]));
+	const file = candidates.find((candidate) => fs.existsSync(candidate));
+	if (!file) throw new Error(`binary data ${binary.id} is in none of ${candidates.join(', ')}`);
+	return fs.readFileSync(file);
+}
+
 describe('examples/', () => {
-	it.each(['check-once-and-route.json', 'poll-until-done.json'])('%s starts with a Manual Trigger and uses the community node type and credential', (name) => {
+	it('the suite runs every example in examples/', () => {
+		expect(fs.readdirSync(EXAMPLES_DIR).filter((name) => name.endsWith('.json')).sort()).toEqual([...EXAMPLES].sort());
+	});
+
+	it.each(EXAMPLES)('%s starts with a Manual Trigger and uses the community node type and credential', (name) => {
 		const workflow = loadExample(name);
 		expect(workflow.nodes[0].type).toBe('n8n-nodes-base.manualTrigger');
 		const cambNodes = (workflow.nodes as Json[]).filter((node) => node.type.includes('cambSeparationStatus'));
@@ -73,6 +125,8 @@ describeE2e.each(['1', '2'] as Major[])('n8n %s.x, package installed as a commun
 	let camb: StandIn;
 	/** A CAMB that no longer accepts API_KEY. */
 	let cambWithOtherKey: StandIn;
+	/** A storage host: the audio to upload and the pre-signed stem links. Must never see the key. */
+	let storage: StandIn;
 	const timings: string[] = [];
 
 	async function run(workflow: Json, label: string): Promise<RunResult> {
@@ -85,6 +139,7 @@ describeE2e.each(['1', '2'] as Major[])('n8n %s.x, package installed as a commun
 	beforeAll(async () => {
 		camb = await startStandIn({ apiKey: API_KEY });
 		cambWithOtherKey = await startStandIn({ apiKey: 'camb-e2e-key-the-account-uses-now' });
+		storage = await startStandIn();
 		const started = Date.now();
 		session = await startSession(major);
 		await session.importCredentials([
@@ -98,12 +153,14 @@ describeE2e.each(['1', '2'] as Major[])('n8n %s.x, package installed as a commun
 		await session?.close();
 		await camb?.close();
 		await cambWithOtherKey?.close();
+		await storage?.close();
 		if (timings.length) console.log(timings.join('\n'));
 	});
 
 	beforeEach(() => {
 		camb.reset();
 		cambWithOtherKey.reset();
+		storage.reset();
 	});
 
 	it('check-once-and-route: every status reaches its output and the NoOp behind it', async () => {
@@ -200,6 +257,90 @@ describeE2e.each(['1', '2'] as Major[])('n8n %s.x, package installed as a commun
 			`GET ${resultPath(202)}`,
 		]);
 		expectKeyOnEveryRequest(camb.requests);
+	});
+
+	it('submit-wait-and-download-stems: uploads the audio, waits inside the node, downloads both stems', async () => {
+		const wav = asciiSafeWav();
+		storage.on('GET', '/uploads/interview.wav', { text: wav.toString('latin1'), headers: { 'content-type': 'audio/wav' } });
+		const stemBytes = { fg: 180_000, bg: 120_000 };
+		const stemUrl = (file: string) => `${storage.baseUrl}/separation/404/${file}?X-Amz-Expires=3600&X-Amz-Signature=e2e`;
+		storage.on('GET', '/separation/404/fg_audio.flac', { stream: { bytes: stemBytes.fg, contentType: 'audio/flac' } });
+		storage.on('GET', '/separation/404/bg_audio.flac', { stream: { bytes: stemBytes.bg, contentType: 'audio/flac' } });
+		camb.on('POST', '/audio-separation', { json: { task_id: 'task-uploaded' } });
+		const pendingReply: Reply = { json: { status: 'PENDING', run_id: null, exception_reason: null, message: null } };
+		camb.task('task-uploaded', pendingReply, pendingReply, pendingReply, { json: { status: 'SUCCESS', run_id: 404, exception_reason: null, message: null } });
+		const links = { foreground_audio_url: stemUrl('fg_audio.flac'), background_audio_url: stemUrl('bg_audio.flac') };
+		camb.on('GET', resultPath(404), { json: links });
+
+		const workflow = loadExample('submit-wait-and-download-stems.json');
+		// As shipped, the audio link is a placeholder and the upload goes to CAMB.AI itself: point both at the stand-ins.
+		const download = nodeNamed(workflow, 'Download audio');
+		expect(download.parameters.url).toMatch(/^https:\/\/example\.com\/REPLACE-/);
+		download.parameters.url = `${storage.baseUrl}/uploads/interview.wav`;
+		const submit = nodeNamed(workflow, 'Submit to CAMB.AI');
+		expect(submit.parameters.url).toBe('https://client.camb.ai/apis/audio-separation');
+		submit.parameters.url = `${camb.baseUrl}/audio-separation`;
+
+		const result = await run(workflow, 'submit, wait, download stems');
+
+		expectRun(result, 'success', 0);
+		// CAMB got the upload, then the status checks, then the result links; every request with the key.
+		expect(camb.requests.map(requestLine)).toEqual([
+			'POST /audio-separation',
+			...Array(4).fill(`GET ${taskStatusPath('task-uploaded')}`),
+			`GET ${resultPath(404)}`,
+		]);
+		expectKeyOnEveryRequest(camb.requests);
+
+		// The upload: multipart/form-data with one part, media_file, holding the WAV byte for byte.
+		const upload = camb.requests[0];
+		const boundary = /^multipart\/form-data; *boundary=(.+)$/i.exec(String(upload.headers['content-type']))?.[1];
+		expect(boundary).toBeDefined();
+		const parts = upload.body.split(`--${boundary}`).slice(1, -1);
+		expect(parts).toHaveLength(1);
+		const [partHead, ...partBody] = parts[0].replace(/^\r\n/, '').split('\r\n\r\n');
+		expect(partHead).toMatch(/content-disposition: form-data; name="media_file"; filename="interview\.wav"/i);
+		expect(partHead).toMatch(/content-type: audio\/wav/i);
+		expect(partBody.join('\r\n\r\n').replace(/\r\n$/, '')).toBe(wav.toString('latin1'));
+
+		// Waited inside the node: one run of it, four checks about 2 s, 3 s, 4.5 s apart (±10%).
+		const statusRuns = result.runsOf(STATUS_NODE);
+		expect(statusRuns).toHaveLength(1);
+		expect(statusRuns[0].outputs.map((items) => items.length)).toEqual([1, 0, 0]);
+		const checks = camb.requestsForTask('task-uploaded');
+		for (let i = 1; i < checks.length; i++) expect(checks[i].at - checks[i - 1].at).toBeGreaterThanOrEqual(1700);
+		expect(result.runsOf('Wait before next check')).toHaveLength(0);
+		expect(result.runsOf('Failed')).toHaveLength(0);
+
+		// The item on Success carries the links and both stems as binary data, and reaches "Stems ready".
+		const [done] = result.items(STATUS_NODE, 0);
+		expect(done.json).toMatchObject({ task_id: 'task-uploaded', status: 'SUCCESS', run_id: 404, check_count: 4, ...links });
+		const stems = [
+			{ property: 'foreground', fileName: 'fg_audio.flac', bytes: stemBytes.fg },
+			{ property: 'background', fileName: 'bg_audio.flac', bytes: stemBytes.bg },
+		];
+		for (const stem of stems) {
+			const binary = done.binary?.[stem.property];
+			expect(binary).toMatchObject({ fileName: stem.fileName, mimeType: 'audio/flac', fileExtension: 'flac' });
+			const bytes = binaryBytes(session, binary);
+			expect(bytes.length).toBe(stem.bytes);
+			expect(bytes.equals(streamPattern(0, stem.bytes))).toBe(true);
+		}
+		const ready: N8nItem[] = result.items('Stems ready');
+		expect(ready).toHaveLength(1);
+		expect(Object.keys(ready[0].binary ?? {}).sort()).toEqual(['background', 'foreground']);
+
+		// The storage host served the audio and the two stems, and never saw the key.
+		// (The two stems are downloaded side by side: their order is not fixed.)
+		expect(storage.requests.map(requestLine).sort()).toEqual([
+			'GET /separation/404/bg_audio.flac?X-Amz-Expires=3600&X-Amz-Signature=e2e',
+			'GET /separation/404/fg_audio.flac?X-Amz-Expires=3600&X-Amz-Signature=e2e',
+			'GET /uploads/interview.wav',
+		]);
+		for (const request of storage.requests) {
+			expect(request.headers['x-api-key']).toBeUndefined();
+			expect(JSON.stringify(request.headers)).not.toContain(API_KEY);
+		}
 	});
 
 	it('a rejected API key fails the run with "rejected the API key", and the key is sent only once', async () => {
