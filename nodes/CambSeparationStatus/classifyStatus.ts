@@ -66,7 +66,7 @@ export function classifyStatusBody(body: unknown, options: ClassifyOptions): Ver
 	const fields = readStatusFields(body);
 	if ('problem' in fields) return { route: 'invalid', problem: fields.problem };
 
-	const status = fields.status.toUpperCase();
+	const status = statusCode(fields.status);
 	const runId = fields.runId;
 	switch (status) {
 		case 'SUCCESS':
@@ -85,7 +85,7 @@ export function classifyStatusBody(body: unknown, options: ClassifyOptions): Ver
 				status,
 				runId,
 				reason: 'UNKNOWN_STATUS',
-				message: `CAMB.AI answered with a status this node does not know, "${fields.status}"; check the task in CAMB.AI, or turn on "Unknown Status Means Pending".`,
+				message: `CAMB.AI answered with a status this node does not know, "${excerpt(fields.status)}"; check the task in CAMB.AI, or turn on "Unknown Status Means Pending".`,
 				retryable: false,
 			};
 	}
@@ -115,28 +115,35 @@ function readStatusFields(body: unknown): StatusFields | { problem: string } {
 	};
 }
 
+/**
+ * TIMEOUT and PAYMENT_REQUIRED say what went wrong themselves; a plain ERROR (or FAILED) is made
+ * specific by CAMB's exception_reason when it sends one.
+ */
 function explainFailure(
 	status: string,
 	exceptionReason: string | undefined,
 	cambMessage: string | undefined,
 ): Pick<Verdict, 'reason' | 'message' | 'retryable'> {
-	// CAMB sends exception_reason "NONE" when it has nothing to say.
-	const reason = exceptionReason && exceptionReason.toUpperCase() !== 'NONE' ? exceptionReason.toUpperCase() : status;
-	const detail = cambMessage ? ` CAMB.AI says: ${excerpt(cambMessage)}` : '';
-	if (status === 'PAYMENT_REQUIRED' || reason === 'PAYMENT_REQUIRED') {
+	const code = exceptionReasonCode(exceptionReason);
+	const detail = [
+		exceptionReason && !code ? ` CAMB.AI's reason: ${excerpt(exceptionReason)}.` : '',
+		cambMessage ? ` CAMB.AI says: ${excerpt(cambMessage)}` : '',
+	].join('');
+	if (status === 'PAYMENT_REQUIRED' || code === 'PAYMENT_REQUIRED') {
 		return {
-			reason,
+			reason: 'PAYMENT_REQUIRED',
 			retryable: false,
 			message: `The CAMB.AI account has run out of credits; add credits, then submit the file again.${detail}`,
 		};
 	}
 	if (status === 'TIMEOUT') {
 		return {
-			reason,
+			reason: 'TIMEOUT',
 			retryable: false,
 			message: `CAMB.AI stopped the task because it ran too long; split the audio into shorter pieces and submit them separately.${detail}`,
 		};
 	}
+	const reason = code ?? 'ERROR';
 	const retryable = !NOT_RETRYABLE_REASONS.has(reason);
 	const advice = retryable
 		? 'submitting the file again may help'
@@ -146,6 +153,26 @@ function explainFailure(
 		retryable,
 		message: `CAMB.AI could not separate the audio (${reason}); ${advice}.${detail}`,
 	};
+}
+
+/**
+ * A status as a short upper-case code. Only ASCII letters change case, so look-alikes such as
+ * "ſuccess" stay unknown; control characters go and the length is capped.
+ */
+function statusCode(raw: string): string {
+	// eslint-disable-next-line no-control-regex
+	const clean = raw.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]+/g, ' ').trim();
+	const upper = clean.replace(/[a-z]/g, (letter) => letter.toUpperCase());
+	return upper.length > MAX_CODE_LENGTH ? `${upper.slice(0, MAX_CODE_LENGTH)}…` : upper;
+}
+
+const MAX_CODE_LENGTH = 64;
+
+/** CAMB's exception_reason when it is a code (PROCESSING_ERROR…); "NONE" means it has nothing to say. */
+function exceptionReasonCode(raw: string | undefined): string | undefined {
+	if (!raw || !/^[A-Za-z0-9_]{1,64}$/.test(raw)) return undefined;
+	const code = raw.toUpperCase();
+	return code === 'NONE' ? undefined : code;
 }
 
 /** A task that is still pending when the check budget ("Max Checks") runs out. */

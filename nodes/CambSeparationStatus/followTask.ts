@@ -44,6 +44,8 @@ export interface Clock {
 }
 
 const GROWTH = 1.5;
+/** A Retry-After beyond an hour is taken as an hour: a suggested pause must stay usable in a Wait node. */
+const MAX_RATE_LIMIT_PAUSE_MS = 3_600_000;
 const JITTER = 0.1;
 
 /** The pause after the n-th check: the first interval growing by half each time up to the cap, ±10%. */
@@ -82,7 +84,8 @@ export async function followTask(
 			pause = checkInterval(checkCount, settings, clock.random);
 		} else {
 			// A 429 slows this task down but does not count as a check or fail it.
-			pause = Math.max(outcome.rateLimitedForMs, checkInterval(checkCount, settings, clock.random));
+			const asked = Math.min(outcome.rateLimitedForMs, MAX_RATE_LIMIT_PAUSE_MS);
+			pause = Math.max(asked, checkInterval(checkCount, settings, clock.random));
 		}
 
 		const left = deadline - clock.now();

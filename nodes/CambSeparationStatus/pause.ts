@@ -10,5 +10,16 @@ type AbortableSleep = (ms: number, signal?: AbortSignal) => Promise<void>;
 export async function pause(ms: number, signal: AbortSignal | undefined): Promise<void> {
 	const { sleepWithAbort } = n8nWorkflow as { sleepWithAbort?: AbortableSleep };
 	const sleep = sleepWithAbort ?? (n8nWorkflow.sleep as AbortableSleep);
-	await sleep(ms, signal);
+	if (!signal) return await sleep(ms);
+	// 1.x's sleepWithAbort never removes its listener: give it a signal of its own, and take ours
+	// off the execution's signal when the pause ends, so thousands of pauses leave nothing behind.
+	const own = new AbortController();
+	const forward = () => own.abort(signal.reason);
+	signal.addEventListener('abort', forward, { once: true });
+	try {
+		if (signal.aborted) forward();
+		await sleep(ms, own.signal);
+	} finally {
+		signal.removeEventListener('abort', forward);
+	}
 }

@@ -122,11 +122,16 @@ export function createCambClient(
 			if (!retryable) return { error: outcome.kind === 'answer' ? refuse(outcome) : failed(ctx, itemIndex, label, outcome) };
 			const serverAsked = outcome.kind === 'answer' ? retryAfterMs(outcome.headers, Date.now()) : undefined;
 			if (serverAsked !== undefined && serverAsked > MAX_RETRY_AFTER_MS) {
-				const why = `${who} asked to wait ${Math.ceil(serverAsked / 1000)} s before trying again, longer than this node waits`;
+				const seconds = Math.ceil(serverAsked / 1000);
+				const wait = seconds > 86_400 ? 'more than a day' : `${seconds} s`;
+				const why = `${who} asked to wait ${wait} before trying again, longer than this node waits`;
 				return { error: gaveUp(ctx, itemIndex, label, outcome, tries, startedAt, why) };
 			}
 			if (tries >= maxAttempts) {
-				const why = `${who} could not be reached after ${tries} attempt${tries === 1 ? '' : 's'}`;
+				// The label names the task (or file), so the error says which one even where n8n drops the item's data.
+				// No system error code in the message: n8n would swap the whole message for its generic text.
+				const last = outcome.kind === 'answer' ? `HTTP ${outcome.statusCode}` : 'no usable connection';
+				const why = `${who} could not answer ${label} after ${tries} attempt${tries === 1 ? '' : 's'} (last: ${last})`;
 				return { error: gaveUp(ctx, itemIndex, label, outcome, tries, startedAt, why) };
 			}
 			return { retryInMs: serverAsked ?? backoffDelayMs(tries, backoff) };

@@ -20,7 +20,7 @@ export function checkTaskId(raw: unknown): Checked<string> {
 	if (!id) return fail('is empty');
 	if (id.length > MAX_TASK_ID_LENGTH) return fail(`is ${id.length} characters long; task ids are far shorter`);
 	// eslint-disable-next-line no-control-regex
-	if (/[\u0000-\u001f\u007f-\u009f]/.test(id)) return fail('contains control characters (such as line breaks)');
+	if (/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/.test(id)) return fail('contains control characters (such as line breaks)');
 	// "." and ".." would be resolved away by URL parsing, even when percent-encoded.
 	if (id === '.' || id === '..') return fail(`is "${id}", which is not a task id`);
 	if (!isWellFormedUnicode(id)) return fail('contains broken Unicode');
@@ -45,14 +45,13 @@ export function checkBaseUrl(raw: unknown): Checked<string> {
 	try {
 		url = new URL(raw.trim());
 	} catch {
-		return fail(`"${raw.trim().slice(0, 100)}" is not a URL`);
+		// Not quoted: a key pasted into the wrong field would end up in the execution data.
+		return fail('is not a URL; it must look like https://client.camb.ai/apis');
 	}
 	if (url.username || url.password) return fail('must not contain a user name or password');
 	if (url.search || url.hash) return fail('must not contain a query (?) or fragment (#)');
 	if (url.protocol === 'http:' && !isLoopbackHost(url.hostname)) {
-		return fail(
-			`uses plain http:// for ${url.hostname}; the API key would travel unencrypted. Use https://, or http:// only for localhost`,
-		);
+		return fail('uses plain http:// to a host that is not this machine; the API key would travel unencrypted. Use https://, or http:// only for localhost');
 	}
 	if (url.protocol !== 'https:' && url.protocol !== 'http:') return fail(`must start with https://, not ${url.protocol}//`);
 	return ok(`${url.origin}${url.pathname.replace(/\/+$/, '')}`);

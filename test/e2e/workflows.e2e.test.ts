@@ -391,7 +391,7 @@ describeE2e.each(['1', '2'] as Major[])('n8n %s.x, package installed as a commun
 		expect(result.json(STATUS_NODE, 2)).toEqual([]);
 		const errors = result.json(STATUS_NODE, 3);
 		expect(errors).toHaveLength(1);
-		expect(errors[0].error).toMatch(/CAMB\.AI could not be reached after 1 attempt/);
+		expect(errors[0].error).toMatch(/CAMB\.AI could not answer GET \/audio-separation\/\S+ after 1 attempt \(last: HTTP 500\)/);
 		expect(result.json('Request error')).toEqual(errors);
 		expect(result.runsOf('Failed')).toHaveLength(0);
 

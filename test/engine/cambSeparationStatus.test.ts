@@ -209,7 +209,7 @@ describe('request failures', () => {
 		const result = await run([{ task_id: 'down' }], { parameters: { options: { attempts: 2 } } });
 		expect(camb.requestsForTask('down')).toHaveLength(2);
 		expect(result.run.error?.name).toBe('NodeApiError');
-		expect(result.run.error?.message).toMatch(/could not be reached after 2 attempts/);
+		expect(result.run.error?.message).toMatch(/could not answer GET \/audio-separation\/down after 2 attempts \(last: HTTP 502\)/);
 		expect(result.run.error?.description).toMatch(/Tried GET \/audio-separation\/down 2 times .*HTTP 502 <html>Bad Gateway<\/html>/);
 	});
 
@@ -289,7 +289,7 @@ describe("n8n's On Error settings", () => {
 		expect(result.failure).toHaveLength(3);
 		expect(result.failure[0].json).toMatchObject({ task_id: 'failed', reason: 'PROCESSING_ERROR' });
 		expect(result.failure[0].error).toBeUndefined();
-		expect(result.failure[1].json).toEqual({ error: expect.stringMatching(/could not be reached/) });
+		expect(result.failure[1].json).toEqual({ error: expect.stringMatching(/could not answer/) });
 		expect(result.failure[2].json).toEqual({ error: expect.stringMatching(/item 3 is empty/) });
 		expect(result.failure.map((item) => item.pairedItem)).toEqual([{ item: 1 }, { item: 2 }, { item: 3 }]);
 		expect(result.errorOutput).toEqual([]);
@@ -301,7 +301,7 @@ describe("n8n's On Error settings", () => {
 		expect(ids(result.success)).toEqual(['ok']);
 		expect(ids(result.failure)).toEqual(['failed']);
 		expect(result.errorOutput.map((item) => item.pairedItem)).toEqual([{ item: 2 }, { item: 3 }]);
-		expect(result.errorOutput[0].json.error).toMatch(/could not be reached/);
+		expect(result.errorOutput[0].json.error).toMatch(/could not answer/);
 	});
 
 	it('Continue with a rejected key: every item carries the error, and the key is sent only once per slot', async () => {

@@ -173,7 +173,7 @@ describe('result links', () => {
 		camb.task('busy', success(9));
 		camb.on('GET', '/audio-separation-result/9', { status: 503, text: 'busy', headers: { 'retry-after': '0' } });
 		const result = await run([{ task_id: 'busy' }], { onError: 'continueErrorOutput' });
-		expect(result.errorOutput[0].json.error).toMatch(/could not be reached after 3 attempts/);
+		expect(result.errorOutput[0].json.error).toMatch(/could not answer GET \/audio-separation-result\/9 after 3 attempts \(last: HTTP 503\)/);
 		expect(camb.requests.filter((r) => r.path === '/audio-separation-result/9')).toHaveLength(3);
 	});
 });

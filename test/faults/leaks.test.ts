@@ -100,12 +100,12 @@ describe('resources', () => {
 		expect(await runProbe([{ task_id: 'quick' }], { fetchResultUrls: false })).toEqual({ before: 0, after: 0 });
 	});
 
-	// NODE BUG (reported): every pause (retry backoff, wait interval) goes through pause.ts to
+	// Was a node bug, fixed: every pause (retry backoff, wait interval) goes through pause.ts to
 	// n8n 1.x's sleepWithAbort, which adds an 'abort' listener to the execution's cancel signal and
 	// never removes it when the pause ends normally (n8n 2.x's sleep does remove it). They pile up
 	// for as long as the execution lives: here 20 items x ~2 pauses; a 10 000-item batch waiting a
 	// minute leaves ~100 000.
-	it.failing('leaves no listeners on the execution\'s cancel signal after pausing', async () => {
+	it('leaves no listeners on the execution\'s cancel signal after pausing', async () => {
 		const items = Array.from({ length: 20 }, (_, i) => {
 			camb.task(`p${i}`, { json: 'PENDING' });
 			return { task_id: `p${i}` };

@@ -791,9 +791,9 @@ function checkErrorItem(
 	if (keys.length !== 1 || item.json.error !== error.message) wrong(`error item json is ${JSON.stringify(item.json)}`);
 	const text = `${error.message} ${error.description ?? ''}`;
 	if (expected.error === 'unreachable') {
-		// README: "CAMB.AI could not be reached after N attempts", with what was tried.
-		const attempts = new RegExp(`could not be reached after ${config.attempts} attempts`);
-		if (!attempts.test(error.message)) wrong(`error "${error.message}", expected "could not be reached after ${config.attempts} attempts"`);
+		// README: "CAMB.AI could not answer GET … after N attempts (last: …)", naming the request.
+		const attempts = new RegExp(`could not answer GET /audio-separation/\\S+ after ${config.attempts} attempts \\(last: `);
+		if (!attempts.test(error.message)) wrong(`error "${error.message}", expected "could not answer GET … after ${config.attempts} attempts (last: …)"`);
 		if (!(error.description ?? '').includes(`GET ${taskStatusPath(task.taskId)} ${config.attempts} times`)) {
 			wrong(`the error does not say what was tried for this item: ${text}`);
 		}

@@ -10,7 +10,7 @@ describe('classifyAnswer: every documented status, in both answer shapes and any
 		['ERROR', 'failure', 'ERROR'],
 		['TIMEOUT', 'failure', 'TIMEOUT'],
 		['PAYMENT_REQUIRED', 'failure', 'PAYMENT_REQUIRED'],
-		['FAILED', 'failure', 'FAILED'],
+		['FAILED', 'failure', 'ERROR'],
 	];
 	for (const [status, route, reason] of table) {
 		for (const spelled of [status, status.toLowerCase(), status[0] + status.slice(1).toLowerCase()]) {
@@ -74,6 +74,35 @@ describe('classifyAnswer: failure reasons, messages and retryable', () => {
 	it('quotes CAMB\'s message, whether a string or an object', () => {
 		expect(ok({ status: 'ERROR', message: 'codec broke' })).toMatchObject({ message: expect.stringMatching(/CAMB.AI says: codec broke/) });
 		expect(ok({ status: 'ERROR', message: { detail: 'x' } })).toMatchObject({ message: expect.stringMatching(/\{"detail":"x"\}/) });
+	});
+});
+
+describe('classifyAnswer: what CAMB sends is kept short and on one line', () => {
+	it('lets TIMEOUT and PAYMENT_REQUIRED name themselves, whatever exception_reason says', () => {
+		expect(ok({ status: 'TIMEOUT', exception_reason: 'PROCESSING_ERROR' })).toMatchObject({ reason: 'TIMEOUT' });
+		expect(ok({ status: 'PAYMENT_REQUIRED', exception_reason: 'INTERNAL_ERROR' })).toMatchObject({ reason: 'PAYMENT_REQUIRED' });
+	});
+
+	it('only takes an exception_reason that is a code, quoting any other in the message', () => {
+		const verdict = ok({ status: 'ERROR', exception_reason: 'PROCESSING_ERROR\r\nX-Injected: 1' }) as { reason: string; message: string };
+		expect(verdict.reason).toBe('ERROR');
+		expect(verdict.message).toContain("CAMB.AI's reason: PROCESSING_ERROR X-Injected: 1");
+		// eslint-disable-next-line no-control-regex
+		expect(verdict.message).not.toMatch(/[\u0000-\u001f]/);
+		expect(ok({ status: 'ERROR', exception_reason: 'Q'.repeat(1_000_000) })).toMatchObject({ reason: 'ERROR' });
+	});
+
+	it('caps a huge status and strips its control characters', () => {
+		const verdict = ok('Q'.repeat(1_000_000)) as { status: string; message: string };
+		expect(verdict.status.length).toBeLessThanOrEqual(65);
+		expect(verdict.message.length).toBeLessThan(400);
+		expect(ok('DONE\nX: 1')).toMatchObject({ status: 'DONE X: 1', reason: 'UNKNOWN_STATUS' });
+		expect(ok('SUCCESS\u0000')).toMatchObject({ route: 'success', status: 'SUCCESS' });
+	});
+
+	it('changes the case of ASCII letters only, so look-alikes stay unknown', () => {
+		expect(ok('ſuccess')).toMatchObject({ route: 'failure', reason: 'UNKNOWN_STATUS' });
+		expect(ok('pendıng')).toMatchObject({ route: 'failure', reason: 'UNKNOWN_STATUS' });
 	});
 });
 
