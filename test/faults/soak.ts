@@ -488,9 +488,8 @@ export function inputItems(batch: Batch): INodeExecutionData[] {
 	}));
 }
 
-export interface BatchReport {
-	number: number;
-	config: BatchConfig;
+/** What a batch and the whole soak count alike. */
+interface Tally {
 	items: number;
 	out: Record<Route, number>;
 	lost: number;
@@ -500,6 +499,11 @@ export interface BatchReport {
 	/** Paths or methods the stand-in saw that belong to no task of the batch. */
 	strayRequests: number;
 	requests: number;
+}
+
+export interface BatchReport extends Tally {
+	number: number;
+	config: BatchConfig;
 	wallMs: number;
 	/** The latest moment, from the start of the execution, at which an item got its last answer. */
 	slowestMs: number;
@@ -924,16 +928,8 @@ export interface SoakOptions {
 	onlyBatch?: number;
 }
 
-export interface SoakReport {
+export interface SoakReport extends Tally {
 	seed: number;
-	items: number;
-	out: Record<Route, number>;
-	lost: number;
-	duplicated: number;
-	misrouted: number;
-	leaked: number;
-	strayRequests: number;
-	requests: number;
 	slowestMs: number;
 	wallMs: number;
 	batches: BatchReport[];
