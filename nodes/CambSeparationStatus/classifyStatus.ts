@@ -62,7 +62,7 @@ export function classifyAnswer(answer: CambAnswer, options: ClassifyOptions): Ve
 }
 
 /** Accepts both shapes CAMB is known to send: a bare string, or an object with `status`. */
-export function classifyStatusBody(body: unknown, options: ClassifyOptions): Verdict | NotAStatus {
+function classifyStatusBody(body: unknown, options: ClassifyOptions): Verdict | NotAStatus {
 	const fields = readStatusFields(body);
 	if ('problem' in fields) return { route: 'invalid', problem: fields.problem };
 

@@ -20,7 +20,7 @@ export interface Run {
 }
 
 /** Runs per bulk request: keeps the request body small and one failure's reach short. */
-export const BULK_CHUNK = 100;
+const BULK_CHUNK = 100;
 
 // A bulk call answered with one of these means "not here": ask per run instead.
 const BULK_REFUSED = [400, 404, 405, 422, 501];

@@ -7,7 +7,7 @@
 export type Checked<T> = { ok: true; value: T } | { ok: false; problem: string };
 
 /** CAMB task ids are UUIDs; anything far longer is a wrong field, not an id. */
-export const MAX_TASK_ID_LENGTH = 200;
+const MAX_TASK_ID_LENGTH = 200;
 
 export function checkTaskId(raw: unknown): Checked<string> {
 	if (raw === undefined || raw === null) return fail('is empty (the expression gave nothing)');

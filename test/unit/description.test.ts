@@ -5,7 +5,7 @@ import { Workflow, type INode, type INodeType } from 'n8n-workflow';
 
 import { CambAiApi } from '../../credentials/CambAiApi.credentials';
 import { CambSeparationStatus } from '../../nodes/CambSeparationStatus/CambSeparationStatus.node';
-import { DEFAULTS, OUTPUT } from '../../nodes/CambSeparationStatus/description';
+import { DEFAULTS, OUTPUT, SWITCH_DEFAULTS } from '../../nodes/CambSeparationStatus/description';
 import packageJson from '../../package.json';
 
 const node = new CambSeparationStatus();
@@ -26,6 +26,11 @@ describe('node description', () => {
 		const options = node.description.properties.find((p) => p.name === 'options')?.options as Array<{ name: string; default: unknown }>;
 		const shown = Object.fromEntries(options.map((option) => [option.name, option.default]));
 		expect(shown).toEqual(DEFAULTS);
+		const switches = Object.fromEntries(
+			Object.keys(SWITCH_DEFAULTS).map((name) => [name, node.description.properties.find((p) => p.name === name)?.default]),
+		);
+		expect(switches).toEqual({ waitForCompletion: false, fetchResultUrls: true, downloadStems: false });
+		expect(switches).toEqual(SWITCH_DEFAULTS);
 	});
 
 	it('is usable as an AI tool and needs the CAMB.AI credential', () => {
