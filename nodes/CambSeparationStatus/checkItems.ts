@@ -64,7 +64,7 @@ export async function checkItems(ctx: IExecuteFunctions): Promise<INodeExecution
 	if (client instanceof NodeOperationError) return route(items, outcomes);
 	settle(ctx, outcomes, continueOnFail);
 
-	if (settings.fetchResultUrls && !isCancelled(ctx)) await addResultUrls(ctx, client, outcomes, continueOnFail);
+	if (settings.fetchResultUrls) await addResultUrls(ctx, client, outcomes, continueOnFail);
 	if (settings.fetchResultUrls && settings.downloadStems) {
 		await Promise.all(
 			outcomes.map(async (outcome, index) => {
@@ -99,9 +99,14 @@ async function guard(
 	try {
 		return await step();
 	} catch (error) {
-		if (!continueOnFail) client.stop(`an error on item ${index} stopped the run`);
-		return { error: asNodeError(ctx, error, index) };
+		return failItem(ctx, client, index, continueOnFail, error);
 	}
+}
+
+/** An item's error becomes its outcome; under Stop Workflow it also stops every request still to come. */
+function failItem(ctx: IExecuteFunctions, client: CambClient, index: number, continueOnFail: boolean, error: unknown): Outcome {
+	if (!continueOnFail) client.stop(index);
+	return { error: asNodeError(ctx, error, index) };
 }
 
 /** Checks one task as often as the settings say: once, or until done when waiting. */
@@ -151,10 +156,7 @@ async function addResultUrls(ctx: IExecuteFunctions, client: CambClient, outcome
 		const outcome = outcomes[index] as Checked;
 		if ('urls' in result) outcome.urls = result.urls;
 		else if ('verdict' in result) outcome.followed = { ...outcome.followed, verdict: result.verdict };
-		else {
-			if (!continueOnFail) client.stop(`an error on item ${index} stopped the run`);
-			outcomes[index] = { error: asNodeError(ctx, result.error, index) };
-		}
+		else outcomes[index] = failItem(ctx, client, index, continueOnFail, result.error);
 	}
 }
 

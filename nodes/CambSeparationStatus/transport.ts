@@ -57,8 +57,8 @@ export interface CambClient {
 	 * A failure mid-way (reset, stall) retries the whole download.
 	 */
 	download<T>(itemIndex: number, url: string, store: (body: Readable, headers: IDataObject) => Promise<T>): Promise<T>;
-	/** No further request is sent: waiting and later calls throw a "not checked" error. */
-	stop(why: string): void;
+	/** Item `itemIndex` failed for good: no further request is sent; waiting and later calls throw "not checked". */
+	stop(itemIndex: number): void;
 }
 
 /** How one attempt went. */
@@ -91,7 +91,7 @@ export function createCambClient(
 		itemIndex: number,
 		send: () => Promise<Attempt<T>>,
 		decide: (failed: Failed) => Decision,
-	): Promise<{ outcome: Attempt<T>; decision?: Decision }> {
+	): Promise<{ outcome: Exclude<Attempt<T>, Failed> } | { outcome: Failed; decision: Decision }> {
 		return await limiter(async () => {
 			if (stoppedBecause !== undefined || keyRejection || isCancelled(ctx)) return { outcome: { kind: 'not sent' } };
 			let outcome: Attempt<T>;
@@ -103,7 +103,7 @@ export function createCambClient(
 			}
 			if (outcome.kind === 'done' || outcome.kind === 'not sent') return { outcome };
 			const decision = decide(outcome);
-			if ('error' in decision && settings.stopOnFirstError) stoppedBecause ??= `an error on item ${itemIndex} stopped the run`;
+			if ('error' in decision && settings.stopOnFirstError) stop(itemIndex);
 			return { outcome, decision };
 		});
 	}
@@ -138,15 +138,16 @@ export function createCambClient(
 		};
 
 		for (let tries = 1; ; tries++) {
-			const { outcome, decision } = await inSlot(itemIndex, send, (failed) => decide(failed, tries));
-			if (outcome.kind === 'done') return outcome.value;
-			if (outcome.kind === 'not sent') {
-				if (keyRejection) throw keyRejected(ctx, itemIndex, keyRejection.statusCode, keyRejection.body);
-				if (isCancelled(ctx)) throw cancelled(ctx);
-				throw notChecked(ctx, itemIndex, stoppedBecause ?? 'the execution stopped');
+			const slot = await inSlot(itemIndex, send, (failed) => decide(failed, tries));
+			if ('decision' in slot) {
+				if ('error' in slot.decision) throw slot.decision.error;
+				await pause(slot.decision.retryInMs, ctx.getExecutionCancelSignal());
+				continue;
 			}
-			if (!decision || 'error' in decision) throw decision?.error ?? failed(ctx, itemIndex, label, outcome);
-			await pause(decision.retryInMs, ctx.getExecutionCancelSignal());
+			if (slot.outcome.kind === 'done') return slot.outcome.value;
+			if (keyRejection) throw keyRejected(ctx, itemIndex, keyRejection.statusCode, keyRejection.body);
+			if (isCancelled(ctx)) throw cancelled(ctx);
+			throw notChecked(ctx, itemIndex, stoppedBecause ?? 'the execution stopped');
 		}
 	}
 
@@ -214,13 +215,11 @@ export function createCambClient(
 		);
 	}
 
-	return {
-		request,
-		download,
-		stop(why: string) {
-			stoppedBecause ??= why;
-		},
-	};
+	function stop(itemIndex: number): void {
+		stoppedBecause ??= `an error on item ${itemIndex} stopped the run`;
+	}
+
+	return { request, download, stop };
 }
 
 export function isCancelled(ctx: IExecuteFunctions): boolean {
