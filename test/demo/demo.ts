@@ -1,69 +1,90 @@
 /**
- * `npm run demo`: a handful of separation tasks in every state, checked by the Camb Separation
- * Status node inside n8n's real workflow engine, against the local CAMB stand-in.
- * Prints which item left on which output, and why. Nothing to configure; nothing leaves 127.0.0.1.
+ * `npm run demo`: a handful of separation tasks in every state (test/fixtures/demoScenario.ts),
+ * checked by the Camb Separation Status node inside n8n's real workflow engine against the local
+ * CAMB stand-in, with result links fetched and stems downloaded. Prints which item left on which
+ * output and why. Nothing to configure; nothing leaves 127.0.0.1. demo.test.ts runs runDemo() and
+ * asserts what it prints, so the main job cannot rot unnoticed.
  */
 import type { INodeExecutionData } from 'n8n-workflow';
 
 import { disposeHarness } from '../engine/harness';
-import { API_KEY, runStatusNode } from '../fixtures/cambWorkflow';
-import { startStandIn, type Reply } from '../stand-in/camb-stand-in';
+import { API_KEY, runStatusNode, type StatusRun } from '../fixtures/cambWorkflow';
+import { startDemoCamb } from '../fixtures/demoScenario';
 
-const TASKS: Array<[taskId: string, story: string, ...replies: Reply[]]> = [
-	['sep-ready', 'finished (object answer)', { json: { status: 'SUCCESS', run_id: 1001, exception_reason: null, message: null } }],
-	['sep-bare', 'finished (bare string answer, as the API reference shows)', { json: 'SUCCESS' }],
-	['sep-busy', 'finished, after one 429 with Retry-After: 1', { status: 429, json: { detail: 'Too many requests' }, headers: { 'retry-after': '1' } }, { json: { status: 'SUCCESS', run_id: 1003 } }],
-	['sep-running', 'still processing', { json: { status: 'PENDING', run_id: null } }],
-	['sep-too-big', 'failed: file too large', { json: { status: 'ERROR', exception_reason: 'SOURCE_TOO_LARGE', message: 'File exceeds 500 MB' } }],
-	['sep-flaky', 'failed: processing error', { json: { status: 'error', exception_reason: 'PROCESSING_ERROR' } }],
-	['sep-long', 'ran too long on CAMB\'s side', { json: 'TIMEOUT' }],
-	['sep-credits', 'account out of credits', { json: { status: 'PAYMENT_REQUIRED' } }],
-	['sep-typo', 'an id CAMB does not know (404)'],
-	['sep-new-state', 'a status this node does not know', { json: { status: 'ARCHIVED' } }],
-];
+const OUTPUT_NAMES = ['Success', 'Pending', 'Failure'] as const;
 
-const OUTPUT_NAMES = ['Success', 'Pending', 'Failure'];
+export interface DemoReport {
+	run: StatusRun;
+	/** Everything the demo prints, line by line. */
+	lines: string[];
+	/** The closing line, also the last of `lines`. */
+	summary: string;
+}
 
-async function main(): Promise<void> {
-	const camb = await startStandIn({ apiKey: API_KEY });
+/** Runs the demo once; `say` sees each line as it is ready. */
+export async function runDemo(say: (line: string) => void = () => {}): Promise<DemoReport> {
+	const lines: string[] = [];
+	const print = (line = '') => {
+		lines.push(line);
+		say(line);
+	};
+	const demo = await startDemoCamb();
 	try {
-		for (const [taskId, , ...replies] of TASKS) if (replies.length) camb.task(taskId, ...replies);
-		console.log(`CAMB stand-in listening on ${camb.baseUrl}; running the node in n8n's workflow engine (n8n-core)…\n`);
+		print(`CAMB stand-in on ${demo.camb.baseUrl}, storage host on ${demo.storage.baseUrl}.`);
+		print(`Checking ${demo.items.length} tasks with Camb Separation Status in n8n's workflow engine (n8n-core),`);
+		print('with Fetch Result URLs and Download Stems on…');
+		print();
 
 		const started = Date.now();
-		const result = await runStatusNode(
-			camb.baseUrl,
-			TASKS.map(([task_id, story]) => ({ task_id, story })),
-		);
-		if (result.run.error) throw new Error(`the run failed: ${result.run.error.message}`);
+		const run = await runStatusNode(demo.camb.baseUrl, demo.items, { parameters: { downloadStems: true } });
+		if (run.run.error) throw new Error(`the run failed: ${run.run.error.message}`);
+		const seconds = ((Date.now() - started) / 1000).toFixed(1);
 
-		[result.success, result.pending, result.failure].forEach((items, output) => {
-			console.log(`${OUTPUT_NAMES[output]} (${items.length})`);
-			for (const item of items) console.log(`  ${describe(item)}`);
-			console.log('');
+		[run.success, run.pending, run.failure].forEach((items, output) => {
+			print(`${OUTPUT_NAMES[output]} (${items.length})`);
+			for (const item of items) for (const line of describe(item)) print(`  ${line}`);
+			print();
 		});
 
-		const keyed = camb.requests.filter((request) => request.headers['x-api-key'] === API_KEY).length;
-		console.log(
-			`${TASKS.length} items in, ${result.success.length + result.pending.length + result.failure.length} out, ` +
-				`in ${((Date.now() - started) / 1000).toFixed(1)} s. The stand-in saw ${camb.requests.length} requests ` +
-				`(${keyed} with the credential's x-api-key header).`,
+		const stems = [...run.success].flatMap((item) => Object.values(item.binary ?? {}));
+		const keyed = demo.camb.requests.filter((request) => request.headers['x-api-key'] === API_KEY).length;
+		const keyToStorage = demo.storage.requests.filter((request) => 'x-api-key' in request.headers).length;
+		print(
+			`CAMB stand-in: ${demo.camb.requests.length} requests, ${keyed} with the credential's x-api-key. ` +
+				`Storage host: ${demo.storage.requests.length} downloads, ${keyToStorage} with the key.`,
 		);
+		const out = run.success.length + run.pending.length + run.failure.length;
+		const summary =
+			`Summary: ${demo.items.length} items in, ${out} out: ${run.success.length} Success, ${run.pending.length} Pending, ` +
+			`${run.failure.length} Failure; ${stems.length} stems downloaded, in ${seconds} s.`;
+		print(summary);
+		return { run, lines, summary };
 	} finally {
-		await camb.close();
-		disposeHarness();
+		await demo.close();
 	}
 }
 
-function describe(item: INodeExecutionData): string {
-	const { task_id, status, run_id, reason, retryable, message, story } = item.json;
+function describe(item: INodeExecutionData): string[] {
+	const { task_id, status, run_id, reason, retryable, message, story, next_check_in_seconds } = item.json;
 	const index = (item.pairedItem as { item: number }).item;
 	const head = `item ${index}  ${String(task_id).padEnd(14)} ${String(status).padEnd(17)}`;
-	if (reason === undefined) return `${head} ${run_id === undefined ? '' : `run_id ${run_id}  `}(${story})`;
-	return `${head} reason ${reason}, retryable ${retryable}\n${' '.repeat(11)}${message}`;
+	if (reason !== undefined) return [`${head} reason ${reason}, retryable ${retryable}`, `         ${message}`];
+	const lines = [`${head} ${run_id === undefined ? '' : `run_id ${run_id}  `}(${story})`];
+	if (next_check_in_seconds !== undefined) lines.push(`         next_check_in_seconds: ${next_check_in_seconds}`);
+	for (const key of ['foreground_audio_url', 'background_audio_url']) {
+		if (typeof item.json[key] === 'string') lines.push(`         ${key}: ${item.json[key]}`);
+	}
+	for (const [property, binary] of Object.entries(item.binary ?? {})) {
+		lines.push(`         stem "${property}": ${binary.fileName}, ${binary.mimeType}, ${binary.fileSize}`);
+	}
+	return lines;
 }
 
-main().catch((error) => {
-	console.error(error);
-	process.exitCode = 1;
-});
+if (require.main === module) {
+	runDemo((line) => console.log(line))
+		.catch((error) => {
+			console.error(error);
+			process.exitCode = 1;
+		})
+		.finally(disposeHarness);
+}
