@@ -2,7 +2,7 @@
  * The Camb Separation Status node inside the real n8n engine, against the CAMB stand-in.
  */
 import { API_KEY, ids, runStatusNode, type OnError } from '../fixtures/cambWorkflow';
-import { startStandIn, taskStatusPath, type StandIn } from '../stand-in/camb-stand-in';
+import { sendTime, startStandIn, taskStatusPath, type StandIn } from '../stand-in/camb-stand-in';
 
 let camb: StandIn;
 beforeAll(async () => {
@@ -186,7 +186,7 @@ describe('request failures', () => {
 		expect(ids(result.success)).toEqual(['busy']);
 		expect(camb.requestsForTask('busy')).toHaveLength(2);
 		const [first, second] = camb.requestsForTask('busy');
-		expect(second.at - first.at).toBeGreaterThanOrEqual(950);
+		expect(sendTime(second) - sendTime(first)).toBeGreaterThanOrEqual(950);
 		expect(Date.now() - started).toBeLessThan(5000);
 	});
 

@@ -22,7 +22,7 @@
 import type { INodeExecutionData, INodeParameters } from 'n8n-workflow';
 
 import { API_KEY, runStatusNode, type StatusRun } from '../fixtures/cambWorkflow';
-import { taskStatusPath, type RecordedRequest, type Reply, type StandIn } from '../stand-in/camb-stand-in';
+import { sendTime, taskStatusPath, type RecordedRequest, type Reply, type StandIn } from '../stand-in/camb-stand-in';
 
 // ---------------------------------------------------------------------------------------------
 // Seeded randomness
@@ -708,7 +708,9 @@ export function checkBatch(
 			const asked = meaning.kind === 'transient' || meaning.kind === 'rate-limited' ? meaning.retryAfterMs : undefined;
 			const pause = asked ?? 500 * 2 ** (tries - 1);
 			const answered = reply.fault === 'hang' || reply.fault === 'stall' ? REQUEST_TIMEOUT_MS - 100 : reply.fault === 'reset' ? 0 : (reply.delayMs ?? 0);
-			const gap = got[i + 1].at - got[i].at;
+			// Measured where the node decides (its HTTP client's send times): the stand-in shares a busy
+			// event loop and may notice a request late, which would shorten the gap it sees.
+			const gap = sendTime(got[i + 1]) - sendTime(got[i]);
 			if (gap < answered + pause - 50) wrong(`request ${i + 2} came ${gap} ms after a ${meaning.label}; the rules say at least ${answered + pause} ms`);
 		}
 

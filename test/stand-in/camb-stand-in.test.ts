@@ -380,6 +380,28 @@ describe('CAMB stand-in', () => {
 			expect(post.body).toBe('{"run_ids":[1,2]}');
 		});
 
+		it("records when this process's HTTP client sent a request, however late the stand-in notices it", async () => {
+			const sent = Date.now();
+			const answered = new Promise<void>((resolve, reject) => {
+				http.get(`${standIn.baseUrl}${taskStatusPath('late')}`, (res) => res.resume().on('end', resolve)).on('error', reject);
+			});
+			// node:http hands the request its socket (and publishes the send) on the next tick.
+			await new Promise((resolve) => process.nextTick(resolve));
+			const created = Date.now();
+			// A busy event loop: the request is out, but the stand-in cannot look at it for 300 ms.
+			const until = Date.now() + 300;
+			while (Date.now() < until);
+			await answered;
+
+			const [late] = standIn.requests;
+			expect(late.sentAt).toBeGreaterThanOrEqual(sent);
+			expect(late.sentAt).toBeLessThanOrEqual(created);
+			expect(late.at - (late.sentAt as number)).toBeGreaterThanOrEqual(300);
+			// fetch is undici, not node:http: no send time, the field stays absent rather than wrong.
+			await fetch(`${standIn.baseUrl}${taskStatusPath('late')}`);
+			expect(standIn.requests[1].sentAt).toBeUndefined();
+		});
+
 		it('reads a large body completely before answering', async () => {
 			const big = JSON.stringify({ run_ids: Array.from({ length: 50_000 }, (_, i) => i) });
 			standIn.on('POST', '/audio-separation-results', { json: {} });

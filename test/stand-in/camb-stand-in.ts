@@ -10,6 +10,7 @@
  * `Reply.stream` serves bodies of any size (a deterministic pattern, see checkStreamPattern())
  * without holding them in memory.
  */
+import * as diagnostics from 'node:diagnostics_channel';
 import * as http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 
@@ -63,6 +64,13 @@ export interface RecordedRequest {
 	body: string;
 	/** Date.now() when the request arrived. */
 	at: number;
+	/**
+	 * Date.now() when an HTTP client in THIS process created the request (node:diagnostics_channel),
+	 * i.e. when the node under test decided to send it; undefined for requests from other processes
+	 * (real n8n in e2e tests). Timing checks of the node's pauses use it: on a busy machine the
+	 * stand-in can notice a request late, which shortens the gap seen at `at`, never `sentAt`'s.
+	 */
+	sentAt?: number;
 }
 
 export interface StandIn {
@@ -309,6 +317,44 @@ function failLoudly(res: http.ServerResponse, error: unknown): void {
 	res.end(body);
 }
 
+// ---- when this process sent each request ------------------------------------------------------
+
+/** Ports of the stand-ins listening in this process. */
+const livePorts = new Set<number>();
+/** Per "port METHOD rawUrl": creation times of requests not yet seen by the stand-in, oldest first. */
+const sendTimes = new Map<string, number[]>();
+
+// Published synchronously when a ClientRequest is created, before a byte is written, so the
+// time is on record before the stand-in can see the request.
+diagnostics.subscribe('http.client.request.start', (message) => {
+	const request = (message as { request: http.ClientRequest }).request;
+	const host = String(request.getHeader('host') ?? '');
+	const match = /^127\.0\.0\.1:(\d+)$/.exec(host);
+	if (!match || !livePorts.has(Number(match[1]))) return;
+	const key = `${match[1]} ${request.method} ${request.path}`;
+	const times = sendTimes.get(key) ?? [];
+	times.push(Date.now());
+	sendTimes.set(key, times);
+});
+
+/** When the node sent a request, where this process saw it (RecordedRequest.sentAt), else when it arrived. */
+export function sendTime(request: RecordedRequest): number {
+	return request.sentAt ?? request.at;
+}
+
+/** The oldest unclaimed send time for this request; requests to one path arrive in the order they were sent. */
+function claimSendTime(port: number, method: string, rawUrl: string): number | undefined {
+	const key = `${port} ${method} ${rawUrl}`;
+	const times = sendTimes.get(key);
+	const sentAt = times?.shift();
+	if (times && times.length === 0) sendTimes.delete(key);
+	return sentAt;
+}
+
+function forgetSendTimes(port: number): void {
+	for (const key of sendTimes.keys()) if (key.startsWith(`${port} `)) sendTimes.delete(key);
+}
+
 /** The sequence scripted for one route and how far into it the requests have gone. */
 interface Script {
 	replies: Reply[];
@@ -360,6 +406,7 @@ class CambStandIn implements StandIn {
 			this.server.listen(0, '127.0.0.1', () => {
 				this.server.off('error', reject);
 				this.boundPort = (this.server.address() as AddressInfo).port;
+				livePorts.add(this.boundPort);
 				resolve();
 			});
 		});
@@ -384,6 +431,7 @@ class CambStandIn implements StandIn {
 
 	reset(): void {
 		this.scripts.clear();
+		forgetSendTimes(this.boundPort);
 		this.peakOpen = this.open;
 		this.peakQueued = 0;
 		// Emptied in place: tests may hold a reference to `requests`.
@@ -392,6 +440,8 @@ class CambStandIn implements StandIn {
 
 	close(): Promise<void> {
 		if (this.closing) return this.closing;
+		livePorts.delete(this.boundPort);
+		forgetSendTimes(this.boundPort);
 		this.closing = new Promise<void>((resolve, reject) => {
 			// Stop accepting first, then end what is open; close's callback fires once all sockets are gone.
 			this.server.close((err) => (err ? reject(err) : resolve()));
@@ -406,6 +456,7 @@ class CambStandIn implements StandIn {
 	/** Record first (so even refused requests are visible), then authenticate, then answer. */
 	private handle(req: http.IncomingMessage, res: http.ServerResponse): void {
 		const at = Date.now();
+		const sentAt = claimSendTime(this.boundPort, req.method ?? 'GET', req.url ?? '/');
 		this.open += 1;
 		this.peakOpen = Math.max(this.peakOpen, this.open);
 		res.on('close', () => (this.open -= 1));
@@ -418,6 +469,7 @@ class CambStandIn implements StandIn {
 					body,
 					at,
 				};
+				if (sentAt !== undefined) recorded.sentAt = sentAt;
 				this.requests.push(recorded);
 				this.answer(req, res, this.chooseReply(recorded));
 			},
