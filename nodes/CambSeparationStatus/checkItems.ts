@@ -10,11 +10,10 @@ import { NodeApiError, NodeOperationError } from 'n8n-workflow';
 import { classifyAnswer, excerpt, type ClassifyOptions } from './classifyStatus';
 import { DEFAULTS, OUTPUT, SWITCH_DEFAULTS } from './description';
 import { followTask, type Clock, type FollowSettings, type Followed, type Progress } from './followTask';
-import { createLimiter } from './limiter';
 import { pause } from './pause';
 import { fetchResultUrls, NoResultLinks, type ResultUrls } from './results';
 import { downloadStems, type StemProperties } from './stems';
-import { cancelled, CREDENTIAL_TYPE, createCambClient, isCancelled, NotChecked, type CambClient } from './transport';
+import { cancelledError, CREDENTIAL_TYPE, createCambClient, isCancelled, NotChecked, type CambClient } from './transport';
 import { checkBaseUrl, checkTaskId, statusPath } from './validate';
 
 interface Settings extends ClassifyOptions {
@@ -84,7 +83,7 @@ export async function checkItems(ctx: IExecuteFunctions): Promise<INodeExecution
 
 /** Ends the run after a phase if it must: canceled (whatever On Error says), or an error under Stop Workflow. */
 function settle(ctx: IExecuteFunctions, outcomes: Outcome[], continueOnFail: boolean): void {
-	if (isCancelled(ctx)) throw cancelled(ctx);
+	if (isCancelled(ctx)) throw cancelledError(ctx);
 	if (!continueOnFail) throwFirstError(outcomes.map((outcome) => ('error' in outcome ? outcome.error : undefined)));
 }
 
@@ -226,9 +225,10 @@ async function connect(ctx: IExecuteFunctions, settings: Settings, continueOnFai
 	if (!baseUrl.ok) {
 		return new NodeOperationError(ctx.getNode(), `The Base URL of the "CAMB.AI API" credential ${baseUrl.problem}`);
 	}
-	return createCambClient(ctx, baseUrl.value, createLimiter(settings.maxInFlight), {
+	return createCambClient(ctx, baseUrl.value, {
 		timeoutMs: settings.timeoutSeconds * 1000,
 		maxAttempts: settings.attempts,
+		maxInFlight: settings.maxInFlight,
 		stopOnFirstError: !continueOnFail,
 	});
 }

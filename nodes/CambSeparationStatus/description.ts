@@ -10,7 +10,7 @@ export const DEFAULTS = {
 	firstIntervalSeconds: 3,
 	foregroundProperty: 'foreground',
 	maxChecks: 0,
-	maxInFlight: 5,
+	maxInFlight: 32,
 	maxIntervalSeconds: 30,
 	maxWaitSeconds: 60,
 	notFoundAsPending: false,
@@ -74,7 +74,7 @@ export const properties: INodeProperties[] = [
 				typeOptions: { minValue: 1, maxValue: 10 },
 				default: 3,
 				description:
-					'How often one status request is tried when CAMB.AI is busy (429), failing (5xx) or unreachable, with growing pauses in between. A Retry-After from CAMB.AI sets the pause.',
+					'How often one request is tried when CAMB.AI is failing (5xx) or unreachable, with growing pauses in between. A 429 (rate limited) uses up no attempt: every request waits out the pause CAMB.AI asks for, and only 60 s of nothing but 429s gives up.',
 			},
 			{
 				displayName: 'Background Binary Property',
@@ -122,9 +122,10 @@ export const properties: INodeProperties[] = [
 				displayName: 'Max Requests in Flight',
 				name: 'maxInFlight',
 				type: 'number',
-				typeOptions: { minValue: 1, maxValue: 50 },
-				default: 5,
-				description: 'How many items are checked at the same time. Raise it for large batches, lower it if CAMB.AI answers 429.',
+				typeOptions: { minValue: 1, maxValue: 200 },
+				default: 32,
+				description:
+					'The most requests sent to CAMB.AI (and, separately, to the storage host) at the same time. The node finds the rate CAMB.AI accepts by itself: it starts with a few, grows while answers come back promptly, and slows down on 429, 503 and time-outs. This is only the ceiling.',
 			},
 			{
 				displayName: 'Max Wait (Seconds)',

@@ -75,3 +75,57 @@ function headerValue(headers: Record<string, unknown>, name: string): string | u
 	}
 	return undefined;
 }
+
+/**
+ * How long one request may meet nothing but 429s before it gives up. A 429 uses up no attempt:
+ * the execution's shared cool-down and pace (see rateControl.ts) already slow every request down,
+ * so a patient client gets through; only a server that refuses for this long ends in an error.
+ */
+export const RATE_LIMIT_PATIENCE_MS = 60_000;
+
+/** One failed attempt, as the retry decision needs it. */
+export interface FailedAttempt {
+	retryable: boolean;
+	/** A 429: counts against the patience above, not against the attempts. */
+	rateLimited: boolean;
+	/** The pause the server asked for, if any. */
+	serverAskedMs?: number;
+}
+
+/** What a request has been through so far. */
+export interface RetryState {
+	/** Failed attempts that count against "Attempts per Check" (everything but 429s). */
+	failures: number;
+	/** When the current run of 429s began, if the last answer was one. */
+	rateLimitedSince?: number;
+}
+
+export type GiveUp = 'not-retryable' | 'asked-too-long' | 'out-of-attempts' | 'rate-limited-too-long';
+
+export type RetryDecision = { retryInMs: number; state: RetryState } | { giveUp: GiveUp; state: RetryState };
+
+/**
+ * After a failed attempt: try again (after how long), or give up (why). Pure: `now` is passed in.
+ * A 429 is retried at once as far as this request is concerned; the shared cool-down that the
+ * 429 started holds it back until the server's Retry-After (or a second) has passed.
+ */
+export function decideRetry(
+	failed: FailedAttempt,
+	state: RetryState,
+	now: number,
+	maxAttempts: number,
+	backoff: BackoffSettings = DEFAULT_BACKOFF,
+	random: () => number = Math.random,
+): RetryDecision {
+	if (!failed.retryable) return { giveUp: 'not-retryable', state };
+	if (failed.serverAskedMs !== undefined && failed.serverAskedMs > MAX_RETRY_AFTER_MS) return { giveUp: 'asked-too-long', state };
+	if (failed.rateLimited) {
+		const since = state.rateLimitedSince ?? now;
+		const next = { failures: state.failures, rateLimitedSince: since };
+		if (now - since >= RATE_LIMIT_PATIENCE_MS) return { giveUp: 'rate-limited-too-long', state: next };
+		return { retryInMs: 0, state: next };
+	}
+	const next = { failures: state.failures + 1 };
+	if (next.failures >= Math.max(1, Math.floor(maxAttempts))) return { giveUp: 'out-of-attempts', state: next };
+	return { retryInMs: failed.serverAskedMs ?? backoffDelayMs(next.failures, backoff, random), state: next };
+}

@@ -1,6 +1,7 @@
 /**
  * The one place that talks HTTP: CAMB.AI calls (authenticated through the credential) and
- * stem downloads (never authenticated), under one request cap, with retries and backoff,
+ * stem downloads (never authenticated), each host behind its own gate (gate.ts: an adaptive
+ * window, pace and shared cool-down), with retries and backoff, answers read with a size cap,
  * turning request failures into n8n errors that say what was tried. Task outcomes are not
  * decided here.
  */
@@ -8,19 +9,26 @@ import type { IDataObject, IExecuteFunctions, IHttpRequestMethods, IN8nHttpFullR
 import { NodeApiError, NodeOperationError } from 'n8n-workflow';
 
 import { excerpt, type CambAnswer } from './classifyStatus';
-import type { Limiter } from './limiter';
+import { createGate, type Gate, type Judged } from './gate';
 import { pause } from './pause';
+import type { LoadSignal } from './rateControl';
 import {
-	backoffDelayMs,
+	decideRetry,
 	DEFAULT_BACKOFF,
 	isRetryableNetworkError,
 	isRetryableStatus,
 	MAX_RETRY_AFTER_MS,
+	RATE_LIMIT_PATIENCE_MS,
 	retryAfterMs,
 	type BackoffSettings,
+	type GiveUp,
+	type RetryState,
 } from './retryPolicy';
 
 export const CREDENTIAL_TYPE = 'cambAiApi';
+
+/** A status or result answer larger than this is not one: it is refused, and the rest is not read. */
+export const MAX_ANSWER_BYTES = 1024 * 1024;
 
 /** Node's Readable, named through n8n's own types: community nodes may not import 'stream'. */
 export type Readable = Exclude<Parameters<IExecuteFunctions['helpers']['prepareBinaryData']>[0], Buffer>;
@@ -28,8 +36,10 @@ export type Readable = Exclude<Parameters<IExecuteFunctions['helpers']['prepareB
 export interface RequestSettings {
 	/** Give up on one attempt after this long without a byte from the server. */
 	timeoutMs: number;
-	/** Attempts per request, the first included. */
+	/** Attempts per request, the first included; 429s do not use them up (see decideRetry). */
 	maxAttempts: number;
+	/** The most requests in flight at once to each host: the ceiling of its adaptive window. */
+	maxInFlight: number;
 	/** Under Stop Workflow: the first request that fails for good stops every request after it. */
 	stopOnFirstError: boolean;
 	backoff?: BackoffSettings;
@@ -63,53 +73,59 @@ export interface CambClient {
 
 /** How one attempt went. */
 type Attempt<T> =
-	| { kind: 'done'; value: T }
+	| { kind: 'done'; value: T; statusCode: number; retryAfterMs?: number }
 	| { kind: 'answer'; statusCode: number; body: string; headers: IDataObject }
+	| { kind: 'oversized'; statusCode: number; bytes: number }
 	| { kind: 'network'; code: string; message: string }
 	| { kind: 'not sent' };
-type Failed = Extract<Attempt<unknown>, { kind: 'answer' } | { kind: 'network' }>;
+type Failed = Extract<Attempt<unknown>, { kind: 'answer' } | { kind: 'oversized' } | { kind: 'network' }>;
 /** After a failed attempt: wait and try again, or give up with this error. */
 type Decision = { retryInMs: number } | { error: NodeApiError };
+/** What came out of one attempt's turn through the gate. */
+type Turn<T> = { outcome: Extract<Attempt<T>, { kind: 'done' } | { kind: 'not sent' }> } | { outcome: Failed; decision: Decision };
 
-export function createCambClient(
-	ctx: IExecuteFunctions,
-	baseUrl: string,
-	limiter: Limiter,
-	settings: RequestSettings,
-): CambClient {
+export function createCambClient(ctx: IExecuteFunctions, baseUrl: string, settings: RequestSettings): CambClient {
 	const backoff = settings.backoff ?? DEFAULT_BACKOFF;
-	const maxAttempts = Math.max(1, Math.floor(settings.maxAttempts));
+	const clock = { now: () => Date.now(), sleep: async (ms: number) => await pause(ms, ctx.getExecutionCancelSignal()) };
+	// CAMB.AI and the storage host that serves stems have limits of their own: one gate each.
+	const cambGate = createGate(settings.maxInFlight, clock);
+	const storageGate = createGate(settings.maxInFlight, clock);
 	let stoppedBecause: string | undefined;
 	// Once CAMB has rejected the key, every later request would be rejected too: don't send it again.
 	let keyRejection: { statusCode: number; body: string } | undefined;
 
 	/**
-	 * Runs one attempt in a request slot and decides, still inside the slot, whether it failed for
-	 * good: so under Stop Workflow no request queued behind it goes out once the run is lost.
+	 * Runs one attempt through the host's gate and decides, before the gate hears the answer, whether
+	 * it failed for good: so under Stop Workflow no request queued behind it goes out once the run is lost.
 	 */
-	async function inSlot<T>(
+	async function attempt<T>(
+		gate: Gate,
 		itemIndex: number,
 		send: () => Promise<Attempt<T>>,
 		decide: (failed: Failed) => Decision,
-	): Promise<{ outcome: Exclude<Attempt<T>, Failed> } | { outcome: Failed; decision: Decision }> {
-		return await limiter(async () => {
-			if (stoppedBecause !== undefined || keyRejection || isCancelled(ctx)) return { outcome: { kind: 'not sent' } };
+	): Promise<Turn<T>> {
+		return await gate.through(async (): Promise<Judged<Turn<T>>> => {
+			if (stoppedBecause !== undefined || keyRejection || isCancelled(ctx)) {
+				return { value: { outcome: { kind: 'not sent' } }, signal: 'neutral' };
+			}
 			let outcome: Attempt<T>;
 			try {
 				outcome = await send();
 			} catch (error) {
-				if (isCancelled(ctx)) throw cancelled(ctx);
+				if (isCancelled(ctx)) throw cancelledError(ctx);
 				outcome = { kind: 'network', ...networkProblem(error) };
 			}
-			if (outcome.kind === 'done' || outcome.kind === 'not sent') return { outcome };
+			const load = loadOf(outcome);
+			if (outcome.kind === 'done' || outcome.kind === 'not sent') return { value: { outcome }, ...load };
 			const decision = decide(outcome);
 			if ('error' in decision && settings.stopOnFirstError) stop(itemIndex);
-			return { outcome, decision };
+			return { value: { outcome, decision }, ...load };
 		});
 	}
 
 	/** The retry loop shared by CAMB calls and downloads. `refuse` explains answers not worth retrying. */
 	async function retrying<T>(
+		gate: Gate,
 		itemIndex: number,
 		label: string,
 		who: string,
@@ -117,36 +133,33 @@ export function createCambClient(
 		refuse: (answer: Extract<Failed, { kind: 'answer' }>) => NodeApiError,
 	): Promise<T> {
 		const startedAt = Date.now();
-		const decide = (outcome: Failed, tries: number): Decision => {
-			const retryable = outcome.kind === 'network' ? isRetryableNetworkError(outcome) : isRetryableStatus(outcome.statusCode);
-			if (!retryable) return { error: outcome.kind === 'answer' ? refuse(outcome) : failed(ctx, itemIndex, label, outcome) };
+		let state: RetryState = { failures: 0 };
+		let sent = 0;
+		const decide = (outcome: Failed): Decision => {
+			sent++;
+			if (outcome.kind === 'oversized') return { error: oversizedAnswer(ctx, itemIndex, label, who, outcome) };
 			const serverAsked = outcome.kind === 'answer' ? retryAfterMs(outcome.headers, Date.now()) : undefined;
-			if (serverAsked !== undefined && serverAsked > MAX_RETRY_AFTER_MS) {
-				const seconds = Math.ceil(serverAsked / 1000);
-				const wait = seconds > 86_400 ? 'more than a day' : `${seconds} s`;
-				const why = `${who} asked to wait ${wait} before trying again, longer than this node waits`;
-				return { error: gaveUp(ctx, itemIndex, label, outcome, tries, startedAt, why) };
+			const retryable = outcome.kind === 'network' ? isRetryableNetworkError(outcome) : isRetryableStatus(outcome.statusCode);
+			const rateLimited = outcome.kind === 'answer' && outcome.statusCode === 429;
+			const decision = decideRetry({ retryable, rateLimited, serverAskedMs: serverAsked }, state, Date.now(), settings.maxAttempts, backoff);
+			state = decision.state;
+			if ('retryInMs' in decision) return { retryInMs: decision.retryInMs };
+			if (decision.giveUp === 'not-retryable') {
+				return { error: outcome.kind === 'answer' ? refuse(outcome) : failed(ctx, itemIndex, label, outcome) };
 			}
-			if (tries >= maxAttempts) {
-				// The label names the task (or file), so the error says which one even where n8n drops the item's data.
-				// No system error code in the message: n8n would swap the whole message for its generic text.
-				const last = outcome.kind === 'answer' ? `HTTP ${outcome.statusCode}` : 'no usable connection';
-				const why = `${who} could not answer ${label} after ${tries} attempt${tries === 1 ? '' : 's'} (last: ${last})`;
-				return { error: gaveUp(ctx, itemIndex, label, outcome, tries, startedAt, why) };
-			}
-			return { retryInMs: serverAsked ?? backoffDelayMs(tries, backoff) };
+			return { error: gaveUp(ctx, itemIndex, label, outcome, sent, startedAt, giveUpReason(decision.giveUp, who, label, sent, outcome, serverAsked)) };
 		};
 
-		for (let tries = 1; ; tries++) {
-			const slot = await inSlot(itemIndex, send, (failed) => decide(failed, tries));
-			if ('decision' in slot) {
-				if ('error' in slot.decision) throw slot.decision.error;
-				await pause(slot.decision.retryInMs, ctx.getExecutionCancelSignal());
+		for (;;) {
+			const turn = await attempt(gate, itemIndex, send, decide);
+			if ('decision' in turn) {
+				if ('error' in turn.decision) throw turn.decision.error;
+				if (turn.decision.retryInMs > 0) await pause(turn.decision.retryInMs, ctx.getExecutionCancelSignal());
 				continue;
 			}
-			if (slot.outcome.kind === 'done') return slot.outcome.value;
+			if (turn.outcome.kind === 'done') return turn.outcome.value;
 			if (keyRejection) throw keyRejected(ctx, itemIndex, keyRejection.statusCode, keyRejection.body);
-			if (isCancelled(ctx)) throw cancelled(ctx);
+			if (isCancelled(ctx)) throw cancelledError(ctx);
 			throw notChecked(ctx, itemIndex, stoppedBecause ?? 'the execution stopped');
 		}
 	}
@@ -160,7 +173,8 @@ export function createCambClient(
 				url: `${baseUrl}${request.path}`,
 				body: request.body,
 				json: request.body !== undefined,
-				encoding: 'text',
+				// Read as a stream, so an answer can be capped instead of held whole (see readCapped).
+				encoding: 'stream',
 				headers: { accept: 'application/json' },
 				timeout: settings.timeoutMs,
 				returnFullResponse: true,
@@ -169,15 +183,17 @@ export function createCambClient(
 				disableFollowRedirect: true,
 			})) as IN8nHttpFullResponse;
 			const { statusCode, headers } = response;
-			const body = bodyText(response.body);
+			const read = await readCapped(response.body, headers, settings.timeoutMs, ctx.getExecutionCancelSignal());
+			if ('oversized' in read) return { kind: 'oversized', statusCode, bytes: read.oversized };
+			const body = read.text;
 			// Noted before the slot is handed on, so no queued request goes out with the same key.
 			if (statusCode === 401 || statusCode === 403) keyRejection ??= { statusCode, body };
 			if (isAnswer(statusCode)) {
-				return { kind: 'done', value: { statusCode, body, retryAfterMs: retryAfterMs(headers, Date.now()) } };
+				return { kind: 'done', statusCode, value: { statusCode, body, retryAfterMs: retryAfterMs(headers, Date.now()) } };
 			}
 			return { kind: 'answer', statusCode, body, headers };
 		};
-		return await retrying(itemIndex, label, 'CAMB.AI', send, (answer) =>
+		return await retrying(cambGate, itemIndex, label, 'CAMB.AI', send, (answer) =>
 			answer.statusCode === 401 || answer.statusCode === 403
 				? keyRejected(ctx, itemIndex, answer.statusCode, answer.body)
 				: unexpectedAnswer(ctx, itemIndex, `CAMB.AI answered ${label}`, answer),
@@ -200,9 +216,9 @@ export function createCambClient(
 			if (response.statusCode < 200 || response.statusCode >= 300) {
 				return { kind: 'answer', statusCode: response.statusCode, body: await readStart(body), headers: response.headers };
 			}
-			return { kind: 'done', value: await store(body, response.headers) };
+			return { kind: 'done', statusCode: response.statusCode, value: await store(body, response.headers) };
 		};
-		return await retrying(itemIndex, label, 'The storage host', send, (answer) =>
+		return await retrying(storageGate, itemIndex, label, 'The storage host', send, (answer) =>
 			unexpectedAnswer(
 				ctx,
 				itemIndex,
@@ -222,12 +238,43 @@ export function createCambClient(
 	return { request, download, stop };
 }
 
+/** What an attempt says about the host's load, for its gate; with the pause it asked for, if usable. */
+function loadOf(outcome: Attempt<unknown>): { signal: LoadSignal; retryAfterMs?: number } {
+	if (outcome.kind === 'not sent') return { signal: 'neutral' };
+	if (outcome.kind === 'network') return { signal: isTimeout(outcome) ? 'overloaded' : 'neutral' };
+	const asked = outcome.kind === 'answer' ? retryAfterMs(outcome.headers, Date.now()) : outcome.kind === 'done' ? outcome.retryAfterMs : undefined;
+	// A pause longer than the node waits fails that request; it does not stall every other one.
+	const retryAfter = asked !== undefined && asked <= MAX_RETRY_AFTER_MS ? asked : undefined;
+	if (outcome.statusCode === 429) return { signal: 'limited', retryAfterMs: retryAfter };
+	if (outcome.statusCode === 503) return { signal: 'overloaded', retryAfterMs: retryAfter };
+	if (outcome.statusCode >= 500) return { signal: 'neutral', retryAfterMs: retryAfter };
+	return { signal: 'clean' };
+}
+
+function isTimeout(problem: { code: string; message: string }): boolean {
+	return ['ETIMEDOUT', 'ESOCKETTIMEDOUT', 'ECONNABORTED'].includes(problem.code) || /timeout of \d+ms exceeded|stalled/i.test(problem.message);
+}
+
+function giveUpReason(why: Exclude<GiveUp, 'not-retryable'>, who: string, label: string, sent: number, last: Failed, serverAsked?: number): string {
+	if (why === 'asked-too-long') {
+		const seconds = Math.ceil((serverAsked ?? 0) / 1000);
+		return `${who} asked to wait ${seconds > 86_400 ? 'more than a day' : `${seconds} s`} before trying again, longer than this node waits`;
+	}
+	if (why === 'rate-limited-too-long') {
+		return `${who} kept answering ${label} with 429 (rate limited) for ${RATE_LIMIT_PATIENCE_MS / 1000} s; this node waits no longer`;
+	}
+	// The label names the task (or file), so the error says which one even where n8n drops the item's data.
+	// No system error code in the message: n8n would swap the whole message for its generic text.
+	const lastAnswer = last.kind === 'network' ? 'no usable connection' : `HTTP ${last.statusCode}`;
+	return `${who} could not answer ${label} after ${sent} attempt${sent === 1 ? '' : 's'} (last: ${lastAnswer})`;
+}
+
 export function isCancelled(ctx: IExecuteFunctions): boolean {
 	return ctx.getExecutionCancelSignal()?.aborted === true;
 }
 
 /** Worded as n8n words it: the engine recognises "canceled" and marks the execution canceled, not failed. */
-export function cancelled(ctx: IExecuteFunctions): NodeOperationError {
+export function cancelledError(ctx: IExecuteFunctions): NodeOperationError {
 	return new NodeOperationError(ctx.getNode(), 'The execution was canceled');
 }
 
@@ -243,6 +290,72 @@ function bodyText(body: unknown): string {
 	if (body === undefined || body === null) return '';
 	if (Buffer.isBuffer(body)) return body.toString('utf8');
 	return JSON.stringify(body);
+}
+
+/**
+ * Reads an answer whole, up to MAX_ANSWER_BYTES (after decompression: n8n inflates gzip before
+ * the stream reaches us, so a small body that inflates to gigabytes is stopped too). A body that
+ * announces or reaches more is left unread. A body that stops arriving for `stallMs` is treated
+ * as a time-out, like a request that never answered.
+ */
+async function readCapped(
+	body: unknown,
+	headers: IDataObject,
+	stallMs: number,
+	signal: AbortSignal | undefined,
+): Promise<{ text: string } | { oversized: number }> {
+	if (!isReadable(body)) return { text: bodyText(body) };
+	const declared = Number(headerValue(headers, 'content-length'));
+	if (Number.isFinite(declared) && declared > MAX_ANSWER_BYTES) {
+		body.destroy();
+		return { oversized: declared };
+	}
+	const chunks: Buffer[] = [];
+	let size = 0;
+	const chunksIn = body[Symbol.asyncIterator]() as AsyncIterator<Buffer | string>;
+	try {
+		for (;;) {
+			const next = await withWatchdog(chunksIn.next(), stallMs, signal);
+			if (next.done) break;
+			const chunk = Buffer.isBuffer(next.value) ? next.value : Buffer.from(next.value);
+			size += chunk.length;
+			if (size > MAX_ANSWER_BYTES) return { oversized: size };
+			chunks.push(chunk);
+		}
+	} finally {
+		body.destroy();
+	}
+	return { text: Buffer.concat(chunks).toString('utf8') };
+}
+
+/** The next chunk, or a time-out error once `stallMs` pass without one (the timer ends with the race). */
+async function withWatchdog<T>(next: Promise<T>, stallMs: number, signal: AbortSignal | undefined): Promise<T> {
+	const watchdog = new AbortController();
+	const forward = () => watchdog.abort();
+	signal?.addEventListener('abort', forward, { once: true });
+	const stalled = pause(stallMs, watchdog.signal).then(
+		() => {
+			throw Object.assign(new Error(`the answer stalled: no data for ${Math.round(stallMs / 1000)} s`), { code: 'ETIMEDOUT' });
+		},
+		() => {
+			// Ended by the race (or a cancel, which the caller notices itself): no verdict from here.
+			return new Promise<never>(() => {});
+		},
+	);
+	try {
+		return await Promise.race([next, stalled]);
+	} finally {
+		signal?.removeEventListener('abort', forward);
+		watchdog.abort();
+	}
+}
+
+function isReadable(value: unknown): value is Readable {
+	return typeof value === 'object' && value !== null && typeof (value as Readable).destroy === 'function' && Symbol.asyncIterator in value;
+}
+
+function headerValue(headers: IDataObject, name: string): unknown {
+	return Object.entries(headers).find(([key]) => key.toLowerCase() === name)?.[1];
 }
 
 const ERROR_BODY_BYTES = 1024;
@@ -280,9 +393,26 @@ function networkProblem(error: unknown): { code: string; message: string } {
 }
 
 function describe(outcome: Failed): string {
-	return outcome.kind === 'answer'
-		? `HTTP ${outcome.statusCode} ${excerpt(outcome.body)}`
-		: `${outcome.code}: ${excerpt(outcome.message)}`;
+	if (outcome.kind === 'answer') return `HTTP ${outcome.statusCode} ${excerpt(outcome.body)}`;
+	if (outcome.kind === 'oversized') return `HTTP ${outcome.statusCode} with a body of more than ${outcome.bytes} bytes`;
+	return `${outcome.code}: ${excerpt(outcome.message)}`;
+}
+
+/** An answer too large to be a status or a result: another attempt would get the same. */
+function oversizedAnswer(
+	ctx: IExecuteFunctions,
+	itemIndex: number,
+	label: string,
+	who: string,
+	outcome: Extract<Failed, { kind: 'oversized' }>,
+): NodeApiError {
+	const limit = `${MAX_ANSWER_BYTES / 1024 / 1024} MiB`;
+	return new NodeApiError(ctx.getNode(), { problem: describe(outcome) } as JsonObject, {
+		message: `${who}'s answer to ${label} is larger than ${limit}; the rest was not read`,
+		description: `A status or result answer is a few hundred bytes; this one had at least ${outcome.bytes} bytes (HTTP ${outcome.statusCode}). Check the Base URL of the credential.`,
+		httpCode: String(outcome.statusCode),
+		itemIndex,
+	});
 }
 
 function keyRejected(ctx: IExecuteFunctions, itemIndex: number, statusCode: number, body: string): NodeApiError {
@@ -336,7 +466,7 @@ function gaveUp(
 	return new NodeApiError(ctx.getNode(), { attempts, last: describe(last) } as JsonObject, {
 		message: why,
 		description: `${tried} Raise "Attempts per Check" or "Request Timeout" in the node's options, or try again later.`,
-		httpCode: last.kind === 'answer' ? String(last.statusCode) : undefined,
+		httpCode: last.kind === 'network' ? undefined : String(last.statusCode),
 		itemIndex,
 	});
 }

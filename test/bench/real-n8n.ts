@@ -16,8 +16,19 @@
  *   c. Peak memory of the n8n process while the node downloads two stems of growing size, in
  *      n8n's filesystem binary data mode: /proc/<pid>/status (VmRSS, VmHWM) sampled every 20 ms.
  *
- * Options: --major 1|2 (default 1)   --n 300   --in-flight 5,20,50   --repeats 3
- *          --wait-n 20   --stems 8,64,256 (MiB)   --latency 50 (ms)   --only a,b,c
+ *   r. The same N checks against a stand-in that enforces a rate limit (token bucket 20 requests/s,
+ *      burst 20, 429 beyond it with `Retry-After: 1`, and once more without the header): this
+ *      node at its defaults versus the hand-built ways (HTTP Request + Switch at defaults, with
+ *      Retry On Fail, with Batching 20 per second): items out, items failed, time, 429s.
+ *   w. Wait for Completion with --wait-big-n items, each pending for 3 checks, against the
+ *      rate-limited stand-in (Retry-After: 1): items lost, time against what the limit allows,
+ *      the n8n process's memory growth.
+ *   p. CPU per check: the stand-in answers at once, so the nodes are CPU-bound: this node versus
+ *      the HTTP Request node, ms per item.
+ *
+ * Options: --major 1|2 (default 1)   --n 300   --in-flight <default>   --repeats 3
+ *          --wait-n 20   --wait-big-n 1000   --stems 8,64,256 (MiB)   --latency 50 (ms)
+ *          --only a,b,c,r,w,p
  * Only 127.0.0.1 is used; the n8n user folder (with the stems) is removed at the end. Every
  * n8n process runs in its own process group with a time limit and is killed with it.
  */
@@ -25,12 +36,20 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
+import { DEFAULTS } from '../../nodes/CambSeparationStatus/description';
 import { startSession, type Json, type Major, type N8nSession, type RunResult } from '../e2e/n8n';
 import { startStandIn, type Reply, type StandIn } from '../stand-in/camb-stand-in';
 
 const MiB = 1024 * 1024;
 const API_KEY = 'camb-bench-key-81f0c2d9e4a7';
-const CREDENTIAL = { id: 'cambAiBench0001', name: 'CAMB.AI bench' };
+type Credential = { id: string; name: string };
+const CREDENTIAL: Credential = { id: 'cambAiBench0001', name: 'CAMB.AI bench' };
+/** The rate-limited stand-ins of r and w: with Retry-After: 1, and without the header. */
+const LIMITED: Credential = { id: 'cambAiBench0002', name: 'CAMB.AI bench, rate limited' };
+const LIMITED_BARE: Credential = { id: 'cambAiBench0003', name: 'CAMB.AI bench, rate limited, no Retry-After' };
+const RATE_LIMIT = { perSecond: 20, burst: 20 };
+/** The stand-in of p, answering at once. */
+const FAST: Credential = { id: 'cambAiBench0004', name: 'CAMB.AI bench, no latency' };
 const NODE_TYPE = 'n8n-nodes-camb-separation.cambSeparationStatus';
 const STATUS_NODE = 'Camb Separation Status';
 const HTTP_NODE = 'Check status (HTTP Request)';
@@ -47,6 +66,7 @@ interface Options {
 	inFlight: number[];
 	repeats: number;
 	waitN: number;
+	waitBigN: number;
 	stemsMiB: number[];
 	latencyMs: number;
 	only: Set<string>;
@@ -56,12 +76,13 @@ function parseOptions(argv: string[]): Options {
 	const options: Options = {
 		major: '1',
 		n: 300,
-		inFlight: [5, 20, 50],
+		inFlight: [DEFAULTS.maxInFlight],
 		repeats: 3,
 		waitN: 20,
+		waitBigN: 1000,
 		stemsMiB: [8, 64, 256],
 		latencyMs: 50,
-		only: new Set(['a', 'b', 'c']),
+		only: new Set(['a', 'b', 'c', 'r', 'w', 'p']),
 	};
 	const list = (value: string) => value.split(',').filter(Boolean).map(Number);
 	for (let i = 0; i < argv.length; i += 2) {
@@ -71,6 +92,7 @@ function parseOptions(argv: string[]): Options {
 		else if (flag === '--in-flight') options.inFlight = list(value);
 		else if (flag === '--repeats') options.repeats = Number(value);
 		else if (flag === '--wait-n') options.waitN = Number(value);
+		else if (flag === '--wait-big-n') options.waitBigN = Number(value);
 		else if (flag === '--stems') options.stemsMiB = list(value);
 		else if (flag === '--latency') options.latencyMs = Number(value);
 		else if (flag === '--only') options.only = new Set(value.split(','));
@@ -79,8 +101,8 @@ function parseOptions(argv: string[]): Options {
 	const bad = [options.n, options.repeats, options.waitN, options.latencyMs, ...options.inFlight, ...options.stemsMiB].some(
 		(value) => !(Number.isFinite(value) && value > 0),
 	);
-	if (bad || options.n > 2000 || options.waitN > 100 || options.stemsMiB.some((size) => size > 1024) || options.inFlight.some((k) => k > 50)) {
-		throw new Error('options out of range: n <= 2000, wait-n <= 100, stems <= 1024 MiB, in-flight 1..50, all > 0');
+	if (bad || options.n > 2000 || options.waitN > 100 || options.waitBigN > 5000 || options.stemsMiB.some((size) => size > 1024) || options.inFlight.some((k) => k > 200)) {
+		throw new Error('options out of range: n <= 2000, wait-n <= 100, wait-big-n <= 5000, stems <= 1024 MiB, in-flight 1..200, all > 0');
 	}
 	return options;
 }
@@ -97,8 +119,8 @@ function node(name: string, type: string, typeVersion: number, parameters: Json,
 const trigger = () => node('Start', 'n8n-nodes-base.manualTrigger', 1, {});
 const taskIdsNode = (ids: string[]) =>
 	node('Task IDs', 'n8n-nodes-base.code', 2, { jsCode: `return ${JSON.stringify(ids)}.map((task_id) => ({ json: { task_id } }));` });
-const statusNode = (parameters: Json) =>
-	node(STATUS_NODE, NODE_TYPE, 1, { taskId: '={{ $json.task_id }}', ...parameters }, { credentials: { cambAiApi: CREDENTIAL } });
+const statusNode = (parameters: Json, credential: Credential = CREDENTIAL, extra: Json = {}) =>
+	node(STATUS_NODE, NODE_TYPE, 1, { taskId: '={{ $json.task_id }}', ...parameters }, { credentials: { cambAiApi: credential }, ...extra });
 const to = (name: string, index = 0) => ({ node: name, type: 'main', index });
 
 function workflow(name: string, nodes: Json[], connections: Json): Json {
@@ -115,7 +137,7 @@ function nodeCheckWorkflow(ids: string[], maxInFlight: number): Json {
 }
 
 /** Start → Task IDs → HTTP Request (CAMB.AI API credential) → Switch on status: what users build today. */
-function httpSwitchWorkflow(ids: string[], baseUrl: string): Json {
+function httpSwitchWorkflow(ids: string[], baseUrl: string, credential: Credential = CREDENTIAL, http: { options?: Json; settings?: Json } = {}): Json {
 	const rule = (status: string) => ({
 		conditions: {
 			options: { caseSensitive: true, leftValue: '', typeValidation: 'strict', version: 2 },
@@ -138,9 +160,9 @@ function httpSwitchWorkflow(ids: string[], baseUrl: string): Json {
 					url: `=${baseUrl}/audio-separation/{{ $json.task_id }}`,
 					authentication: 'predefinedCredentialType',
 					nodeCredentialType: 'cambAiApi',
-					options: {},
+					options: http.options ?? {},
 				},
-				{ credentials: { cambAiApi: CREDENTIAL } },
+				{ credentials: { cambAiApi: credential }, ...(http.settings ?? {}) },
 			),
 			node(SWITCH_NODE, 'n8n-nodes-base.switch', 3.2, {
 				rules: { values: [rule('SUCCESS'), rule('PENDING')] },
@@ -225,6 +247,11 @@ interface Context {
 	session: N8nSession;
 	camb: StandIn;
 	storage: StandIn;
+	/** Rate-limited stand-ins (RATE_LIMIT): with Retry-After: 1, and without it. */
+	limited: StandIn;
+	limitedBare: StandIn;
+	/** No added latency (p). */
+	fast: StandIn;
 }
 
 // ---- a. status checks per second -----------------------------------------------------------------
@@ -241,7 +268,7 @@ async function benchThroughput({ options, session, camb }: Context): Promise<voi
 	const script = () => ids.forEach((id, i) => camb.task(id, replies[i % 3]));
 
 	const variants = [
-		...options.inFlight.map((k) => ({ label: `this node, Max Requests in Flight ${k}${k === 5 ? ' (default)' : ''}`, inFlight: k, workflow: nodeCheckWorkflow(ids, k), nodes: [STATUS_NODE] })),
+		...options.inFlight.map((k) => ({ label: `this node, Max Requests in Flight ${k}${k === DEFAULTS.maxInFlight ? ' (default)' : ''}`, inFlight: k, workflow: nodeCheckWorkflow(ids, k), nodes: [STATUS_NODE] })),
 		{ label: 'HTTP Request + Switch', inFlight: n, workflow: httpSwitchWorkflow(ids, camb.baseUrl), nodes: [HTTP_NODE, SWITCH_NODE] },
 	];
 	const workflowIds = await session.importWorkflows(variants.map((variant) => variant.workflow));
@@ -288,7 +315,7 @@ async function benchThroughput({ options, session, camb }: Context): Promise<voi
 	console.log(`\nruns (s): ${variants.map((variant, i) => `${variant.label}: ${measured[i].ms.map((ms) => (ms / 1000).toFixed(2)).join(', ')}`).join('; ')}`);
 	const fastestMs = Math.min(...measured.slice(0, -1).map((m) => median(m.ms)));
 	console.log(
-		`this node takes ${(defaultMs / httpMs).toFixed(2)} x the time of HTTP Request + Switch at its default of 5 in flight, ` +
+		`this node takes ${(defaultMs / httpMs).toFixed(2)} x the time of HTTP Request + Switch at its default of ${DEFAULTS.maxInFlight} in flight, ` +
 			`${(fastestMs / httpMs).toFixed(2)} x at its best setting here`,
 	);
 }
@@ -440,23 +467,215 @@ async function benchStems({ options, session, camb, storage }: Context): Promise
 
 // ---- main ----------------------------------------------------------------------------------------
 
+// ---- r. against a rate-limited server -------------------------------------------------------------
+
+/** Items per output of the node or of the Switch (0 Success, 1 Pending, 2 Failure, 3 error output). */
+function routedCounts(result: RunResult, nodeName: string): number[] {
+	const run = result.runsOf(nodeName)[0];
+	return [0, 1, 2, 3].map((output) => run?.outputs[output]?.length ?? 0);
+}
+
+async function benchRateLimit({ options, session, limited, limitedBare }: Context): Promise<void> {
+	const { n, repeats } = options;
+	const ids = Array.from({ length: n }, (_, i) => `limited-${String(i).padStart(4, '0')}`);
+	const reply: Reply = { json: { status: 'SUCCESS', run_id: 7, exception_reason: null, message: null } };
+	const idealS = n / RATE_LIMIT.perSecond;
+	console.log(
+		`\n## r. ${n} status checks against a rate limit: token bucket ${RATE_LIMIT.perSecond} requests/s, burst ${RATE_LIMIT.burst}, ` +
+			`429 beyond it; median of ${repeats} runs. N/R = ${idealS.toFixed(1)} s.\n`,
+	);
+	const rows: string[][] = [];
+	for (const [serverLabel, server, credential] of [
+		['Retry-After: 1', limited, LIMITED],
+		['no Retry-After', limitedBare, LIMITED_BARE],
+	] as const) {
+		const variants = [
+			{ label: 'this node, defaults', workflow: nodeCheckWorkflowWith(ids, {}, credential), routedBy: STATUS_NODE },
+			{ label: 'HTTP Request + Switch, defaults', workflow: httpSwitchWorkflow(ids, server.baseUrl, credential), routedBy: SWITCH_NODE },
+			{
+				label: 'HTTP Request (Retry On Fail) + Switch',
+				workflow: httpSwitchWorkflow(ids, server.baseUrl, credential, { settings: { retryOnFail: true } }),
+				routedBy: SWITCH_NODE,
+			},
+			{
+				label: 'HTTP Request (Batching 20 per 1 s) + Switch',
+				workflow: httpSwitchWorkflow(ids, server.baseUrl, credential, { options: { batching: { batch: { batchSize: 20, batchInterval: 1000 } } } }),
+				routedBy: SWITCH_NODE,
+			},
+		];
+		const workflowIds = await session.importWorkflows(variants.map((variant) => variant.workflow));
+		const runs = variants.map(() => [] as Array<{ ms: number; ok: number; failed: number; requests: number; limited: number }>);
+		for (let round = 0; round < repeats; round++) {
+			for (const [i, variant] of variants.entries()) {
+				server.reset();
+				ids.forEach((id) => server.task(id, reply));
+				// Let the bucket fill up again between runs, as it would between executions.
+				await new Promise((resolve) => setTimeout(resolve, (RATE_LIMIT.burst / RATE_LIMIT.perSecond) * 1000 + 200));
+				server.reset();
+				ids.forEach((id) => server.task(id, reply));
+				const startedAt = Date.now();
+				const result = await session.execute(workflowIds[i], { timeoutMs: 600_000 });
+				const wallMs = Date.now() - startedAt;
+				const counts = routedCounts(result, variant.routedBy);
+				const ok = result.status === 'success' ? counts[0] : 0;
+				const ms = result.status === 'success' || result.runsOf(variant.routedBy).length ? safeSpan(result, variant.routedBy === STATUS_NODE ? [STATUS_NODE] : [HTTP_NODE, SWITCH_NODE], wallMs) : wallMs;
+				runs[i].push({ ms, ok, failed: n - ok, requests: server.requests.length, limited: server.limited });
+			}
+		}
+		variants.forEach((variant, i) => {
+			const middle = [...runs[i]].sort((a, b) => a.ms - b.ms)[Math.floor((runs[i].length - 1) / 2)];
+			rows.push([
+				serverLabel,
+				variant.label,
+				`${middle.ok} / ${n}`,
+				String(middle.failed),
+				(middle.ms / 1000).toFixed(1),
+				`${(middle.ms / 1000 / idealS).toFixed(2)} x`,
+				String(middle.requests),
+				`${middle.limited} (${((100 * middle.limited) / Math.max(1, middle.requests)).toFixed(1)} %)`,
+			]);
+		});
+		console.log(`runs (${serverLabel}): ${variants.map((variant, i) => `${variant.label}: ${runs[i].map((run) => `${(run.ms / 1000).toFixed(1)} s ${run.ok} ok`).join(', ')}`).join('; ')}`);
+	}
+	console.log('');
+	printTable(['server', 'how', 'items routed', 'items failed', 'time s', 'of N/R', 'requests', '429s'], rows);
+	console.log('\nA run that stopped with an error routed 0 items; its time is until it stopped.');
+}
+
+/** The nodes' span from n8n's run data, or the wall time when the run data has none (a failed run). */
+function safeSpan(result: RunResult, names: string[], wallMs: number): number {
+	try {
+		return nodeSpan(result, names).ms;
+	} catch {
+		return wallMs;
+	}
+}
+
+function nodeCheckWorkflowWith(ids: string[], parameters: Json, credential: Credential, extra: Json = {}): Json {
+	return workflow(
+		'bench: node',
+		[trigger(), taskIdsNode(ids), statusNode({ fetchResultUrls: false, ...parameters }, credential, extra)],
+		{ Start: { main: [[to('Task IDs')]] }, 'Task IDs': { main: [[to(STATUS_NODE)]] } },
+	);
+}
+
+// ---- w. Wait for Completion against a rate-limited server ------------------------------------------
+
+async function benchWaitLimited({ options, session, limited }: Context): Promise<void> {
+	const n = options.waitBigN;
+	const pendingChecks = 3;
+	const ids = Array.from({ length: n }, (_, i) => `wait-limited-${String(i).padStart(4, '0')}`);
+	const pending: Reply = { json: { status: 'PENDING', run_id: null, exception_reason: null, message: null } };
+	const done: Reply = { json: { status: 'SUCCESS', run_id: 9, exception_reason: null, message: null } };
+	const requests = n * (pendingChecks + 1);
+	const limitS = (requests - RATE_LIMIT.burst) / RATE_LIMIT.perSecond;
+	const parameters = { waitForCompletion: true, fetchResultUrls: false, options: { maxWaitSeconds: 3600 } };
+	const [workflowId] = await session.importWorkflows([nodeCheckWorkflowWith(ids, parameters, LIMITED)]);
+	const rows: string[][] = [];
+	for (let round = 0; round < Math.min(options.repeats, 1); round++) {
+		limited.reset();
+		ids.forEach((id) => limited.task(id, pending, pending, pending, done));
+		const samples: MemorySample[] = [];
+		let sampler: NodeJS.Timeout | undefined;
+		let result: RunResult;
+		try {
+			result = await session.execute(workflowId, {
+				timeoutMs: 1_800_000,
+				onSpawn: (pid) => {
+					sampler = setInterval(() => {
+						const memory = readMemory(pid);
+						if (memory) samples.push({ at: Date.now(), ...memory });
+					}, 200);
+				},
+			});
+		} finally {
+			if (sampler) clearInterval(sampler);
+		}
+		mustSucceed(result, 'wait under a rate limit');
+		const span = nodeSpan(result, [STATUS_NODE]);
+		const counts = routedCounts(result, STATUS_NODE);
+		const before = samples.filter((sample) => sample.at <= span.start).at(-1) ?? samples[0];
+		const peak = Math.max(...samples.filter((sample) => sample.at >= span.start).map((sample) => sample.rssKiB));
+		rows.push([
+			String(n),
+			`${counts[0]} / ${n}`,
+			String(n - counts[0] - counts[1] - counts[2] - counts[3]),
+			String(counts[2] + counts[3]),
+			(span.ms / 1000).toFixed(0),
+			limitS.toFixed(0),
+			`${(span.ms / 1000 / limitS).toFixed(2)} x`,
+			String(limited.requests.length),
+			`${limited.limited} (${((100 * limited.limited) / limited.requests.length).toFixed(1)} %)`,
+			((peak - (before?.rssKiB ?? peak)) / 1024).toFixed(0),
+		]);
+	}
+	console.log(
+		`\n## w. Wait for Completion: ${n} tasks, each PENDING for ${pendingChecks} checks then SUCCESS, against the rate limit ` +
+			`(${RATE_LIMIT.perSecond}/s, burst ${RATE_LIMIT.burst}, Retry-After: 1); one run. The limit allows ${requests} requests in ${limitS.toFixed(0)} s.\n`,
+	);
+	printTable(['items', 'Success', 'lost', 'failed', 'node s', 'limit allows s', 'of limit', 'requests', '429s', 'RSS growth MiB'], rows);
+}
+
+// ---- p. CPU per check ------------------------------------------------------------------------------
+
+async function benchCpu({ options, session, fast }: Context): Promise<void> {
+	const { n, repeats } = options;
+	const ids = Array.from({ length: n }, (_, i) => `cpu-${String(i).padStart(4, '0')}`);
+	const reply: Reply = { json: { status: 'SUCCESS', run_id: 7, exception_reason: null, message: null } };
+	const variants = [
+		{ label: 'this node, defaults', workflow: nodeCheckWorkflowWith(ids, {}, FAST), nodes: [STATUS_NODE] },
+		{ label: 'HTTP Request', workflow: httpSwitchWorkflow(ids, fast.baseUrl, FAST), nodes: [HTTP_NODE] },
+	];
+	const workflowIds = await session.importWorkflows(variants.map((variant) => variant.workflow));
+	const measured = variants.map(() => [] as number[]);
+	for (let round = 0; round < repeats; round++) {
+		for (const [i, variant] of variants.entries()) {
+			fast.reset();
+			ids.forEach((id) => fast.task(id, reply));
+			const result = await session.execute(workflowIds[i], { timeoutMs: 180_000 });
+			mustSucceed(result, variant.label);
+			measured[i].push(nodeSpan(result, variant.nodes).ms);
+		}
+	}
+	console.log(`\n## p. CPU per check: ${n} checks, the stand-in answers at once (no added latency); median of ${repeats} runs\n`);
+	const httpMs = median(measured[1]);
+	printTable(
+		['how', 'node time s', 'ms per item', 'vs HTTP Request'],
+		variants.map((variant, i) => {
+			const ms = median(measured[i]);
+			return [variant.label, (ms / 1000).toFixed(2), (ms / n).toFixed(2), `${(ms / httpMs).toFixed(2)} x its time`];
+		}),
+	);
+}
+
 async function main(): Promise<void> {
 	const options = parseOptions(process.argv.slice(2));
 	const started = Date.now();
 	const camb = await startStandIn({ apiKey: API_KEY, latencyMs: options.latencyMs });
 	const storage = await startStandIn();
+	const limited = await startStandIn({ apiKey: API_KEY, latencyMs: options.latencyMs, rateLimit: { ...RATE_LIMIT, retryAfterSeconds: 1 } });
+	const limitedBare = await startStandIn({ apiKey: API_KEY, latencyMs: options.latencyMs, rateLimit: RATE_LIMIT });
+	const fast = await startStandIn({ apiKey: API_KEY });
 	let session: N8nSession | undefined;
 	try {
 		session = await startSession(options.major, { timeoutMs: 300_000, env: { N8N_DEFAULT_BINARY_DATA_MODE: 'filesystem' } });
-		await session.importCredentials([{ ...CREDENTIAL, type: 'cambAiApi', data: { apiKey: API_KEY, baseUrl: camb.baseUrl } }]);
+		await session.importCredentials([
+			{ ...CREDENTIAL, type: 'cambAiApi', data: { apiKey: API_KEY, baseUrl: camb.baseUrl } },
+			{ ...LIMITED, type: 'cambAiApi', data: { apiKey: API_KEY, baseUrl: limited.baseUrl } },
+			{ ...LIMITED_BARE, type: 'cambAiApi', data: { apiKey: API_KEY, baseUrl: limitedBare.baseUrl } },
+			{ ...FAST, type: 'cambAiApi', data: { apiKey: API_KEY, baseUrl: fast.baseUrl } },
+		]);
 		const cpu = os.cpus();
 		console.log(
 			`In real n8n ${session.install.version} (n8n execute, Node ${session.install.nodeVersion}), package installed as a community package; ` +
 				`${cpu.length} cores (${cpu[0]?.model.trim()}), ${(os.totalmem() / 1024 ** 3).toFixed(0)} GiB, ${os.type()} ${os.arch()}; ` +
 				`CAMB stand-in on 127.0.0.1 with ${options.latencyMs} ms added latency.`,
 		);
-		const context: Context = { options, session, camb, storage };
+		const context: Context = { options, session, camb, storage, limited, limitedBare, fast };
 		if (options.only.has('a')) await benchThroughput(context);
+		if (options.only.has('r')) await benchRateLimit(context);
+		if (options.only.has('p')) await benchCpu(context);
+		if (options.only.has('w')) await benchWaitLimited(context);
 		if (options.only.has('b')) await benchWait(context);
 		if (options.only.has('c')) await benchStems(context);
 		console.log(`\nwhole benchmark: ${((Date.now() - started) / 1000).toFixed(0)} s`);
@@ -464,6 +683,9 @@ async function main(): Promise<void> {
 		await session?.close();
 		await camb.close();
 		await storage.close();
+		await limited.close();
+		await limitedBare.close();
+		await fast.close();
 	}
 }
 

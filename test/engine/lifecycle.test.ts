@@ -93,15 +93,19 @@ describe('Wait for Completion', () => {
 	it('stops waiting promptly when the execution is cancelled', async () => {
 		camb.task('forever', pending);
 		const controller = new AbortController();
-		const started = Date.now();
-		setTimeout(() => controller.abort(), 500);
+		let abortedAt = 0;
+		setTimeout(() => {
+			abortedAt = Date.now();
+			controller.abort();
+		}, 500);
 		const result = await run([{ task_id: 'forever' }], {
 			parameters: { waitForCompletion: true, options: { firstIntervalSeconds: 5, maxWaitSeconds: 600 } },
 			signal: controller.signal,
 		});
 		expect(result.run.status).toBe('canceled');
 		expect(result.run.abandoned).toBe(false);
-		expect(Date.now() - started).toBeLessThan(2000);
+		// Measured from the cancel: the node was in a 5 s pause, and must not sit it out.
+		expect(Date.now() - abortedAt).toBeLessThan(3000);
 		// Nothing goes out after the cancel.
 		const count = camb.requests.length;
 		await new Promise((resolve) => setTimeout(resolve, 300));

@@ -8,10 +8,12 @@
  * Every TCP connection of the process is recorded by netGuard.ts; connections to anything but
  * loopback are refused before a name is looked up, so nothing here leaves the machine.
  */
+import { gzipSync } from 'node:zlib';
+
 import type { IDataObject, INodeExecutionData } from 'n8n-workflow';
 
 import { API_KEY, runStatusNode, type StatusRun } from '../fixtures/cambWorkflow';
-import { startStandIn, taskStatusPath, type StandIn } from '../stand-in/camb-stand-in';
+import { startStandIn, taskStatusPath, type Reply, type StandIn } from '../stand-in/camb-stand-in';
 import { guardNetwork, type NetGuard } from './netGuard';
 import { findSecret, secretPlaces } from './soak';
 
@@ -362,22 +364,42 @@ const MB = 1024 * 1024;
 const sizeOf = (result: StatusRun) => JSON.stringify(result.run.runData).length;
 
 describe('answer bodies', () => {
-	it('routes a 20 MB answer that has a status, without copying the bulk anywhere', async () => {
-		camb.task('huge', { json: { status: 'SUCCESS', run_id: 3, exception_reason: null, message: null, padding: 'x'.repeat(20 * MB) } });
-		const started = Date.now();
+	// README: an answer over 1 MiB is no status; it is refused and the rest is not read.
+	it.each([
+		['a 20 MB answer that has a status', { json: { status: 'SUCCESS', run_id: 3, exception_reason: null, message: null, padding: 'x'.repeat(20 * MB) } }],
+		['a 20 MB page', { text: `<html>${'<p>filler</p>'.repeat((20 * MB) / 13)}</html>` }],
+		['a body just over 1 MiB', { text: 'x'.repeat(MB + 1) }],
+	])('refuses %s as too large, once, without copying the bulk anywhere', async (_, reply: Reply) => {
+		camb.task('huge', reply);
 		const result = await check([{ task_id: 'huge' }]);
-		expect(Date.now() - started).toBeLessThan(15_000);
-		expect(result.success.map((item) => [item.json.status, item.json.run_id])).toEqual([['SUCCESS', 3]]);
+		const error = result.errorOutput[0].error;
+		expect(error?.message).toBe("CAMB.AI's answer to GET /audio-separation/huge is larger than 1 MiB; the rest was not read");
+		expect(camb.requestsForTask('huge')).toHaveLength(1);
 		expect(sizeOf(result)).toBeLessThan(20_000);
 	});
 
-	it('reports a 20 MB page that is no status with a short excerpt', async () => {
-		camb.task('page', { text: `<html>${'<p>filler</p>'.repeat((20 * MB) / 13)}</html>` });
-		const result = await check([{ task_id: 'page' }]);
-		const error = result.errorOutput[0].error;
-		expect(error?.message).toBe("CAMB.AI's answer for item 0 is not a task status");
-		expect(String(error?.description).length).toBeLessThan(500);
-		expect(sizeOf(result)).toBeLessThan(20_000);
+	it('refuses an answer whose length is announced as over 1 MiB without reading it', async () => {
+		camb.task('announced', { text: 'SUCCESS', headers: { 'content-length': String(2 * MB) } , fault: 'stall' });
+		const result = await check([{ task_id: 'announced' }]);
+		expect(result.errorOutput[0].error?.message).toMatch(/is larger than 1 MiB; the rest was not read/);
+	});
+
+	it('refuses a small gzip body that inflates past 1 MiB, and stops inflating it', async () => {
+		const bomb = gzipSync(Buffer.alloc(200 * MB, 0x20));
+		expect(bomb.length).toBeLessThan(MB);
+		camb.task('bomb', { raw: bomb, headers: { 'content-encoding': 'gzip', 'content-type': 'application/json' } });
+		const before = process.memoryUsage().rss;
+		const result = await check([{ task_id: 'bomb' }]);
+		expect(result.errorOutput[0].error?.message).toMatch(/is larger than 1 MiB; the rest was not read/);
+		// Inflated whole, the body alone would be 200 MB.
+		expect(process.memoryUsage().rss - before).toBeLessThan(100 * MB);
+	});
+
+	it('reads a 1 MiB answer that is a status, at the cap', async () => {
+		const status = JSON.stringify({ status: 'SUCCESS', run_id: 4, message: null, padding: '' });
+		camb.task('full', { text: status.replace('"padding":""', `"padding":"${'y'.repeat(MB - status.length)}"`), headers: { 'content-type': 'application/json' } });
+		const result = await check([{ task_id: 'full' }]);
+		expect(result.success.map((item) => item.json.run_id)).toEqual([4]);
 	});
 
 	// Was a node bug, fixed: an unknown status and CAMB's exception_reason are copied whole into
@@ -386,8 +408,8 @@ describe('answer bodies', () => {
 		['an unknown status', (big: string) => ({ json: big })],
 		['an unknown status in an object', (big: string) => ({ json: { status: big } })],
 		['an exception_reason', (big: string) => ({ json: { status: 'ERROR', exception_reason: big } })],
-	])('keeps the Failure item small when CAMB sends 1 MB as %s', async (_, reply) => {
-		camb.task('bloat', reply('Q'.repeat(MB)));
+	])('keeps the Failure item small when CAMB sends half a MB as %s', async (_, reply) => {
+		camb.task('bloat', reply('Q'.repeat(MB / 2)));
 		const result = await check([{ task_id: 'bloat' }]);
 		expect(result.failure).toHaveLength(1);
 		// README: message is "one sentence"; a status or reason is a short code.

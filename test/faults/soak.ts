@@ -21,6 +21,7 @@
  */
 import type { INodeExecutionData, INodeParameters } from 'n8n-workflow';
 
+import { DEFAULT_COOL_DOWN_MS } from '../../nodes/CambSeparationStatus/rateControl';
 import { API_KEY, runStatusNode, type StatusRun } from '../fixtures/cambWorkflow';
 import { sendTime, taskStatusPath, type RecordedRequest, type Reply, type StandIn } from '../stand-in/camb-stand-in';
 
@@ -270,6 +271,11 @@ export function makeBatch(seed: number, number: number, size: number, mode: Mode
 		const replies = Array.from({ length }, (_, i) =>
 			mode === 'wait' && i < length - 1 && rng() < 0.5 ? pendingReply(rng) : randomReply(rng),
 		);
+		// The last reply repeats for ever. In plain mode a 429 uses up no attempt, so a script ending
+		// on one would be retried for the whole rate-limit patience (a minute): end it on an answer.
+		if (mode === 'plain') {
+			while (replies[length - 1].meaning.kind === 'rate-limited') replies[length - 1] = randomReply(rng);
+		}
 		const carried =
 			rng() < 0.1 ? { checkCount: int(rng, 1, 20), pendingSince: new Date(Date.UTC(2026, 10, 1) + int(rng, 0, 1e9)).toISOString() } : undefined;
 		tasks.push({ index, taskId, replies, carried });
@@ -386,17 +392,21 @@ function retried(meaning: Meaning, mode: Mode): boolean {
  * its script alone.
  */
 export function expectPlain(replies: ScriptedReply[], config: BatchConfig): { expected: Expected; requests: number } {
+	let failures = 0;
 	for (let i = 0; ; i++) {
 		const { meaning } = replies[Math.min(i, replies.length - 1)];
+		// README: a 429 uses up no attempt (a plain script never ends on one, see makeBatch).
+		if (meaning.kind === 'rate-limited') continue;
 		if (retried(meaning, 'plain')) {
-			if (i + 1 >= config.attempts) return { expected: { route: 'error', error: 'unreachable', checks: 0, sawPending: false }, requests: i + 1 };
+			failures++;
+			if (failures >= config.attempts) return { expected: { route: 'error', error: 'unreachable', checks: 0, sawPending: false }, requests: i + 1 };
 			continue;
 		}
 		if (meaning.kind === 'invalid') return { expected: { route: 'error', error: 'not-a-status', checks: 0, sawPending: false }, requests: i + 1 };
 		if (meaning.kind === 'refused') {
 			return { expected: { route: 'error', error: 'refused', httpStatus: meaning.httpStatus, checks: 0, sawPending: false }, requests: i + 1 };
 		}
-		if (meaning.kind === 'rate-limited' || meaning.kind === 'transient') throw new Error('unreachable: retried above');
+		if (meaning.kind === 'transient') throw new Error('unreachable: retried above');
 		const verdict = verdictOf(meaning, config);
 		return { expected: { ...verdict, checks: 1, sawPending: verdict.route === 'pending' }, requests: i + 1 };
 	}
@@ -530,7 +540,8 @@ function serviceMs(scripted: ScriptedReply): number {
 
 /** Upper bound of the pause after a failed attempt (`tries` attempts made so far). */
 function retryPauseMs(meaning: Meaning, tries: number): number {
-	const asked = meaning.kind === 'transient' || meaning.kind === 'rate-limited' ? meaning.retryAfterMs : undefined;
+	if (meaning.kind === 'rate-limited') return meaning.retryAfterMs ?? DEFAULT_COOL_DOWN_MS;
+	const asked = meaning.kind === 'transient' ? meaning.retryAfterMs : undefined;
 	// README: "an exponential pause with jitter (about 1 s, then 2 s…, at most 30 s)".
 	return asked ?? Math.min(30_000, 1000 * 2 ** (tries - 1));
 }
@@ -543,15 +554,18 @@ function retryPauseMs(meaning: Meaning, tries: number): number {
 export function boundMs(batch: Batch, served: ScriptedReply[][]): { boundMs: number; chainMs: number[] } {
 	const { mode, maxInFlight, maxWaitSeconds } = batch.config;
 	let slotTotal = 0;
+	// A 429 pauses every request of the execution (the shared cool-down): at worst one after another.
+	let coolDownTotal = 0;
 	const chainMs = served.map((replies) => {
 		let chain = mode === 'wait' ? maxWaitSeconds * 1000 : 0;
 		let tries = 0;
 		for (const scripted of replies) {
 			const service = serviceMs(scripted);
 			slotTotal += service;
+			if (scripted.meaning.kind === 'rate-limited') coolDownTotal += scripted.meaning.retryAfterMs ?? DEFAULT_COOL_DOWN_MS;
 			chain += service;
 			if (retried(scripted.meaning, mode)) {
-				tries++;
+				if (scripted.meaning.kind !== 'rate-limited') tries++;
 				chain += retryPauseMs(scripted.meaning, tries);
 			} else {
 				tries = 0;
@@ -562,7 +576,7 @@ export function boundMs(batch: Batch, served: ScriptedReply[][]): { boundMs: num
 	});
 	const requests = served.reduce((sum, replies) => sum + replies.length, 0);
 	return {
-		boundMs: Math.ceil(slotTotal / maxInFlight + Math.max(0, ...chainMs) + OVERHEAD_MS + PER_REQUEST_CPU_MS * requests),
+		boundMs: Math.ceil(slotTotal / maxInFlight + coolDownTotal + Math.max(0, ...chainMs) + OVERHEAD_MS + PER_REQUEST_CPU_MS * requests),
 		chainMs,
 	};
 }
@@ -696,7 +710,8 @@ export function checkBatch(
 			violate(`${replay}: ${text}; script [${script}], served ${got.length}`);
 		};
 
-		// No retry sooner than the rules allow: Retry-After, else half the backoff step (README: "about 1 s, then 2 s").
+		// No retry sooner than the rules allow: Retry-After, else half the backoff step (README: "about 1 s,
+		// then 2 s"); after a 429, the shared cool-down: Retry-After, else a second. 429s count no try.
 		let tries = 0;
 		for (let i = 0; i + 1 < got.length; i++) {
 			const { meaning, reply } = servedReplies[i];
@@ -704,9 +719,9 @@ export function checkBatch(
 				tries = 0;
 				continue;
 			}
-			tries++;
+			if (meaning.kind !== 'rate-limited') tries++;
 			const asked = meaning.kind === 'transient' || meaning.kind === 'rate-limited' ? meaning.retryAfterMs : undefined;
-			const pause = asked ?? 500 * 2 ** (tries - 1);
+			const pause = asked ?? (meaning.kind === 'rate-limited' ? DEFAULT_COOL_DOWN_MS : 500 * 2 ** (tries - 1));
 			const answered = reply.fault === 'hang' || reply.fault === 'stall' ? REQUEST_TIMEOUT_MS - 100 : reply.fault === 'reset' ? 0 : (reply.delayMs ?? 0);
 			// Measured where the node decides (its HTTP client's send times): the stand-in shares a busy
 			// event loop and may notice a request late, which would shorten the gap it sees.

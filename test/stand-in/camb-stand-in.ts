@@ -22,6 +22,8 @@ export interface Reply {
 	json?: unknown;
 	/** Sent as-is with content-type text/html (unless `headers` say otherwise), e.g. a proxy error page. */
 	text?: string;
+	/** Sent byte for byte, e.g. a gzip body with `headers: { 'content-encoding': 'gzip' }`. */
+	raw?: Buffer;
 	/**
 	 * A large generated body that is never held in memory, e.g. a stem file on a storage host:
 	 * `bytes` bytes of the deterministic pattern of `streamPattern()`, written `chunkBytes` at a
@@ -92,6 +94,8 @@ export interface StandIn {
 	 * chunk plus the socket's high-water mark, however large the body.
 	 */
 	readonly maxQueuedStreamBytes: number;
+	/** Requests turned back by `rateLimit` with a 429 since start or reset(). */
+	readonly limited: number;
 	/** Forget scripts and recorded requests (keeps api key and latency). */
 	reset(): void;
 	/** Stop the server, destroying every open socket (hung and stalled ones too) so jest can exit. */
@@ -103,6 +107,12 @@ export interface StandInOptions {
 	apiKey?: string;
 	/** Fixed added latency on every answer (for benchmarks). */
 	latencyMs?: number;
+	/**
+	 * A rate limit in front of every route, as an API gateway enforces one: a token bucket of
+	 * `burst` requests refilled at `perSecond`; a request that finds it empty gets 429 with
+	 * `Retry-After: retryAfterSeconds` (no header when undefined), before scripts are consulted.
+	 */
+	rateLimit?: { perSecond: number; burst: number; retryAfterSeconds?: number };
 }
 
 const TASK_STATUS_PREFIX = '/audio-separation/';
@@ -245,7 +255,7 @@ function validateReplies(route: string, replies: Reply[]): void {
 		throw new Error(`stand-in: no replies given for ${route}`);
 	}
 	for (const reply of replies) {
-		const bodies = (['json', 'text', 'stream'] as const).filter((kind) => reply[kind] !== undefined);
+		const bodies = (['json', 'text', 'raw', 'stream'] as const).filter((kind) => reply[kind] !== undefined);
 		if (bodies.length > 1) {
 			throw new Error(`stand-in: a reply for ${route} has both ${bodies.join(' and ')}; pick one`);
 		}
@@ -277,6 +287,7 @@ function encodeBody(reply: Reply): { body: Buffer; contentType?: string } {
 	if (reply.text !== undefined) {
 		return { body: Buffer.from(reply.text, 'utf8'), contentType: 'text/html' };
 	}
+	if (reply.raw !== undefined) return { body: reply.raw, contentType: 'application/octet-stream' };
 	return { body: Buffer.alloc(0) };
 }
 
@@ -375,12 +386,20 @@ class CambStandIn implements StandIn {
 	private open = 0;
 	private peakOpen = 0;
 	private peakQueued = 0;
+	private limitedCount = 0;
+	private tokens = 0;
+	private refilledAt = Date.now();
 
 	constructor(private readonly options: StandInOptions) {
+		this.tokens = options.rateLimit?.burst ?? 0;
 		this.server.on('connection', (socket: Socket) => {
 			this.sockets.add(socket);
 			socket.on('close', () => this.sockets.delete(socket));
 		});
+	}
+
+	get limited(): number {
+		return this.limitedCount;
 	}
 
 	get maxConcurrent(): number {
@@ -434,6 +453,9 @@ class CambStandIn implements StandIn {
 		forgetSendTimes(this.boundPort);
 		this.peakOpen = this.open;
 		this.peakQueued = 0;
+		this.limitedCount = 0;
+		this.tokens = this.options.rateLimit?.burst ?? 0;
+		this.refilledAt = Date.now();
 		// Emptied in place: tests may hold a reference to `requests`.
 		this.requests.length = 0;
 	}
@@ -482,8 +504,25 @@ class CambStandIn implements StandIn {
 		if (this.options.apiKey !== undefined && request.headers['x-api-key'] !== this.options.apiKey) {
 			return INVALID_KEY_REPLY;
 		}
+		if (!this.takeToken()) {
+			this.limitedCount++;
+			const seconds = this.options.rateLimit?.retryAfterSeconds;
+			return { status: 429, json: { detail: 'Too many requests' }, headers: seconds === undefined ? undefined : { 'retry-after': String(seconds) } };
+		}
 		const pathname = rawPathname(request.path);
 		return this.nextScripted(request.method, pathname) ?? defaultReply(request.method, pathname);
+	}
+
+	/** The token bucket of options.rateLimit: true when the request may pass. */
+	private takeToken(): boolean {
+		const limit = this.options.rateLimit;
+		if (!limit) return true;
+		const now = Date.now();
+		this.tokens = Math.min(limit.burst, this.tokens + ((now - this.refilledAt) * limit.perSecond) / 1000);
+		this.refilledAt = now;
+		if (this.tokens < 1) return false;
+		this.tokens -= 1;
+		return true;
 	}
 
 	/** The i-th request on a route gets replies[i]; after the last one, the last repeats. */

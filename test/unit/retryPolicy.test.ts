@@ -1,8 +1,12 @@
 import {
 	backoffDelayMs,
+	decideRetry,
 	isRetryableNetworkError,
 	isRetryableStatus,
+	MAX_RETRY_AFTER_MS,
+	RATE_LIMIT_PATIENCE_MS,
 	retryAfterMs,
+	type RetryState,
 } from '../../nodes/CambSeparationStatus/retryPolicy';
 
 describe('isRetryableStatus', () => {
@@ -65,5 +69,44 @@ describe('retryAfterMs', () => {
 	});
 	it('takes the first of repeated headers', () => {
 		expect(retryAfterMs({ 'retry-after': ['3', '9'] }, now)).toBe(3000);
+	});
+});
+
+describe('decideRetry', () => {
+	const rateLimited = { retryable: true, rateLimited: true };
+	const failedHard = { retryable: true, rateLimited: false };
+
+	it('uses up no attempt on a 429, and retries it at once (the shared cool-down holds it back)', () => {
+		let state: RetryState = { failures: 0 };
+		for (let now = 0; now < 30_000; now += 1000) {
+			const decision = decideRetry(rateLimited, state, now, 3);
+			expect(decision).toMatchObject({ retryInMs: 0, state: { failures: 0, rateLimitedSince: 0 } });
+			state = decision.state;
+		}
+	});
+
+	it('gives up after a minute of nothing but 429s, and starts the minute again after any other answer', () => {
+		const state: RetryState = { failures: 0, rateLimitedSince: 1000 };
+		expect(decideRetry(rateLimited, state, 1000 + RATE_LIMIT_PATIENCE_MS - 1, 3)).toHaveProperty('retryInMs', 0);
+		expect(decideRetry(rateLimited, state, 1000 + RATE_LIMIT_PATIENCE_MS, 3)).toHaveProperty('giveUp', 'rate-limited-too-long');
+		const after503 = decideRetry(failedHard, state, 50_000, 3, { baseDelayMs: 1000, maxDelayMs: 30_000 }, () => 0);
+		expect(after503.state).toEqual({ failures: 1 });
+		expect(decideRetry(rateLimited, after503.state, 70_000, 3).state).toEqual({ failures: 1, rateLimitedSince: 70_000 });
+	});
+
+	it('counts other failures against the attempts, 429s in between or not', () => {
+		let state: RetryState = { failures: 0 };
+		const steps = [failedHard, rateLimited, failedHard, rateLimited, rateLimited, failedHard].map((failed) => {
+			const decision = decideRetry(failed, state, 0, 3, { baseDelayMs: 1000, maxDelayMs: 30_000 }, () => 0);
+			state = decision.state;
+			return 'giveUp' in decision ? decision.giveUp : decision.retryInMs;
+		});
+		expect(steps).toEqual([500, 0, 1000, 0, 0, 'out-of-attempts']);
+	});
+
+	it('gives up at once on what no retry changes, and on a Retry-After longer than it waits', () => {
+		expect(decideRetry({ retryable: false, rateLimited: false }, { failures: 0 }, 0, 3)).toHaveProperty('giveUp', 'not-retryable');
+		expect(decideRetry({ ...rateLimited, serverAskedMs: MAX_RETRY_AFTER_MS + 1 }, { failures: 0 }, 0, 3)).toHaveProperty('giveUp', 'asked-too-long');
+		expect(decideRetry({ ...failedHard, serverAskedMs: 2500 }, { failures: 0 }, 0, 3)).toHaveProperty('retryInMs', 2500);
 	});
 });

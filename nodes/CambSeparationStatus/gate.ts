@@ -1,0 +1,97 @@
+/**
+ * The one door every request to a host goes through in an execution: it holds requests back
+ * while RateControl says so (window full, pacing, cool-down) and lets them out first come, first
+ * served. Stateful glue around the pure RateControl; the waiting is done with `sleep`.
+ */
+import { RateControl, type LoadSignal, type RateSnapshot, type Ticket } from './rateControl';
+
+/** What a request's task hands back: its value, and what the answer said about the server's load. */
+export interface Judged<T> {
+	value: T;
+	signal: LoadSignal;
+	/** The pause the server asked for (Retry-After), if any, to be waited out by every request. */
+	retryAfterMs?: number;
+}
+
+export interface Gate {
+	/** Runs `task` once the door is open; a task that throws counts as 'neutral'. */
+	through<T>(task: () => Promise<Judged<T>>): Promise<T>;
+	snapshot(): RateSnapshot;
+}
+
+export interface GateClock {
+	now(): number;
+	/** Waits `ms`; rejects (or resolves early) when the execution is canceled. */
+	sleep(ms: number): Promise<void>;
+}
+
+export function createGate(ceiling: number, clock: GateClock): Gate {
+	const control = new RateControl({ ceiling });
+	const queue: Array<(ticket: Ticket) => void> = [];
+	let head = 0;
+	let inFlight = 0;
+	let pumping = false;
+	let onAnswer: (() => void) | undefined;
+
+	/** Lets queued requests out as RateControl allows; one pump at a time keeps the order. */
+	async function pump(): Promise<void> {
+		if (pumping) return;
+		pumping = true;
+		try {
+			while (head < queue.length) {
+				const readiness = control.readiness(clock.now(), inFlight);
+				if (readiness.ready) {
+					// Counted and paced here, before the next one is considered.
+					inFlight++;
+					const next = queue[head];
+					queue[head++] = noop;
+					if (head > 1024 && head * 2 > queue.length) {
+						queue.splice(0, head);
+						head = 0;
+					}
+					next(control.send(clock.now()));
+				} else if ('untilAnswer' in readiness) {
+					await new Promise<void>((resolve) => (onAnswer = resolve));
+				} else {
+					await clock.sleep(readiness.waitMs);
+				}
+			}
+		} catch {
+			// The execution was canceled mid-pause: let everyone through; each sees the cancel and sends nothing.
+			while (head < queue.length) {
+				inFlight++;
+				queue[head++](control.send(clock.now()));
+			}
+		} finally {
+			pumping = false;
+		}
+	}
+
+	function settle(): void {
+		inFlight--;
+		const wake = onAnswer;
+		onAnswer = undefined;
+		wake?.();
+	}
+
+	return {
+		async through<T>(task: () => Promise<Judged<T>>): Promise<T> {
+			const ticket = await new Promise<Ticket>((resolve) => {
+				queue.push(resolve);
+				void pump();
+			});
+			let judged: Judged<T> | undefined;
+			try {
+				judged = await task();
+				return judged.value;
+			} finally {
+				// A task that threw says nothing about the server's load.
+				control.answered(ticket, judged?.signal ?? 'neutral', clock.now(), judged?.retryAfterMs);
+				settle();
+			}
+		},
+		snapshot: () => control.snapshot(),
+	};
+}
+
+function noop(): void {}

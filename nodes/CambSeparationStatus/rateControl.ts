@@ -1,0 +1,164 @@
+/**
+ * How fast one execution may send to one host. CAMB.AI publishes no rate limits, so no fixed
+ * number can be right: the node learns the rate from the answers, the way TCP learns a link.
+ *
+ * - A window of requests in flight starts small and grows by half every round trip while answers
+ *   come back clean (slow start), so a fast server sees a high window within a few round trips. It
+ *   never exceeds the ceiling (the node's "Max Requests in Flight").
+ * - A 429, a 503 or a time-out is a congestion signal: the window halves, and from then on
+ *   requests are also paced at a rate, which starts at what the server accepted (measured) and
+ *   creeps back up while answers stay clean. At most one cut per second, and none for answers to
+ *   requests sent before the last cut: one burst of 429s is one signal, not dozens.
+ * - A 429 (or any Retry-After) starts a cool-down that every request to this host waits out, not
+ *   only the one that got it.
+ * - Once the server has stayed clean well above the rate that last hurt, the limit is taken to
+ *   have lifted: the pace grows fast again and is dropped when it no longer holds anything back.
+ *
+ * Pure: the caller passes the time in and does the waiting (see gate.ts), so every decision is
+ * tested with a fake clock.
+ */
+
+/** What an answer says about the server's load. */
+export type LoadSignal =
+	/** Answered (any status but the ones below): the server keeps up. */
+	| 'clean'
+	/** 429: over the rate limit. */
+	| 'limited'
+	/** 503 or no answer within the time-out: overloaded. */
+	| 'overloaded'
+	/** Says nothing about load (a reset connection, a 500, a request that never went out). */
+	| 'neutral';
+
+export interface RateSettings {
+	/** The most requests in flight at once, whatever the server does. */
+	ceiling: number;
+}
+
+/** Handed out with every request that goes out, handed back with its answer. */
+export interface Ticket {
+	readonly seq: number;
+	readonly sentAt: number;
+}
+
+/** What the caller must wait for before the next request may go. */
+export type Readiness = { ready: true } | { ready: false; waitMs: number } | { ready: false; untilAnswer: true };
+
+export interface RateSnapshot {
+	window: number;
+	/** Requests per second, or undefined while not pacing. */
+	rate: number | undefined;
+	coolingUntil: number;
+}
+
+/** The window of a fresh execution: polite to a small server, and doubling per round trip. */
+export const INITIAL_WINDOW = 4;
+/** A 429 without Retry-After: CAMB's SDKs start their backoff near a second, so do we. */
+export const DEFAULT_COOL_DOWN_MS = 1000;
+/** After a cut the pace is this share of what the server accepted. */
+const DECREASE = 0.9;
+/** Slow start: the window grows by this much per clean answer, half again per round trip. */
+const SLOW_START_STEP = 0.5;
+/** Above the rate that last hurt, the pace grows by this share per second at full use. */
+const PROBE_GROWTH = 0.02;
+/** Clean for this long since the last cut: the limit has lifted, grow fast again. */
+const LIFTED_AFTER_MS = 10_000;
+/** The slowest pace: one request a second still ends a batch; CAMB's cool-downs set the rest. */
+const MIN_RATE = 1;
+/** A pace this fast holds nothing back that the window does not: stop pacing. */
+const UNPACED_RATE = 2000;
+/** What the server accepted is measured over at least this span, so a first burst is not a rate. */
+const MIN_MEASURE_MS = 1000;
+/** Rate limits are counted per second: one cut per second is enough to follow them. */
+const MIN_CUT_INTERVAL_MS = 1000;
+
+export class RateControl {
+	private window = INITIAL_WINDOW;
+	/** Slow start below this window, one more per round above it. */
+	private windowThreshold: number;
+	private rate: number | undefined;
+	/** The pace at the last cut: fast growth below it, careful probing above. */
+	private rateThreshold = Infinity;
+	private nextSendAt = 0;
+	private coolingUntil = 0;
+	private seq = 0;
+	/** Answers to requests numbered below this were already accounted for by the last cut. */
+	private cutSeq = 0;
+	private lastCutAt = -Infinity;
+	/** Clean answers since sending (re)started after the last cut, and since when. */
+	private cleanSinceResume = 0;
+	private resumedAt: number | undefined;
+	private readonly ceiling: number;
+
+	constructor(settings: RateSettings) {
+		this.ceiling = Math.max(1, Math.floor(settings.ceiling));
+		this.window = Math.min(INITIAL_WINDOW, this.ceiling);
+		this.windowThreshold = this.ceiling;
+	}
+
+	/** Whether a request may go now, with `inFlight` requests already out. */
+	readiness(now: number, inFlight: number): Readiness {
+		const waitMs = Math.max(this.coolingUntil - now, this.rate === undefined ? 0 : this.nextSendAt - now, 0);
+		if (waitMs > 0) return { ready: false, waitMs: Math.ceil(waitMs) };
+		if (inFlight >= Math.floor(this.window)) return { ready: false, untilAnswer: true };
+		return { ready: true };
+	}
+
+	/** A request goes out now. */
+	send(now: number): Ticket {
+		if (this.rate !== undefined) this.nextSendAt = Math.max(now, this.nextSendAt) + 1000 / this.rate;
+		this.resumedAt ??= now;
+		return { seq: this.seq++, sentAt: now };
+	}
+
+	/** The answer to a request (or its failure). `retryAfterMs`: the pause the server asked for. */
+	answered(ticket: Ticket, signal: LoadSignal, now: number, retryAfterMs?: number): void {
+		if (retryAfterMs !== undefined) this.coolDown(now + retryAfterMs);
+		else if (signal === 'limited') this.coolDown(now + DEFAULT_COOL_DOWN_MS);
+
+		if (signal === 'clean') this.grow(now);
+		else if ((signal === 'limited' || signal === 'overloaded') && ticket.seq >= this.cutSeq && now - this.lastCutAt >= MIN_CUT_INTERVAL_MS) {
+			this.cut(now);
+		}
+	}
+
+	snapshot(): RateSnapshot {
+		return { window: this.window, rate: this.rate, coolingUntil: this.coolingUntil };
+	}
+
+	private coolDown(until: number): void {
+		this.coolingUntil = Math.max(this.coolingUntil, until);
+		// Nothing accepted since the last cut yet: the measurement starts when sending resumes.
+		if (this.resumedAt !== undefined && this.cleanSinceResume === 0) this.resumedAt = Math.max(this.resumedAt, this.coolingUntil);
+	}
+
+	private grow(now: number): void {
+		this.cleanSinceResume++;
+		if (now - this.lastCutAt >= LIFTED_AFTER_MS) {
+			this.rateThreshold = Infinity;
+			this.windowThreshold = this.ceiling;
+		}
+		this.window = Math.min(this.ceiling, this.window + (this.window < this.windowThreshold ? SLOW_START_STEP : 1 / this.window));
+		if (this.rate === undefined) return;
+		// Below the rate that last hurt: +1 request/s per answer, i.e. doubling every second.
+		// Above it: +2% per second at full use, so the next limit is found gently.
+		this.rate += this.rate < this.rateThreshold ? 1 : PROBE_GROWTH;
+		if (this.rate >= UNPACED_RATE) this.rate = undefined;
+	}
+
+	private cut(now: number): void {
+		const since = this.resumedAt ?? now;
+		const span = now - since;
+		// Paced already and measured too briefly to tell: the pace itself is the best estimate.
+		const accepted = (this.cleanSinceResume * 1000) / Math.max(MIN_MEASURE_MS, span);
+		const base = this.rate === undefined ? accepted : span < MIN_MEASURE_MS ? this.rate : Math.min(this.rate, Math.max(accepted, MIN_RATE));
+		this.rate = Math.max(MIN_RATE, base * DECREASE);
+		this.rateThreshold = this.rate / DECREASE;
+		this.window = Math.max(1, Math.floor(this.window / 2));
+		this.windowThreshold = this.window;
+		this.cutSeq = this.seq;
+		this.lastCutAt = now;
+		this.cleanSinceResume = 0;
+		this.resumedAt = Math.max(now, this.coolingUntil);
+		this.nextSendAt = Math.max(this.nextSendAt, this.resumedAt);
+	}
+}
