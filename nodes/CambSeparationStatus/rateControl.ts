@@ -5,9 +5,9 @@
  * - A window of requests in flight starts small and grows by half every round trip while answers
  *   come back clean (slow start), so a fast server sees a high window within a few round trips. It
  *   never exceeds the ceiling (the node's "Max Requests in Flight").
- * - A 429, a 503 or a time-out is a congestion signal: the window halves, and from then on
- *   requests are also paced at a rate, which starts at what the server accepted (measured) and
- *   creeps back up while answers stay clean. At most one cut per second, and none for answers to
+ * - A 429, a 503 or a time-out is a congestion signal: the window halves (never below the start).
+ *   A 429 also paces requests from then on, at 90% of what the server let through (measured),
+ *   creeping back up while answers stay clean; a 503 or time-out slows an existing pace by 10%. At most one cut per second, and none for answers to
  *   requests sent before the last cut: one burst of 429s is one signal, not dozens.
  * - A 429 (or any Retry-After) starts a cool-down that every request to this host waits out, not
  *   only the one that got it.
@@ -68,6 +68,8 @@ const MIN_RATE = 1;
 const UNPACED_RATE = 2000;
 /** What the server accepted is measured over at least this span, so a first burst is not a rate. */
 const MIN_MEASURE_MS = 1000;
+/** Fewer answers than this before the first 429 measure nothing: the pace then grows fast. */
+const MIN_SAMPLES = 10;
 /** Rate limits are counted per second: one cut per second is enough to follow them. */
 const MIN_CUT_INTERVAL_MS = 1000;
 
@@ -84,8 +86,8 @@ export class RateControl {
 	/** Answers to requests numbered below this were already accounted for by the last cut. */
 	private cutSeq = 0;
 	private lastCutAt = -Infinity;
-	/** Clean answers since sending (re)started after the last cut, and since when. */
-	private cleanSinceResume = 0;
+	/** Answers not turned back (anything but a 429) since sending (re)started after the last cut, and since when. */
+	private acceptedSinceResume = 0;
 	private resumedAt: number | undefined;
 	private readonly ceiling: number;
 
@@ -115,9 +117,11 @@ export class RateControl {
 		if (retryAfterMs !== undefined) this.coolDown(now + retryAfterMs);
 		else if (signal === 'limited') this.coolDown(now + DEFAULT_COOL_DOWN_MS);
 
+		// Anything the server did not turn back went through its limiter: it counts as accepted.
+		if (signal !== 'limited') this.acceptedSinceResume++;
 		if (signal === 'clean') this.grow(now);
 		else if ((signal === 'limited' || signal === 'overloaded') && ticket.seq >= this.cutSeq && now - this.lastCutAt >= MIN_CUT_INTERVAL_MS) {
-			this.cut(now);
+			this.cut(now, signal);
 		}
 	}
 
@@ -128,11 +132,10 @@ export class RateControl {
 	private coolDown(until: number): void {
 		this.coolingUntil = Math.max(this.coolingUntil, until);
 		// Nothing accepted since the last cut yet: the measurement starts when sending resumes.
-		if (this.resumedAt !== undefined && this.cleanSinceResume === 0) this.resumedAt = Math.max(this.resumedAt, this.coolingUntil);
+		if (this.resumedAt !== undefined && this.acceptedSinceResume === 0) this.resumedAt = Math.max(this.resumedAt, this.coolingUntil);
 	}
 
 	private grow(now: number): void {
-		this.cleanSinceResume++;
 		if (now - this.lastCutAt >= LIFTED_AFTER_MS) {
 			this.rateThreshold = Infinity;
 			this.windowThreshold = this.ceiling;
@@ -145,19 +148,38 @@ export class RateControl {
 		if (this.rate >= UNPACED_RATE) this.rate = undefined;
 	}
 
-	private cut(now: number): void {
-		const since = this.resumedAt ?? now;
-		const span = now - since;
-		// Paced already and measured too briefly to tell: the pace itself is the best estimate.
-		const accepted = (this.cleanSinceResume * 1000) / Math.max(MIN_MEASURE_MS, span);
-		const base = this.rate === undefined ? accepted : span < MIN_MEASURE_MS ? this.rate : Math.min(this.rate, Math.max(accepted, MIN_RATE));
+	/** A 429: pace at 90% of what the limiter let through, measured since sending last resumed. */
+	private paceAfterLimit(now: number): void {
+		const span = now - (this.resumedAt ?? now);
+		const accepted = (this.acceptedSinceResume * 1000) / Math.max(MIN_MEASURE_MS, span);
+		if (this.rate === undefined) {
+			this.rate = Math.max(MIN_RATE, accepted * DECREASE);
+			// Too few answers to tell a rate from a blip: grow fast until the next 429 says more.
+			this.rateThreshold = this.acceptedSinceResume >= MIN_SAMPLES ? accepted : Infinity;
+			return;
+		}
+		// The measurement counts only when the pace was what held requests back (else slow answers or
+		// a small window did, and what got through says nothing about the limit).
+		const paceBound = span >= MIN_MEASURE_MS && accepted >= this.rate / 2;
+		const base = paceBound ? Math.min(this.rate, accepted) : this.rate;
+		this.rateThreshold = base;
 		this.rate = Math.max(MIN_RATE, base * DECREASE);
-		this.rateThreshold = this.rate / DECREASE;
-		this.window = Math.max(1, Math.floor(this.window / 2));
+	}
+
+	private cut(now: number, signal: 'limited' | 'overloaded'): void {
+		if (signal === 'limited') this.paceAfterLimit(now);
+		else if (this.rate !== undefined) {
+			// Overloaded while paced: slow the pace down, and come back to it quickly if it was a blip.
+			this.rateThreshold = this.rate;
+			this.rate = Math.max(MIN_RATE, this.rate * DECREASE);
+		}
+		// The pace answers a rate limit; the window only needs to shed load, never to starve the
+		// execution when trouble is random (a hung request holds its place for the whole time-out).
+		this.window = Math.max(Math.min(INITIAL_WINDOW, this.ceiling), Math.floor(this.window / 2));
 		this.windowThreshold = this.window;
 		this.cutSeq = this.seq;
 		this.lastCutAt = now;
-		this.cleanSinceResume = 0;
+		this.acceptedSinceResume = 0;
 		this.resumedAt = Math.max(now, this.coolingUntil);
 		this.nextSendAt = Math.max(this.nextSendAt, this.resumedAt);
 	}

@@ -147,7 +147,11 @@ export function createCambClient(ctx: IExecuteFunctions, baseUrl: string, settin
 			if (decision.giveUp === 'not-retryable') {
 				return { error: outcome.kind === 'answer' ? refuse(outcome) : failed(ctx, itemIndex, label, outcome) };
 			}
-			return { error: gaveUp(ctx, itemIndex, label, outcome, sent, startedAt, giveUpReason(decision.giveUp, who, label, sent, outcome, serverAsked)) };
+			// Counted as "Attempts per Check" counts them: 429s used up none.
+			const attempts = Math.max(1, decision.state.failures);
+			const turnedBack = sent - attempts;
+			const why = giveUpReason(decision.giveUp, who, label, attempts, outcome, serverAsked);
+			return { error: gaveUp(ctx, itemIndex, label, outcome, attempts, turnedBack, startedAt, why) };
 		};
 
 		for (;;) {
@@ -458,11 +462,13 @@ function gaveUp(
 	label: string,
 	last: Failed,
 	attempts: number,
+	rateLimited: number,
 	startedAt: number,
 	why: string,
 ): NodeApiError {
 	const seconds = ((Date.now() - startedAt) / 1000).toFixed(1);
-	const tried = `Tried ${label} ${attempts} time${attempts === 1 ? '' : 's'} over ${seconds} s; the last attempt failed with ${describe(last)}.`;
+	const also = rateLimited > 0 ? ` (and ${rateLimited} more turned back with 429, which use up no attempt)` : '';
+	const tried = `Tried ${label} ${attempts} time${attempts === 1 ? '' : 's'}${also} over ${seconds} s; the last attempt failed with ${describe(last)}.`;
 	return new NodeApiError(ctx.getNode(), { attempts, last: describe(last) } as JsonObject, {
 		message: why,
 		description: `${tried} Raise "Attempts per Check" or "Request Timeout" in the node's options, or try again later.`,

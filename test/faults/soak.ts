@@ -21,7 +21,7 @@
  */
 import type { INodeExecutionData, INodeParameters } from 'n8n-workflow';
 
-import { DEFAULT_COOL_DOWN_MS } from '../../nodes/CambSeparationStatus/rateControl';
+import { DEFAULT_COOL_DOWN_MS, INITIAL_WINDOW } from '../../nodes/CambSeparationStatus/rateControl';
 import { API_KEY, runStatusNode, type StatusRun } from '../fixtures/cambWorkflow';
 import { sendTime, taskStatusPath, type RecordedRequest, type Reply, type StandIn } from '../stand-in/camb-stand-in';
 
@@ -135,7 +135,9 @@ const fault = (kind: 'reset' | 'hang' | 'stall'): Maker => () => ({
 
 /** The menu, with weights: mostly answers, a good share of trouble, a little of the slow kind. */
 const MENU: ReadonlyArray<readonly [number, Maker]> = [
-	[7, RETRY_AFTER],
+	// Random 429s are rarer than other trouble: each one pauses the whole execution (the shared
+	// cool-down), so at the weight of the rest they would turn every batch into a wait.
+	[2, RETRY_AFTER],
 	[2, serverError(500, false)],
 	[2, serverError(502, false)],
 	[2, serverError(503, true)],
@@ -576,7 +578,8 @@ export function boundMs(batch: Batch, served: ScriptedReply[][]): { boundMs: num
 	});
 	const requests = served.reduce((sum, replies) => sum + replies.length, 0);
 	return {
-		boundMs: Math.ceil(slotTotal / maxInFlight + coolDownTotal + Math.max(0, ...chainMs) + OVERHEAD_MS + PER_REQUEST_CPU_MS * requests),
+		// The adaptive window may shrink to its start (4) on 503s and time-outs, never below.
+		boundMs: Math.ceil(slotTotal / Math.min(maxInFlight, INITIAL_WINDOW) + coolDownTotal + Math.max(0, ...chainMs) + OVERHEAD_MS + PER_REQUEST_CPU_MS * requests),
 		chainMs,
 	};
 }
