@@ -9,6 +9,7 @@
  * whole group (task runners included) when it ends, times out, or the session closes.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
@@ -31,7 +32,7 @@ function findRepoDir(from: string): string {
 		if (path.dirname(dir) === dir) throw new Error(`no n8n-nodes-camb-separation package.json above ${from}`);
 	}
 }
-const REPO_DIR = findRepoDir(__dirname);
+export const REPO_DIR = findRepoDir(__dirname);
 const E2E_DIR = path.join(REPO_DIR, 'test', 'e2e');
 export const EXAMPLES_DIR = path.join(REPO_DIR, 'examples');
 export const PACKAGE_NAME = 'n8n-nodes-camb-separation';
@@ -137,12 +138,14 @@ export function packTarball(): string {
 
 /**
  * Installs the tarball into `<userFolder>/.n8n/nodes` the way the Community Nodes panel does:
- * extract into node_modules/<name>, drop dev/peer/optional dependencies from its package.json,
+ * extract into node_modules/<name> (replacing an earlier install), drop dev/peer/optional dependencies from its package.json,
  * and list it with its exact version in the folder's package.json.
  */
 export function installPackage(userFolder: string, tarball: string): string {
 	const nodesDir = path.join(userFolder, '.n8n', 'nodes');
 	const packageDir = path.join(nodesDir, 'node_modules', PACKAGE_NAME);
+	// A reinstall (npm run dev's rebuild) replaces the old files: none may linger from an earlier build.
+	fs.rmSync(packageDir, { recursive: true, force: true });
 	fs.mkdirSync(packageDir, { recursive: true });
 	const tar = spawnSync('tar', ['-xzf', tarball, '-C', packageDir, '--strip-components=1'], { encoding: 'utf8' });
 	if (tar.status !== 0) throw new Error(`tar failed: ${tar.stderr}`);
@@ -347,6 +350,45 @@ export function groupMembers(pgid: number): number[] {
 	return members;
 }
 
+/** The running processes below `pid` (children, their children…), read from /proc's parent pids. */
+export function descendantsOf(pid: number): number[] {
+	const parentOf = new Map<number, number>();
+	for (const entry of fs.readdirSync('/proc')) {
+		if (!/^\d+$/.test(entry)) continue;
+		try {
+			const stat = fs.readFileSync(`/proc/${entry}/stat`, 'utf8');
+			const [state, ppid] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+			if (state !== 'Z' && state !== 'X') parentOf.set(Number(entry), Number(ppid));
+		} catch {
+			// Gone in the meantime.
+		}
+	}
+	const found: number[] = [];
+	const below = new Set([pid]);
+	for (let grew = true; grew; ) {
+		grew = false;
+		for (const [child, parent] of parentOf) {
+			if (below.has(parent) && !below.has(child)) {
+				below.add(child);
+				found.push(child);
+				grew = true;
+			}
+		}
+	}
+	return found;
+}
+
+/** True while a process with this pid runs (a zombie waiting to be reaped does not count). */
+export function isRunning(pid: number): boolean {
+	try {
+		const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+		const state = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[0];
+		return state !== 'Z' && state !== 'X';
+	} catch {
+		return false;
+	}
+}
+
 /** Waits until no process of group `pgid` runs any more; gives what is left after `timeoutMs`. */
 export async function groupGone(pgid: number, timeoutMs = 5000): Promise<number[]> {
 	const deadline = Date.now() + timeoutMs;
@@ -416,9 +458,16 @@ export interface N8nSession {
 	 * Starts `n8n start` (editor and REST API on 127.0.0.1 and the session's free port) and waits
 	 * until its REST API answers. The server runs in its own process group until stop() or close().
 	 */
-	startServer(options?: { readyTimeoutMs?: number }): Promise<N8nServer>;
+	startServer(options?: ServerOptions): Promise<N8nServer>;
 	/** Kills whatever is still running and deletes the user folder. */
 	close(): Promise<void>;
+}
+
+export interface ServerOptions {
+	/** How long to wait for the REST API; default 120 s. */
+	readyTimeoutMs?: number;
+	/** Gets everything the server prints (stdout and stderr), as it comes: e.g. to keep a log file. */
+	onOutput?: (text: string) => void;
 }
 
 export interface N8nServer {
@@ -427,6 +476,8 @@ export interface N8nServer {
 	readonly pid: number;
 	/** What the server printed so far (for error messages). */
 	output(): string;
+	/** Resolves when the server process has exited, for whatever reason (stop() included). */
+	readonly exited: Promise<void>;
 	/** SIGTERM to the group, SIGKILL after 5 s; resolves once the group is gone. */
 	stop(): Promise<void>;
 }
@@ -445,6 +496,10 @@ export interface SessionOptions {
 	env?: Record<string, string>;
 	/** Keep the user folder after close (debugging). Also CAMB_E2E_KEEP=1. */
 	keep?: boolean;
+	/** The packed package to install; default packTarball()'s. */
+	tarball?: string;
+	/** Start of the user folder's name in the temp dir; default `camb-e2e-n8n<major>-`. */
+	folderPrefix?: string;
 }
 
 /** Env names a parent may have set that would change how n8n behaves (jest sets NODE_ENV=test). */
@@ -481,8 +536,8 @@ let workflowCounter = 0;
 /** A fresh user folder with the package installed, ready to import and run workflows. */
 export async function startSession(major: Major, options: SessionOptions = {}): Promise<N8nSession> {
 	const install = findInstall(major);
-	const tarball = packTarball();
-	const userFolder = fs.mkdtempSync(path.join(os.tmpdir(), `camb-e2e-n8n${major}-`));
+	const tarball = options.tarball ?? packTarball();
+	const userFolder = fs.mkdtempSync(path.join(os.tmpdir(), options.folderPrefix ?? `camb-e2e-n8n${major}-`));
 	installPackage(userFolder, tarball);
 	const env = await sessionEnv(install, userFolder, options.env);
 	const children = new Set<ChildProcess>();
@@ -500,7 +555,7 @@ export async function startSession(major: Major, options: SessionOptions = {}): 
 		return file;
 	};
 
-	const startServer = async ({ readyTimeoutMs = 120_000 } = {}): Promise<N8nServer> => {
+	const startServer = async ({ readyTimeoutMs = 120_000, onOutput }: ServerOptions = {}): Promise<N8nServer> => {
 		const baseUrl = `http://127.0.0.1:${env.N8N_PORT}`;
 		const child = spawn(install.nodeBin, [install.n8nScript, 'start'], {
 			cwd: userFolder,
@@ -513,21 +568,28 @@ export async function startSession(major: Major, options: SessionOptions = {}): 
 		liveGroups.add(pid);
 		children.add(child);
 		let printed = '';
-		const keepOutput = (chunk: Buffer) => (printed = (printed + chunk.toString('utf8')).slice(-20_000));
+		const keepOutput = (chunk: Buffer) => {
+			const text = chunk.toString('utf8');
+			printed = (printed + text).slice(-20_000);
+			onOutput?.(text);
+		};
 		child.stdout.on('data', keepOutput);
 		child.stderr.on('data', keepOutput);
 		let exited = false;
-		child.once('exit', () => {
-			exited = true;
-			killGroup(pid, 'SIGKILL');
-			liveGroups.delete(pid);
-			children.delete(child);
-		});
+		const exitedPromise = new Promise<void>((resolve) =>
+			child.once('exit', () => {
+				exited = true;
+				killGroup(pid, 'SIGKILL');
+				liveGroups.delete(pid);
+				children.delete(child);
+				resolve();
+			}),
+		);
 		const stop = async () => {
 			if (!exited) {
 				killGroup(pid, 'SIGTERM');
 				const hardKill = setTimeout(() => killGroup(pid, 'SIGKILL'), 5000);
-				await new Promise((resolve) => (exited ? resolve(undefined) : child.once('exit', resolve)));
+				await exitedPromise;
 				clearTimeout(hardKill);
 			}
 			await groupGone(pid);
@@ -548,7 +610,7 @@ export async function startSession(major: Major, options: SessionOptions = {}): 
 			}
 			await new Promise((resolve) => setTimeout(resolve, 500));
 		}
-		return { baseUrl, pid, output: () => printed, stop };
+		return { baseUrl, pid, output: () => printed, exited: exitedPromise, stop };
 	};
 
 	const importWorkflows = async (workflows: Json[]): Promise<string[]> => {
@@ -594,6 +656,78 @@ export async function startSession(major: Major, options: SessionOptions = {}): 
 }
 
 // ---------------------------------------------------------------------------------------------
+// The REST API the editor uses (after `startServer()`)
+
+/** What n8n's owner set-up takes; the email and password are also the login. */
+export interface N8nAccount {
+	email: string;
+	firstName: string;
+	lastName: string;
+	/** n8n wants 8+ characters with a digit and an upper-case letter. */
+	password: string;
+}
+
+export interface RestAnswer {
+	status: number;
+	/** The parsed JSON body, if it was JSON; n8n wraps results in `{ data }`. */
+	body?: Json;
+	text: string;
+}
+
+/**
+ * Talks to a running n8n's REST API (`/rest/...`) as its editor does: it keeps the `n8n-auth`
+ * cookie n8n sets, and sends one fixed `browser-id` header, to which n8n binds that cookie (a
+ * cookie shown with another browser id is refused).
+ */
+export class N8nRest {
+	private cookie = '';
+	private readonly browserId = `camb-e2e-${randomUUID()}`;
+
+	constructor(readonly baseUrl: string) {}
+
+	async request(method: string, apiPath: string, body?: unknown): Promise<RestAnswer> {
+		const response = await fetch(`${this.baseUrl}/rest${apiPath}`, {
+			method,
+			headers: {
+				'content-type': 'application/json',
+				'browser-id': this.browserId,
+				...(this.cookie ? { cookie: this.cookie } : {}),
+			},
+			body: body === undefined ? undefined : JSON.stringify(body),
+			signal: AbortSignal.timeout(60_000),
+		});
+		const authCookie = response.headers.getSetCookie().find((cookie) => cookie.startsWith('n8n-auth='));
+		if (authCookie) this.cookie = authCookie.split(';')[0];
+		const text = await response.text();
+		let parsed: Json | undefined;
+		try {
+			parsed = JSON.parse(text) as Json;
+		} catch {
+			parsed = undefined; // Not JSON (an HTML error page, say): `text` has it.
+		}
+		return { status: response.status, body: parsed, text };
+	}
+
+	/** The answer's `data`; throws with the status and body unless n8n answered 2xx. */
+	async data(method: string, apiPath: string, body?: unknown): Promise<any> {
+		const answer = await this.request(method, apiPath, body);
+		if (answer.status < 200 || answer.status > 299) {
+			throw new Error(`n8n answered ${method} /rest${apiPath} with ${answer.status}: ${answer.text.slice(0, 1000)}`);
+		}
+		return answer.body?.data;
+	}
+
+	/** Creates the instance owner (only possible once per user folder) and logs in as it. */
+	async setUpOwner(owner: N8nAccount): Promise<void> {
+		await this.data('POST', '/owner/setup', owner);
+	}
+
+	async login(email: string, password: string): Promise<void> {
+		await this.data('POST', '/login', { emailOrLdapLoginId: email, password });
+	}
+}
+
+// ---------------------------------------------------------------------------------------------
 // Example workflows
 
 /** A fresh copy of examples/<name>. */
@@ -605,4 +739,36 @@ export function nodeNamed(workflow: Json, name: string): Json {
 	const node = (workflow.nodes as Json[]).find((candidate) => candidate.name === name);
 	if (!node) throw new Error(`the workflow has no node "${name}"`);
 	return node;
+}
+
+/** Sets the ids the "Task IDs" Code node of check-once-and-route.json emits (one item `{ task_id }` each). */
+export function withTaskIds(workflow: Json, taskIds: string[]): Json {
+	const node = nodeNamed(workflow, 'Task IDs');
+	const line = /^const taskIds = \[.*\];$/m;
+	if (!line.test(node.parameters.jsCode)) throw new Error('the "Task IDs" Code node no longer has a `const taskIds = [...];` line');
+	node.parameters.jsCode = node.parameters.jsCode.replace(line, `const taskIds = ${JSON.stringify(taskIds)};`);
+	return workflow;
+}
+
+/** Sets the task id in the "Task ID" Set node of poll-until-done.json. */
+export function withPollTaskId(workflow: Json, taskId: string): Json {
+	const [assignment] = nodeNamed(workflow, 'Task ID').parameters.assignments.assignments as Json[];
+	if (assignment?.name !== 'task_id') throw new Error('the "Task ID" Set node no longer assigns task_id first');
+	assignment.value = taskId;
+	return workflow;
+}
+
+/**
+ * submit-wait-and-download-stems.json with its two outside links pointed at stand-ins: as shipped,
+ * "Download audio" fetches a placeholder link and "Submit to CAMB.AI" posts to CAMB.AI itself.
+ * Throws if the shipped links changed, so a rewrite can never silently miss one.
+ */
+export function withLocalSubmitLinks(workflow: Json, links: { audioUrl: string; cambBaseUrl: string }): Json {
+	const download = nodeNamed(workflow, 'Download audio');
+	if (!/^https:\/\/example\.com\/REPLACE-/.test(download.parameters.url)) throw new Error(`"Download audio" fetches ${download.parameters.url}, not the shipped placeholder`);
+	download.parameters.url = links.audioUrl;
+	const submit = nodeNamed(workflow, 'Submit to CAMB.AI');
+	if (submit.parameters.url !== 'https://client.camb.ai/apis/audio-separation') throw new Error(`"Submit to CAMB.AI" posts to ${submit.parameters.url}, not the shipped CAMB.AI URL`);
+	submit.parameters.url = `${links.cambBaseUrl}/audio-separation`;
+	return workflow;
 }
