@@ -128,10 +128,12 @@ async function rebuild(session: N8nSession, logFile: string): Promise<void> {
 		}
 		const tarball = packIntoTemp();
 		console.log('Reinstalling the package and restarting n8n…');
+		const restartedAt = Date.now();
 		await started.server?.stop();
 		installPackage(session.userFolder, tarball);
 		const server = await startN8n(session, logFile);
-		console.log(`n8n is back (pid ${server.pid}) with the rebuilt package: reload the editor tab; you stay logged in.`);
+		const seconds = ((Date.now() - restartedAt) / 1000).toFixed(1);
+		console.log(`n8n is back (pid ${server.pid}, restarted in ${seconds} s) with the rebuilt package: reload the editor tab; you stay logged in.`);
 	} catch (error) {
 		console.error(`Rebuild failed: ${(error as Error).message}`);
 		await shutdown(1);
@@ -141,6 +143,7 @@ async function rebuild(session: N8nSession, logFile: string): Promise<void> {
 }
 
 async function main(): Promise<void> {
+	const startedAt = Date.now();
 	const { major, port: askedPort } = options();
 	// shutdown() runs once; a second signal (npm passes Ctrl-C on once more) must not kill this process mid-cleanup.
 	process.on('SIGINT', () => void shutdown(0));
@@ -168,7 +171,8 @@ async function main(): Promise<void> {
 	const version = (JSON.parse(fs.readFileSync(path.join(REPO_DIR, 'package.json'), 'utf8')) as { version: string }).version;
 	const lines = [
 		'',
-		`n8n ${install.version} (Node ${install.nodeVersion}) is running with ${PACKAGE_NAME} ${version} installed as a community package.`,
+		`n8n ${install.version} (Node ${install.nodeVersion}) is running with ${PACKAGE_NAME} ${version} installed as a community package ` +
+			`(ready in ${((Date.now() - startedAt) / 1000).toFixed(1)} s).`,
 		'',
 		`  Editor:   ${server.baseUrl}`,
 		`  Email:    ${DEV_OWNER.email}`,
@@ -177,7 +181,7 @@ async function main(): Promise<void> {
 		'  Workflows (open one, click "Execute workflow", then click a node to see its items):',
 		...workflows.map((workflow, index) => `    ${String(workflow.name).padEnd(72)} ${server.baseUrl}/workflow/${workflowIds[index]}`),
 		`  Credential "${DEV_CREDENTIAL.name}" (CAMB.AI API) points at the CAMB stand-in ${demo.camb.baseUrl}`,
-		`  Stem links point at the storage stand-in ${demo.storage.baseUrl}. Nothing leaves 127.0.0.1.`,
+		`  Stem links and the examples' audio point at the storage stand-in ${demo.storage.baseUrl}. Nothing is sent to CAMB.AI.`,
 		'',
 		`  n8n pid:  ${server.pid} (its own process group)`,
 		`  n8n log:  ${logFile}`,

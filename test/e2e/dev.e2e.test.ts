@@ -7,9 +7,12 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
+import { createRequire } from 'node:module';
 
 import { DEMO_WORKFLOW_NAME, DEV_CREDENTIAL } from '../dev/devWorkflows';
-import { descendantsOf, groupGone, groupMembers, isRunning, loadExample, N8nRest, NODE_TYPE, REPO_DIR, type Json, type Major } from './n8n';
+import { API_KEY } from '../fixtures/cambWorkflow';
+import { DEMO_TASKS } from '../fixtures/demoScenario';
+import { descendantsOf, findInstall, groupGone, groupMembers, isRunning, loadExample, N8nRest, NODE_TYPE, REPO_DIR, type Json, type Major } from './n8n';
 
 // jest.config.js (unit tests) matches *.test.ts too; this needs jest.e2e.config.js (n8n installed).
 const describeE2e = process.env.CAMB_E2E_TARBALL ? describe : describe.skip;
@@ -82,11 +85,36 @@ async function workflowsSeen(rest: N8nRest): Promise<Json[]> {
 	return (Array.isArray(data) ? data : data.data) as Json[];
 }
 
+/**
+ * Runs a saved workflow as the editor's "Execute workflow" button does and gives the items on each
+ * output of `nodeName` once the execution ended. n8n keeps run data serialised with `flatted`: it
+ * is read with the copy the n8n under test ships.
+ */
+async function executeAsEditor(rest: N8nRest, major: Major, workflowId: string, nodeName: string): Promise<Json[][]> {
+	const workflow = (await rest.data('GET', `/workflows/${workflowId}`)) as Json;
+	const started = (await rest.data('POST', `/workflows/${workflowId}/run`, { workflowData: workflow, triggerToStartFrom: { name: workflow.nodes[0].name } })) as Json;
+	const deadline = Date.now() + 120_000;
+	for (;;) {
+		const execution = (await rest.data('GET', `/executions/${started.executionId}`)) as Json;
+		if (execution && !['new', 'running'].includes(execution.status)) {
+			const { parse } = createRequire(findInstall(major).n8nScript)('flatted') as { parse: (text: string) => Json };
+			const run = parse(execution.data as string);
+			if (execution.status !== 'success') throw new Error(`the execution ended ${execution.status}: ${JSON.stringify(run.resultData.error)}`);
+			const outputs = (run.resultData.runData[nodeName]?.[0]?.data?.main ?? []) as Array<Json[] | null>;
+			return outputs.map((items) => items ?? []);
+		}
+		if (Date.now() > deadline) throw new Error(`execution ${started.executionId} still ${execution?.status} after 120 s`);
+		await new Promise((resolve) => setTimeout(resolve, 500));
+	}
+}
+
 describeE2e.each(MAJORS)('npm run dev -- --n8n %s', (major) => {
 	let dev: ChildProcess | undefined;
 	let printed: Printed | undefined;
+	const timings: string[] = [];
 
 	afterAll(async () => {
+		if (timings.length) console.log(`npm run dev -- --n8n ${major}:\n${timings.join('\n')}`);
 		// Only if the test failed half-way: end whatever is left, the same way Ctrl-C would, then for sure.
 		if (dev?.pid !== undefined && groupMembers(dev.pid).length > 0) {
 			process.kill(-dev.pid, 'SIGINT');
@@ -98,6 +126,8 @@ describeE2e.each(MAJORS)('npm run dev -- --n8n %s', (major) => {
 
 	it('prints a login that works, serves the editor with the package, credential and workflows, and Ctrl-C leaves nothing running', async () => {
 		let output = '';
+		const startedAt = Date.now();
+		const took = (what: string) => timings.push(`${what}: ${((Date.now() - startedAt) / 1000).toFixed(1)} s after npm run dev started`);
 		dev = spawn('npm', ['run', 'dev', '--', '--n8n', major], { cwd: REPO_DIR, env: userEnv(), detached: true, stdio: ['pipe', 'pipe', 'pipe'] });
 		dev.stdout?.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
 		dev.stderr?.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
@@ -105,6 +135,7 @@ describeE2e.each(MAJORS)('npm run dev -- --n8n %s', (major) => {
 
 		// Build, pack, fresh user folder, imports, n8n start, owner: a few minutes at most on a busy machine.
 		await waitForOutput(dev, () => output, (text) => text.includes('Ctrl-C stops n8n'), 300_000);
+		took('banner printed (build, pack, user folder, imports, n8n start, owner)');
 		printed = parseBanner(output);
 		expect(output).toMatch(new RegExp(`^n8n ${major}\\.\\d+\\.\\d+ \\(Node v\\d+`, 'm'));
 		expect(isRunning(printed.n8nPid)).toBe(true);
@@ -118,7 +149,7 @@ describeE2e.each(MAJORS)('npm run dev -- --n8n %s', (major) => {
 		// The printed account logs in; it sees the package's node, the credential and the workflows.
 		const rest = new N8nRest(printed.url);
 		await rest.login(printed.email, printed.password);
-		const nodeTypes = (await (await fetch(`${printed.url}/types/nodes.json`)).json()) as Json[];
+		const nodeTypes = (await rest.send('GET', '/types/nodes.json')).body as Json[];
 		expect(nodeTypes.map((type) => type.name)).toContain(NODE_TYPE);
 		const credentials = (await rest.data('GET', '/credentials')) as Json[];
 		expect(credentials.map(({ id, name, type }) => ({ id, name, type }))).toEqual([DEV_CREDENTIAL]);
@@ -135,14 +166,24 @@ describeE2e.each(MAJORS)('npm run dev -- --n8n %s', (major) => {
 			}
 		}
 
+		// Execute on the demo workflow: every output of the node gets the demo tasks the README promises.
+		const demo = workflows.find((workflow) => workflow.name === DEMO_WORKFLOW_NAME) as Json;
+		const outputs = await executeAsEditor(rest, major, demo.id as string, 'Camb Separation Status');
+		const expected = ['Success', 'Pending', 'Failure'].map((output) => DEMO_TASKS.filter((task) => task.expected === output).map((task) => task.task_id));
+		expect(outputs.map((items) => items.map((item) => item.json.task_id))).toEqual(expected);
+		// Finished tasks with a run carry both stems, downloaded from the storage stand-in.
+		const withStems = DEMO_TASKS.filter((task) => task.stems).map((task) => task.task_id);
+		expect(outputs[0].filter((item) => item.binary?.foreground && item.binary?.background).map((item) => item.json.task_id)).toEqual(withStems);
+
 		if (major === DEFAULT_MAJOR) {
 			// r + Enter: rebuild, reinstall, restart on the same URL; the login survives.
 			const oldPid = printed.n8nPid;
 			dev.stdin?.write('r\n');
-			const afterRebuild = await waitForOutput(dev, () => output, (text) => /n8n is back \(pid \d+\)/.test(text), 240_000);
-			const newPid = Number(/n8n is back \(pid (\d+)\)/.exec(afterRebuild)?.[1]);
+			const afterRebuild = await waitForOutput(dev, () => output, (text) => /n8n is back \(pid \d+/.test(text), 240_000);
+			const newPid = Number(/n8n is back \(pid (\d+)/.exec(afterRebuild)?.[1]);
 			expect(newPid).not.toBe(oldPid);
 			expect(await groupGone(oldPid)).toEqual([]);
+			took('rebuilt and restarted after r + Enter');
 			printed = { ...printed, n8nPid: newPid };
 			expect(await workflowsSeen(rest)).toHaveLength(workflows.length);
 		}
@@ -151,6 +192,7 @@ describeE2e.each(MAJORS)('npm run dev -- --n8n %s', (major) => {
 		const below = [printed.n8nPid, ...descendantsOf(printed.n8nPid), ...descendantsOf(dev.pid as number)];
 		process.kill(-(dev.pid as number), 'SIGINT');
 		const [code, signal] = await exited;
+		took('exited after Ctrl-C');
 		expect({ code, signal, said: /Stopped; the temporary user folder is deleted\./.test(output) }).toEqual({ code: 0, signal: null, said: true });
 
 		expect(await groupGone(printed.n8nPid)).toEqual([]);
@@ -158,5 +200,7 @@ describeE2e.each(MAJORS)('npm run dev -- --n8n %s', (major) => {
 		expect(below.filter(isRunning)).toEqual([]);
 		for (const url of [printed.url, printed.cambUrl, printed.storageUrl]) expect([url, await portClosed(url)]).toEqual([url, true]);
 		expect(fs.existsSync(printed.folder)).toBe(false);
+		// The credential's key is the stand-in's, but still a key: it is never printed.
+		expect(output).not.toContain(API_KEY);
 	}, 600_000);
 });

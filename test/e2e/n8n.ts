@@ -599,10 +599,11 @@ export async function startSession(major: Major, options: SessionOptions = {}): 
 			if (exited) throw new Error(`n8n start exited before it was ready:\n${tail(printed)}`);
 			try {
 				// /healthz answers before the REST API is mounted; /rest/settings (no login needed) after.
+				// While it starts, n8n 1.x answers every path with 200 "n8n is starting up. Please wait": wait for JSON.
 				const response = await fetch(`${baseUrl}/rest/settings`, { signal: AbortSignal.timeout(2000) });
-				if (response.ok) break;
+				if (response.ok && (JSON.parse(await response.text()) as Json | null)?.data) break;
 			} catch {
-				// Not listening yet.
+				// Not listening yet, or not answering JSON yet.
 			}
 			if (Date.now() >= deadline) {
 				await stop();
@@ -686,7 +687,12 @@ export class N8nRest {
 	constructor(readonly baseUrl: string) {}
 
 	async request(method: string, apiPath: string, body?: unknown): Promise<RestAnswer> {
-		const response = await fetch(`${this.baseUrl}/rest${apiPath}`, {
+		return await this.send(method, `/rest${apiPath}`, body);
+	}
+
+	/** Any path of the server (e.g. `/types/nodes.json`, which also wants the login), as the logged-in editor asks for it. */
+	async send(method: string, pathFromRoot: string, body?: unknown): Promise<RestAnswer> {
+		const response = await fetch(`${this.baseUrl}${pathFromRoot}`, {
 			method,
 			headers: {
 				'content-type': 'application/json',
