@@ -14,11 +14,18 @@ const describeE2e = process.env.CAMB_E2E_TARBALL ? describe : describe.skip;
 const OWNER: N8nAccount = { email: 'owner@example.com', firstName: 'Camb', lastName: 'Tester', password: 'Credential-test-0wner' };
 /** A key the stand-in does not accept; as long and distinctive as API_KEY, so a leak of it cannot be missed. */
 const WRONG_KEY = 'camb-e2e-wrong-key-5d1c9a7e3f2b8064';
-/**
- * What n8n says when the test's host does not resolve: the credential swaps an unsafe Base URL for
- * a host under .invalid, and n8n reports the failed lookup in its own words, without the host.
- */
-const CANNOT_CONNECT = /^The connection cannot be established, this usually occurs due to an incorrect host \(domain\) value$/;
+/** What each major shows, as read from the running n8n. */
+const SHOWN: Record<Major, { rejected: RegExp; unreachable: RegExp }> = {
+	// 1.x does not apply the credential's test rules to this error, and shows its own text for a 401.
+	'1': {
+		rejected: /^Authorization failed - please check your credentials$/,
+		unreachable: /^The connection cannot be established, this usually occurs due to an incorrect host \(domain\) value$/,
+	},
+	// 2.x applies the credential's rule for 401, and reports a failed lookup by its code.
+	'2': { rejected: /^CAMB\.AI rejected the API key \(HTTP 401\)\. /, unreachable: /^ENOTFOUND$/ },
+};
+/** Both majors send a request that got 401 once more, after "pre-authentication" (a no-op for this credential). */
+const REQUESTS_ON_401 = 2;
 
 interface TestAnswer {
 	/** n8n's verdict, as the editor shows it: status 'OK' or 'Error', and a message. */
@@ -81,10 +88,11 @@ describeE2e.each(['1', '2'] as Major[])('n8n %s.x: the CAMB.AI API credential\'s
 	it('a wrong key: the test fails saying CAMB.AI rejected the key, and n8n\'s answer does not hold the key', async () => {
 		const { result, text } = await saveAndTest({ apiKey: WRONG_KEY, baseUrl: camb.baseUrl });
 
-		expect(result.status).toBe('Error');
-		expect(result.message).toMatch(/CAMB\.AI rejected the API key \(HTTP 401\)/);
-		// The stand-in really was asked, and really said 401.
-		expect(camb.requests.map((request) => [request.method, request.path, request.headers['x-api-key']])).toEqual([['GET', '/list-voices', WRONG_KEY]]);
+		expect(result).toEqual({ status: 'Error', message: expect.stringMatching(SHOWN[major].rejected) });
+		// The stand-in really was asked (the key went nowhere else), and its answer was 401.
+		expect(camb.requests.map((request) => [request.method, request.path, request.headers['x-api-key']])).toEqual(
+			Array(REQUESTS_ON_401).fill(['GET', '/list-voices', WRONG_KEY]),
+		);
 		expect(text).not.toContain(WRONG_KEY);
 		expect(text).not.toContain(API_KEY);
 	});
@@ -92,7 +100,7 @@ describeE2e.each(['1', '2'] as Major[])('n8n %s.x: the CAMB.AI API credential\'s
 	it('a plain-http Base URL to another host: refused as a host that cannot be reached, nothing sent', async () => {
 		const { result, text } = await saveAndTest({ apiKey: API_KEY, baseUrl: 'http://camb.example.com/apis' });
 
-		expect(result).toEqual({ status: 'Error', message: expect.stringMatching(CANNOT_CONNECT) });
+		expect(result).toEqual({ status: 'Error', message: expect.stringMatching(SHOWN[major].unreachable) });
 		expect(text).not.toContain(API_KEY);
 		expect(camb.requests).toHaveLength(0);
 	});
@@ -105,7 +113,7 @@ describeE2e.each(['1', '2'] as Major[])('n8n %s.x: the CAMB.AI API credential\'s
 
 		const { result, text } = await saveAndTest({ apiKey: API_KEY, baseUrl: sneaky });
 
-		expect(result).toEqual({ status: 'Error', message: expect.stringMatching(CANNOT_CONNECT) });
+		expect(result).toEqual({ status: 'Error', message: expect.stringMatching(SHOWN[major].unreachable) });
 		expect(text).not.toContain(API_KEY);
 		expect(camb.requests).toHaveLength(0);
 	});

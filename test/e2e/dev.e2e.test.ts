@@ -8,6 +8,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import { createRequire } from 'node:module';
+import * as net from 'node:net';
 
 import { DEMO_WORKFLOW_NAME, DEV_CREDENTIAL } from '../dev/devWorkflows';
 import { API_KEY } from '../fixtures/cambWorkflow';
@@ -70,13 +71,19 @@ async function waitForOutput(child: ChildProcess, output: () => string, predicat
 	return output();
 }
 
+/** True when nothing listens on the URL's port any more (a connection is refused). */
 async function portClosed(url: string): Promise<boolean> {
-	try {
-		await fetch(url, { signal: AbortSignal.timeout(5000) });
-		return false;
-	} catch (error) {
-		return (error as { cause?: { code?: string } }).cause?.code === 'ECONNREFUSED';
-	}
+	const { hostname, port } = new URL(url);
+	return await new Promise((resolve) => {
+		const socket = net.connect({ host: hostname, port: Number(port) });
+		socket.setTimeout(5000, () => socket.destroy());
+		socket.once('connect', () => {
+			socket.destroy();
+			resolve(false);
+		});
+		socket.once('error', (error: NodeJS.ErrnoException) => resolve(error.code === 'ECONNREFUSED'));
+		socket.once('close', () => resolve(false));
+	});
 }
 
 /** The workflows the logged-in owner sees (1.x answers an array, newer ones may page it). */
@@ -135,19 +142,19 @@ describeE2e.each(MAJORS)('npm run dev -- --n8n %s', (major) => {
 
 		// Build, pack, fresh user folder, imports, n8n start, owner: a few minutes at most on a busy machine.
 		await waitForOutput(dev, () => output, (text) => text.includes('Ctrl-C stops n8n'), 300_000);
-		took('banner printed (build, pack, user folder, imports, n8n start, owner)');
+		took(`banner printed (build, then ${/ready in ([\d.]+ s)/.exec(output)?.[1]} for pack, user folder, imports, n8n start, owner)`);
 		printed = parseBanner(output);
 		expect(output).toMatch(new RegExp(`^n8n ${major}\\.\\d+\\.\\d+ \\(Node v\\d+`, 'm'));
 		expect(isRunning(printed.n8nPid)).toBe(true);
 
 		// The editor answers with n8n's page.
-		const page = await fetch(`${printed.url}/`);
+		const rest = new N8nRest(printed.url);
+		const page = await rest.send('GET', '/');
 		expect(page.status).toBe(200);
-		expect(page.headers.get('content-type')).toMatch(/text\/html/);
-		expect(await page.text()).toMatch(/<title>n8n/i);
+		expect(page.headers['content-type']).toMatch(/text\/html/);
+		expect(page.text).toMatch(/<title>n8n/i);
 
 		// The printed account logs in; it sees the package's node, the credential and the workflows.
-		const rest = new N8nRest(printed.url);
 		await rest.login(printed.email, printed.password);
 		const nodeTypes = (await rest.send('GET', '/types/nodes.json')).body as Json[];
 		expect(nodeTypes.map((type) => type.name)).toContain(NODE_TYPE);

@@ -11,6 +11,7 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import * as fs from 'node:fs';
+import * as http from 'node:http';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -670,6 +671,7 @@ export interface N8nAccount {
 
 export interface RestAnswer {
 	status: number;
+	headers: http.IncomingHttpHeaders;
 	/** The parsed JSON body, if it was JSON; n8n wraps results in `{ data }`. */
 	body?: Json;
 	text: string;
@@ -690,28 +692,47 @@ export class N8nRest {
 		return await this.send(method, `/rest${apiPath}`, body);
 	}
 
-	/** Any path of the server (e.g. `/types/nodes.json`, which also wants the login), as the logged-in editor asks for it. */
+	/**
+	 * Any path of the server (e.g. `/types/nodes.json`, which also wants the login), as the logged-in
+	 * editor asks for it. One connection per request (no keep-alive): reusing a kept-alive socket races
+	 * with the server closing it when idle, which a busy machine turns into "other side closed".
+	 */
 	async send(method: string, pathFromRoot: string, body?: unknown): Promise<RestAnswer> {
-		const response = await fetch(`${this.baseUrl}${pathFromRoot}`, {
-			method,
-			headers: {
-				'content-type': 'application/json',
-				'browser-id': this.browserId,
-				...(this.cookie ? { cookie: this.cookie } : {}),
-			},
-			body: body === undefined ? undefined : JSON.stringify(body),
-			signal: AbortSignal.timeout(60_000),
+		const payload = body === undefined ? undefined : JSON.stringify(body);
+		const { status, headers, text } = await new Promise<{ status: number; headers: http.IncomingHttpHeaders; text: string }>((resolve, reject) => {
+			const request = http.request(
+				`${this.baseUrl}${pathFromRoot}`,
+				{
+					method,
+					agent: false,
+					timeout: 60_000,
+					headers: {
+						'content-type': 'application/json',
+						'browser-id': this.browserId,
+						...(this.cookie ? { cookie: this.cookie } : {}),
+						...(payload === undefined ? {} : { 'content-length': Buffer.byteLength(payload) }),
+					},
+				},
+				(response) => {
+					let received = '';
+					response.setEncoding('utf8').on('data', (chunk: string) => (received += chunk));
+					response.once('end', () => resolve({ status: response.statusCode ?? 0, headers: response.headers, text: received }));
+					response.once('error', reject);
+				},
+			);
+			request.once('timeout', () => request.destroy(new Error(`${method} ${pathFromRoot}: no answer from n8n in 60 s`)));
+			request.once('error', reject);
+			request.end(payload);
 		});
-		const authCookie = response.headers.getSetCookie().find((cookie) => cookie.startsWith('n8n-auth='));
+		const authCookie = (headers['set-cookie'] ?? []).find((cookie) => cookie.startsWith('n8n-auth='));
 		if (authCookie) this.cookie = authCookie.split(';')[0];
-		const text = await response.text();
 		let parsed: Json | undefined;
 		try {
 			parsed = JSON.parse(text) as Json;
 		} catch {
 			parsed = undefined; // Not JSON (an HTML error page, say): `text` has it.
 		}
-		return { status: response.status, body: parsed, text };
+		return { status, headers, body: parsed, text };
 	}
 
 	/** The answer's `data`; throws with the status and body unless n8n answered 2xx. */
