@@ -50,12 +50,29 @@ export class CambAiApi implements ICredentialType {
 	};
 
 	// CAMB's own integration checks a key this way. An insecure base URL is swapped for an
-	// unresolvable one, so the test fails with that host in the message and sends the key nowhere.
+	// unresolvable one, so the test fails and sends the key nowhere. Without the rules, n8n would
+	// show only the HTTP status text ("Unauthorized"); they say what CAMB.AI's answer means.
 	test: ICredentialTestRequest = {
 		request: {
 			baseURL: `={{ ${SAFE_BASE_URL_EXPRESSION} }}`,
 			url: '/list-voices',
 			method: 'GET',
 		},
+		rules: [
+			{
+				type: 'responseCode',
+				properties: {
+					value: 401,
+					message: 'CAMB.AI rejected the API key (HTTP 401). Copy it again from the API section of CAMB.AI Studio.',
+				},
+			},
+			{
+				type: 'responseCode',
+				properties: {
+					value: 403,
+					message: 'CAMB.AI refused the request (HTTP 403): this key may not use the API.',
+				},
+			},
+		],
 	};
 }

@@ -9,7 +9,9 @@
  * whole group (task runners included) when it ends, times out, or the session closes.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import * as fs from 'node:fs';
+import * as http from 'node:http';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -31,7 +33,7 @@ function findRepoDir(from: string): string {
 		if (path.dirname(dir) === dir) throw new Error(`no n8n-nodes-camb-separation package.json above ${from}`);
 	}
 }
-const REPO_DIR = findRepoDir(__dirname);
+export const REPO_DIR = findRepoDir(__dirname);
 const E2E_DIR = path.join(REPO_DIR, 'test', 'e2e');
 export const EXAMPLES_DIR = path.join(REPO_DIR, 'examples');
 export const PACKAGE_NAME = 'n8n-nodes-camb-separation';
@@ -137,12 +139,14 @@ export function packTarball(): string {
 
 /**
  * Installs the tarball into `<userFolder>/.n8n/nodes` the way the Community Nodes panel does:
- * extract into node_modules/<name>, drop dev/peer/optional dependencies from its package.json,
+ * extract into node_modules/<name> (replacing an earlier install), drop dev/peer/optional dependencies from its package.json,
  * and list it with its exact version in the folder's package.json.
  */
 export function installPackage(userFolder: string, tarball: string): string {
 	const nodesDir = path.join(userFolder, '.n8n', 'nodes');
 	const packageDir = path.join(nodesDir, 'node_modules', PACKAGE_NAME);
+	// A reinstall (npm run dev's rebuild) replaces the old files: none may linger from an earlier build.
+	fs.rmSync(packageDir, { recursive: true, force: true });
 	fs.mkdirSync(packageDir, { recursive: true });
 	const tar = spawnSync('tar', ['-xzf', tarball, '-C', packageDir, '--strip-components=1'], { encoding: 'utf8' });
 	if (tar.status !== 0) throw new Error(`tar failed: ${tar.stderr}`);
@@ -347,6 +351,45 @@ export function groupMembers(pgid: number): number[] {
 	return members;
 }
 
+/** The running processes below `pid` (children, their children…), read from /proc's parent pids. */
+export function descendantsOf(pid: number): number[] {
+	const parentOf = new Map<number, number>();
+	for (const entry of fs.readdirSync('/proc')) {
+		if (!/^\d+$/.test(entry)) continue;
+		try {
+			const stat = fs.readFileSync(`/proc/${entry}/stat`, 'utf8');
+			const [state, ppid] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+			if (state !== 'Z' && state !== 'X') parentOf.set(Number(entry), Number(ppid));
+		} catch {
+			// Gone in the meantime.
+		}
+	}
+	const found: number[] = [];
+	const below = new Set([pid]);
+	for (let grew = true; grew; ) {
+		grew = false;
+		for (const [child, parent] of parentOf) {
+			if (below.has(parent) && !below.has(child)) {
+				below.add(child);
+				found.push(child);
+				grew = true;
+			}
+		}
+	}
+	return found;
+}
+
+/** True while a process with this pid runs (a zombie waiting to be reaped does not count). */
+export function isRunning(pid: number): boolean {
+	try {
+		const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+		const state = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[0];
+		return state !== 'Z' && state !== 'X';
+	} catch {
+		return false;
+	}
+}
+
 /** Waits until no process of group `pgid` runs any more; gives what is left after `timeoutMs`. */
 export async function groupGone(pgid: number, timeoutMs = 5000): Promise<number[]> {
 	const deadline = Date.now() + timeoutMs;
@@ -416,9 +459,16 @@ export interface N8nSession {
 	 * Starts `n8n start` (editor and REST API on 127.0.0.1 and the session's free port) and waits
 	 * until its REST API answers. The server runs in its own process group until stop() or close().
 	 */
-	startServer(options?: { readyTimeoutMs?: number }): Promise<N8nServer>;
+	startServer(options?: ServerOptions): Promise<N8nServer>;
 	/** Kills whatever is still running and deletes the user folder. */
 	close(): Promise<void>;
+}
+
+export interface ServerOptions {
+	/** How long to wait for the REST API; default 120 s. */
+	readyTimeoutMs?: number;
+	/** Gets everything the server prints (stdout and stderr), as it comes: e.g. to keep a log file. */
+	onOutput?: (text: string) => void;
 }
 
 export interface N8nServer {
@@ -427,6 +477,8 @@ export interface N8nServer {
 	readonly pid: number;
 	/** What the server printed so far (for error messages). */
 	output(): string;
+	/** Resolves when the server process has exited, for whatever reason (stop() included). */
+	readonly exited: Promise<void>;
 	/** SIGTERM to the group, SIGKILL after 5 s; resolves once the group is gone. */
 	stop(): Promise<void>;
 }
@@ -445,6 +497,10 @@ export interface SessionOptions {
 	env?: Record<string, string>;
 	/** Keep the user folder after close (debugging). Also CAMB_E2E_KEEP=1. */
 	keep?: boolean;
+	/** The packed package to install; default packTarball()'s. */
+	tarball?: string;
+	/** Start of the user folder's name in the temp dir; default `camb-e2e-n8n<major>-`. */
+	folderPrefix?: string;
 }
 
 /** Env names a parent may have set that would change how n8n behaves (jest sets NODE_ENV=test). */
@@ -481,8 +537,8 @@ let workflowCounter = 0;
 /** A fresh user folder with the package installed, ready to import and run workflows. */
 export async function startSession(major: Major, options: SessionOptions = {}): Promise<N8nSession> {
 	const install = findInstall(major);
-	const tarball = packTarball();
-	const userFolder = fs.mkdtempSync(path.join(os.tmpdir(), `camb-e2e-n8n${major}-`));
+	const tarball = options.tarball ?? packTarball();
+	const userFolder = fs.mkdtempSync(path.join(os.tmpdir(), options.folderPrefix ?? `camb-e2e-n8n${major}-`));
 	installPackage(userFolder, tarball);
 	const env = await sessionEnv(install, userFolder, options.env);
 	const children = new Set<ChildProcess>();
@@ -500,7 +556,7 @@ export async function startSession(major: Major, options: SessionOptions = {}): 
 		return file;
 	};
 
-	const startServer = async ({ readyTimeoutMs = 120_000 } = {}): Promise<N8nServer> => {
+	const startServer = async ({ readyTimeoutMs = 120_000, onOutput }: ServerOptions = {}): Promise<N8nServer> => {
 		const baseUrl = `http://127.0.0.1:${env.N8N_PORT}`;
 		const child = spawn(install.nodeBin, [install.n8nScript, 'start'], {
 			cwd: userFolder,
@@ -513,21 +569,28 @@ export async function startSession(major: Major, options: SessionOptions = {}): 
 		liveGroups.add(pid);
 		children.add(child);
 		let printed = '';
-		const keepOutput = (chunk: Buffer) => (printed = (printed + chunk.toString('utf8')).slice(-20_000));
+		const keepOutput = (chunk: Buffer) => {
+			const text = chunk.toString('utf8');
+			printed = (printed + text).slice(-20_000);
+			onOutput?.(text);
+		};
 		child.stdout.on('data', keepOutput);
 		child.stderr.on('data', keepOutput);
 		let exited = false;
-		child.once('exit', () => {
-			exited = true;
-			killGroup(pid, 'SIGKILL');
-			liveGroups.delete(pid);
-			children.delete(child);
-		});
+		const exitedPromise = new Promise<void>((resolve) =>
+			child.once('exit', () => {
+				exited = true;
+				killGroup(pid, 'SIGKILL');
+				liveGroups.delete(pid);
+				children.delete(child);
+				resolve();
+			}),
+		);
 		const stop = async () => {
 			if (!exited) {
 				killGroup(pid, 'SIGTERM');
 				const hardKill = setTimeout(() => killGroup(pid, 'SIGKILL'), 5000);
-				await new Promise((resolve) => (exited ? resolve(undefined) : child.once('exit', resolve)));
+				await exitedPromise;
 				clearTimeout(hardKill);
 			}
 			await groupGone(pid);
@@ -537,10 +600,11 @@ export async function startSession(major: Major, options: SessionOptions = {}): 
 			if (exited) throw new Error(`n8n start exited before it was ready:\n${tail(printed)}`);
 			try {
 				// /healthz answers before the REST API is mounted; /rest/settings (no login needed) after.
+				// While it starts, n8n 1.x answers every path with 200 "n8n is starting up. Please wait": wait for JSON.
 				const response = await fetch(`${baseUrl}/rest/settings`, { signal: AbortSignal.timeout(2000) });
-				if (response.ok) break;
+				if (response.ok && (JSON.parse(await response.text()) as Json | null)?.data) break;
 			} catch {
-				// Not listening yet.
+				// Not listening yet, or not answering JSON yet.
 			}
 			if (Date.now() >= deadline) {
 				await stop();
@@ -548,7 +612,7 @@ export async function startSession(major: Major, options: SessionOptions = {}): 
 			}
 			await new Promise((resolve) => setTimeout(resolve, 500));
 		}
-		return { baseUrl, pid, output: () => printed, stop };
+		return { baseUrl, pid, output: () => printed, exited: exitedPromise, stop };
 	};
 
 	const importWorkflows = async (workflows: Json[]): Promise<string[]> => {
@@ -594,6 +658,103 @@ export async function startSession(major: Major, options: SessionOptions = {}): 
 }
 
 // ---------------------------------------------------------------------------------------------
+// The REST API the editor uses (after `startServer()`)
+
+/** What n8n's owner set-up takes; the email and password are also the login. */
+export interface N8nAccount {
+	email: string;
+	firstName: string;
+	lastName: string;
+	/** n8n wants 8+ characters with a digit and an upper-case letter. */
+	password: string;
+}
+
+export interface RestAnswer {
+	status: number;
+	headers: http.IncomingHttpHeaders;
+	/** The parsed JSON body, if it was JSON; n8n wraps results in `{ data }`. */
+	body?: Json;
+	text: string;
+}
+
+/**
+ * Talks to a running n8n's REST API (`/rest/...`) as its editor does: it keeps the `n8n-auth`
+ * cookie n8n sets, and sends one fixed `browser-id` header, to which n8n binds that cookie (a
+ * cookie shown with another browser id is refused).
+ */
+export class N8nRest {
+	private cookie = '';
+	private readonly browserId = `camb-e2e-${randomUUID()}`;
+
+	constructor(readonly baseUrl: string) {}
+
+	async request(method: string, apiPath: string, body?: unknown): Promise<RestAnswer> {
+		return await this.send(method, `/rest${apiPath}`, body);
+	}
+
+	/**
+	 * Any path of the server (e.g. `/types/nodes.json`, which also wants the login), as the logged-in
+	 * editor asks for it. One connection per request (no keep-alive): reusing a kept-alive socket races
+	 * with the server closing it when idle, which a busy machine turns into "other side closed".
+	 */
+	async send(method: string, pathFromRoot: string, body?: unknown): Promise<RestAnswer> {
+		const payload = body === undefined ? undefined : JSON.stringify(body);
+		const { status, headers, text } = await new Promise<{ status: number; headers: http.IncomingHttpHeaders; text: string }>((resolve, reject) => {
+			const request = http.request(
+				`${this.baseUrl}${pathFromRoot}`,
+				{
+					method,
+					agent: false,
+					timeout: 60_000,
+					headers: {
+						'content-type': 'application/json',
+						'browser-id': this.browserId,
+						...(this.cookie ? { cookie: this.cookie } : {}),
+						...(payload === undefined ? {} : { 'content-length': Buffer.byteLength(payload) }),
+					},
+				},
+				(response) => {
+					let received = '';
+					response.setEncoding('utf8').on('data', (chunk: string) => (received += chunk));
+					response.once('end', () => resolve({ status: response.statusCode ?? 0, headers: response.headers, text: received }));
+					response.once('error', reject);
+				},
+			);
+			request.once('timeout', () => request.destroy(new Error(`${method} ${pathFromRoot}: no answer from n8n in 60 s`)));
+			request.once('error', reject);
+			request.end(payload);
+		});
+		const authCookie = (headers['set-cookie'] ?? []).find((cookie) => cookie.startsWith('n8n-auth='));
+		if (authCookie) this.cookie = authCookie.split(';')[0];
+		let parsed: Json | undefined;
+		try {
+			parsed = JSON.parse(text) as Json;
+		} catch {
+			parsed = undefined; // Not JSON (an HTML error page, say): `text` has it.
+		}
+		return { status, headers, body: parsed, text };
+	}
+
+	/** The answer's `data`; throws with the status and body unless n8n answered 2xx. */
+	async data(method: string, apiPath: string, body?: unknown): Promise<any> {
+		const answer = await this.request(method, apiPath, body);
+		if (answer.status < 200 || answer.status > 299) {
+			throw new Error(`n8n answered ${method} /rest${apiPath} with ${answer.status}: ${answer.text.slice(0, 1000)}`);
+		}
+		return answer.body?.data;
+	}
+
+	/** Creates the instance owner (only possible once per user folder) and logs in as it. */
+	async setUpOwner(owner: N8nAccount): Promise<void> {
+		await this.data('POST', '/owner/setup', owner);
+	}
+
+	async login(email: string, password: string): Promise<void> {
+		await this.data('POST', '/login', { emailOrLdapLoginId: email, password });
+	}
+}
+
+// ---------------------------------------------------------------------------------------------
 // Example workflows
 
 /** A fresh copy of examples/<name>. */
@@ -605,4 +766,36 @@ export function nodeNamed(workflow: Json, name: string): Json {
 	const node = (workflow.nodes as Json[]).find((candidate) => candidate.name === name);
 	if (!node) throw new Error(`the workflow has no node "${name}"`);
 	return node;
+}
+
+/** Sets the ids the "Task IDs" Code node of check-once-and-route.json emits (one item `{ task_id }` each). */
+export function withTaskIds(workflow: Json, taskIds: string[]): Json {
+	const node = nodeNamed(workflow, 'Task IDs');
+	const line = /^const taskIds = \[.*\];$/m;
+	if (!line.test(node.parameters.jsCode)) throw new Error('the "Task IDs" Code node no longer has a `const taskIds = [...];` line');
+	node.parameters.jsCode = node.parameters.jsCode.replace(line, `const taskIds = ${JSON.stringify(taskIds)};`);
+	return workflow;
+}
+
+/** Sets the task id in the "Task ID" Set node of poll-until-done.json. */
+export function withPollTaskId(workflow: Json, taskId: string): Json {
+	const [assignment] = nodeNamed(workflow, 'Task ID').parameters.assignments.assignments as Json[];
+	if (assignment?.name !== 'task_id') throw new Error('the "Task ID" Set node no longer assigns task_id first');
+	assignment.value = taskId;
+	return workflow;
+}
+
+/**
+ * submit-wait-and-download-stems.json with its two outside links pointed at stand-ins: as shipped,
+ * "Download audio" fetches a placeholder link and "Submit to CAMB.AI" posts to CAMB.AI itself.
+ * Throws if the shipped links changed, so a rewrite can never silently miss one.
+ */
+export function withLocalSubmitLinks(workflow: Json, links: { audioUrl: string; cambBaseUrl: string }): Json {
+	const download = nodeNamed(workflow, 'Download audio');
+	if (!/^https:\/\/example\.com\/REPLACE-/.test(download.parameters.url)) throw new Error(`"Download audio" fetches ${download.parameters.url}, not the shipped placeholder`);
+	download.parameters.url = links.audioUrl;
+	const submit = nodeNamed(workflow, 'Submit to CAMB.AI');
+	if (submit.parameters.url !== 'https://client.camb.ai/apis/audio-separation') throw new Error(`"Submit to CAMB.AI" posts to ${submit.parameters.url}, not the shipped CAMB.AI URL`);
+	submit.parameters.url = `${links.cambBaseUrl}/audio-separation`;
+	return workflow;
 }

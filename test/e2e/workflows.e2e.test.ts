@@ -9,7 +9,21 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 
 import { startStandIn, streamPattern, taskStatusPath, type RecordedRequest, type Reply, type StandIn } from '../stand-in/camb-stand-in';
-import { EXAMPLES_DIR, loadExample, nodeNamed, NODE_TYPE, startSession, type Json, type Major, type N8nItem, type N8nSession, type RunResult } from './n8n';
+import {
+	EXAMPLES_DIR,
+	loadExample,
+	nodeNamed,
+	NODE_TYPE,
+	startSession,
+	withLocalSubmitLinks,
+	withPollTaskId,
+	withTaskIds,
+	type Json,
+	type Major,
+	type N8nItem,
+	type N8nSession,
+	type RunResult,
+} from './n8n';
 
 const STATUS_NODE = 'Camb Separation Status';
 /** Long and distinctive, so a search of n8n's output for it cannot miss a leak. */
@@ -26,15 +40,6 @@ const resultUrls = (runId: number) => ({
 	background_audio_url: `https://storage.example.invalid/${runId}/bg_audio.flac`,
 });
 const resultPath = (runId: number) => `/audio-separation-result/${runId}`;
-
-/** Sets the ids the "Task IDs" Code node of check-once-and-route.json emits. */
-function withTaskIds(workflow: Json, taskIds: string[]): Json {
-	const node = nodeNamed(workflow, 'Task IDs');
-	const line = /^const taskIds = \[.*\];$/m;
-	if (!line.test(node.parameters.jsCode)) throw new Error('the "Task IDs" Code node no longer has a `const taskIds = [...];` line');
-	node.parameters.jsCode = node.parameters.jsCode.replace(line, `const taskIds = ${JSON.stringify(taskIds)};`);
-	return workflow;
-}
 
 /** Fails with n8n's whole output, so a broken run explains itself. */
 function expectRun(result: RunResult, status: 'success' | 'error', exitCode: number): void {
@@ -224,8 +229,7 @@ describeE2e.each(['1', '2'] as Major[])('n8n %s.x, package installed as a commun
 		const pendingReply: Reply = { json: { status: 'PENDING', run_id: null } };
 		camb.task('task-slow', pendingReply, pendingReply, { json: { status: 'SUCCESS', run_id: 202 } });
 		camb.on('GET', resultPath(202), { json: resultUrls(202) });
-		const workflow = loadExample('poll-until-done.json');
-		nodeNamed(workflow, 'Task ID').parameters.assignments.assignments[0].value = 'task-slow';
+		const workflow = withPollTaskId(loadExample('poll-until-done.json'), 'task-slow');
 
 		const result = await run(workflow, 'poll loop');
 
@@ -272,14 +276,11 @@ describeE2e.each(['1', '2'] as Major[])('n8n %s.x, package installed as a commun
 		const links = { foreground_audio_url: stemUrl('fg_audio.flac'), background_audio_url: stemUrl('bg_audio.flac') };
 		camb.on('GET', resultPath(404), { json: links });
 
-		const workflow = loadExample('submit-wait-and-download-stems.json');
 		// As shipped, the audio link is a placeholder and the upload goes to CAMB.AI itself: point both at the stand-ins.
-		const download = nodeNamed(workflow, 'Download audio');
-		expect(download.parameters.url).toMatch(/^https:\/\/example\.com\/REPLACE-/);
-		download.parameters.url = `${storage.baseUrl}/uploads/interview.wav`;
-		const submit = nodeNamed(workflow, 'Submit to CAMB.AI');
-		expect(submit.parameters.url).toBe('https://client.camb.ai/apis/audio-separation');
-		submit.parameters.url = `${camb.baseUrl}/audio-separation`;
+		const workflow = withLocalSubmitLinks(loadExample('submit-wait-and-download-stems.json'), {
+			audioUrl: `${storage.baseUrl}/uploads/interview.wav`,
+			cambBaseUrl: camb.baseUrl,
+		});
 
 		const result = await run(workflow, 'submit, wait, download stems');
 

@@ -83,6 +83,13 @@ describe('credential', () => {
 		expect(testBaseUrl('http://localhost:3000/x')).toBe('http://localhost:3000/x');
 	});
 
+	it('says what a 401 or 403 from CAMB.AI means instead of n8n\'s bare status text', () => {
+		expect(credential.test.rules).toEqual([
+			{ type: 'responseCode', properties: { value: 401, message: expect.stringMatching(/^CAMB\.AI rejected the API key \(HTTP 401\)/) } },
+			{ type: 'responseCode', properties: { value: 403, message: expect.stringMatching(/^CAMB\.AI refused the request \(HTTP 403\)/) } },
+		]);
+	});
+
 	it('never tests over plain http to a host that is not loopback', () => {
 		for (const insecure of ['http://client.camb.ai/apis', 'http://127.0.0.1.example.com', 'ftp://x']) {
 			expect(testBaseUrl(insecure)).toBe('https://plain-http-is-only-allowed-for-localhost.invalid');
