@@ -8,9 +8,11 @@
  * workers while its executions are parked:
  *   1. a parked polling loop (b), parked stems (c) and a node waiting inside (f) start; once
  *      parked, both workers get kill -9 and two new ones start;
- *   2. (a) routing across workers, (d) cancel, (e) 50 executions on two workers;
- *   3. the results of 1: (b) and (c) finished on a new worker, (f) as each major handles it;
- *   4. (e) the same 50 on one worker.
+ *   2. (a) routing across workers, (d) cancel;
+ *   3. (b) and (c) resume on a new worker, with free slots, so their lateness is n8n's own;
+ *   4. (e) 50 executions on two workers; (f) as each major handles it (1.x re-runs it ~1 min
+ *      after the kill);
+ *   5. (e) the same 50 on one worker.
  * Later tests use what earlier ones set up: run the file whole (`npm run test:queue`).
  */
 import { createHash } from 'node:crypto';
@@ -33,7 +35,22 @@ const WORKERS = 2;
 /** n8n's default; every execution waiting inside the node or in a short Wait holds one of these. */
 const CONCURRENCY = 10;
 const FIFTY = 50;
-const STEM_BYTES = { foreground: 3_000_000, background: 2_000_000 };
+/** CAMB_QUEUE_STEM_BYTES: the size of each stem, for measuring memory with large ones. */
+const STEM_BYTES = process.env.CAMB_QUEUE_STEM_BYTES
+	? { foreground: Number(process.env.CAMB_QUEUE_STEM_BYTES), background: Number(process.env.CAMB_QUEUE_STEM_BYTES) }
+	: { foreground: 3_000_000, background: 2_000_000 };
+/**
+ * CAMB_QUEUE_BINARY_MODE=database measures n8n's other queue-mode option (2.x's default there):
+ * binary data in Postgres, no shared folder. The default is what the README recommends.
+ */
+const BINARY_MODE = process.env.CAMB_QUEUE_BINARY_MODE ?? 'filesystem';
+if (!['filesystem', 'database'].includes(BINARY_MODE)) throw new Error(`CAMB_QUEUE_BINARY_MODE must be filesystem or database, not ${BINARY_MODE}`);
+
+/** The most memory a process has used so far (VmHWM), in MB. */
+function peakRssMb(pid: number): number {
+	const kb = Number(/^VmHWM:\s+(\d+) kB/m.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]);
+	return Math.round(kb / 1024);
+}
 
 // jest.config.js (unit tests) skips test/queue; this needs jest.queue.config.js, whose global
 // setup checks the n8n installs, packs the package and installs Postgres and Redis.
@@ -157,8 +174,12 @@ describeQueue.each(queueMajors())('n8n %s.x in queue mode: main + two workers, P
 			workflows: names.map((name) => workflows[name]),
 			workers: WORKERS,
 			concurrency: CONCURRENCY,
-			// The binary data mode the README recommends for queue mode: files, in ONE folder every process shares.
-			env: { N8N_DEFAULT_BINARY_DATA_MODE: 'filesystem', N8N_BINARY_DATA_STORAGE_PATH: binaryDataDir },
+			env:
+				BINARY_MODE === 'filesystem'
+					? // The binary data mode the README recommends for queue mode: files, in ONE folder every process shares.
+						{ N8N_DEFAULT_BINARY_DATA_MODE: 'filesystem', N8N_BINARY_DATA_STORAGE_PATH: binaryDataDir }
+					: // 1.x offers database mode only when told to; each process keeps its own (unused) folder.
+						{ N8N_DEFAULT_BINARY_DATA_MODE: 'database', N8N_AVAILABLE_BINARY_DATA_MODES: 'filesystem,database' },
 		});
 		cluster = started_;
 		names.forEach((name, i) => (workflow[name] = workflowIds[i]));
@@ -182,6 +203,10 @@ describeQueue.each(queueMajors())('n8n %s.x in queue mode: main + two workers, P
 		killedAt: 0,
 		insideRequestsAtKill: 0,
 		ranBefore: {} as Record<'park' | 'stems' | 'inside', string[]>,
+		/** When n8n will resume the parked loop (execution_entity.waitTill). */
+		parkWaitTill: 0,
+		/** Peak memory of the worker that downloaded the stems, MB. */
+		stemsWorkerPeakMb: 0,
 	};
 
 	it('crash set-up: a loop parks in its Wait, stems park after the download, a node waits inside; then kill -9 of both workers', async () => {
@@ -219,11 +244,13 @@ describeQueue.each(queueMajors())('n8n %s.x in queue mode: main + two workers, P
 			crash.ranBefore[name] = cluster.workersThatRan(crash.ids[name]);
 			expect({ [name]: crash.ranBefore[name] }).toEqual({ [name]: [expect.stringMatching(/^w[12]$/)] });
 		}
+		crash.parkWaitTill = Date.parse(String((await cluster.execution(crash.ids.park)).waitTill));
 		// After the park the task is done: the check that follows it sees SUCCESS.
 		scriptSuccess(park);
 
 		// A crash of both workers (kill -9 of each whole process group, task runners included).
 		const victims = cluster.workers.filter((worker) => !worker.process.exited());
+		crash.stemsWorkerPeakMb = peakRssMb(victims.find((worker) => worker.name === crash.ranBefore.stems[0])!.process.pid);
 		crash.killedAt = Date.now();
 		crash.insideRequestsAtKill = cambApi.requestsForTask(inside).length;
 		await Promise.all(victims.map((worker) => worker.process.kill()));
@@ -306,6 +333,59 @@ describeQueue.each(queueMajors())('n8n %s.x in queue mode: main + two workers, P
 		figures.push(`(d) cancel: "canceled" in the database ${seconds(endedIn)} after POST /rest/executions/${executionId}/stop; no request after it`);
 	}, 120_000);
 
+	// ---- 3. the parked executions' results, measured while the workers are otherwise idle ----------
+
+	/** The killed worker ran the first part; a worker started after the kill ran the rest. */
+	function expectKilledThenNew(ran: string[], before: string[]): void {
+		const newWorkers = cluster.workers.filter((worker) => !crash.killed.includes(worker.name)).map((worker) => worker.name);
+		expect(ran).toHaveLength(2);
+		expect(ran[0]).toBe(before[0]);
+		expect(crash.killed).toContain(ran[0]);
+		expect(newWorkers).toContain(ran[1]);
+	}
+
+	it(`(b) the loop parked in its ${PARK_SECONDS} s Wait survived kill -9 of its worker and finished on another`, async () => {
+		const park = task('park');
+		const execution = await finished(crash.ids.park, 240_000);
+		expectSuccess(execution);
+		const ran = cluster.workersThatRan(execution.id);
+		// Two jobs: the first pass on the killed worker, the rest after the park on a new one.
+		expectKilledThenNew(ran, crash.ranBefore.park);
+		expect(execution.runsOf(STATUS_NODE)).toHaveLength(2);
+		expect(execution.runsOf(WAIT_NODE)).toHaveLength(1);
+		const checks = cambApi.requestsForTask(park);
+		// The first pass waited inside (several checks), the pass after the park checked once.
+		const firstPass = execution.json(STATUS_NODE, 1, 0)[0]?.check_count;
+		expect(firstPass).toBeGreaterThanOrEqual(2);
+		expect(checks).toHaveLength(firstPass + 1);
+		expect(itemsOf(execution, 'Done').map((item) => [item.json.task_id, item.json.status, item.json.check_count])).toEqual([[park, 'SUCCESS', checks.length]]);
+		// The check after the park came when the Wait was over, not before.
+		const parkedFor = checks[checks.length - 1].at - checks[checks.length - 2].at;
+		expect(parkedFor).toBeGreaterThanOrEqual(PARK_SECONDS * 1000);
+		const late = checks[checks.length - 1].at - crash.parkWaitTill;
+		figures.push(
+			`(b) parked loop: resumed on ${ran[1]}; its next check came ${seconds(parkedFor)} after the one before (Wait ${PARK_SECONDS} s), ${seconds(late)} after the time n8n had set (waitTill)`,
+		);
+	}, 300_000);
+
+	it(`(c) stems downloaded on one worker were read by a node on another after the park (${BINARY_MODE === 'filesystem' ? 'filesystem mode, one shared storage path' : 'database mode'})`, async () => {
+		const execution = await finished(crash.ids.stems, 240_000);
+		expectSuccess(execution);
+		const ran = cluster.workersThatRan(execution.id);
+		expectKilledThenNew(ran, crash.ranBefore.stems);
+		const [ready] = itemsOf(execution, 'Stems ready');
+		for (const property of ['foreground', 'background'] as const) {
+			expect(String(ready.binary?.[property]?.id)).toMatch(BINARY_MODE === 'filesystem' ? /^filesystem(-v2)?:/ : /^database:/);
+			const [hashed] = execution.json(`Hash ${property}`);
+			const expected = createHash('sha256').update(streamPattern(0, STEM_BYTES[property])).digest('hex');
+			expect({ [property]: hashed?.[`${property}_sha256`] }).toEqual({ [property]: expected });
+		}
+		for (const request of storage.requests) expect(request.headers['x-api-key']).toBeUndefined();
+		figures.push(
+			`(c) stems, ${BINARY_MODE} mode: ${(STEM_BYTES.foreground / 1e6).toFixed(1)} + ${(STEM_BYTES.background / 1e6).toFixed(1)} MB downloaded on ${ran[0]} (its peak memory ${crash.stemsWorkerPeakMb} MB), hashed on ${ran[1]} after the park, bytes identical`,
+		);
+	}, 300_000);
+
 	/** Starts FIFTY executions of the quick polling loop at once; checks every item; gives the wall time and per-worker figures. */
 	async function fiftyAtOnce(label: string, workers: ClusterWorker[]): Promise<string> {
 		const bodies: Json[] = [];
@@ -353,53 +433,11 @@ describeQueue.each(queueMajors())('n8n %s.x in queue mode: main + two workers, P
 		return `${FIFTY} executions × 4 items on ${workers.length} worker${workers.length > 1 ? 's' : ''} (--concurrency=${CONCURRENCY}): ${seconds(wallMs)}, every item accounted for; ${perWorker.map((worker) => `${worker.name} ran ${worker.ran}, at most ${worker.peak} at once`).join('; ')}`;
 	}
 
+	// ---- 4. throughput, and what the crash did to the node waiting inside ------------------------
+
 	it(`(e) ${FIFTY} executions of the polling loop started at once on two workers account for every item`, async () => {
 		figures.push(`(e) ${await fiftyAtOnce('e2w', cluster.workers.filter((worker) => !worker.process.exited()))}`);
 	}, 420_000);
-
-	// ---- 3. the crash scenario's results -------------------------------------------------------
-
-	/** The killed worker ran the first part; a worker started after the kill ran the rest. */
-	function expectKilledThenNew(ran: string[], before: string[]): void {
-		const newWorkers = cluster.workers.filter((worker) => !crash.killed.includes(worker.name)).map((worker) => worker.name);
-		expect(ran).toHaveLength(2);
-		expect(ran[0]).toBe(before[0]);
-		expect(crash.killed).toContain(ran[0]);
-		expect(newWorkers).toContain(ran[1]);
-	}
-
-	it(`(b) the loop parked in its ${PARK_SECONDS} s Wait survived kill -9 of its worker and finished on another`, async () => {
-		const park = task('park');
-		const execution = await finished(crash.ids.park, 240_000);
-		expectSuccess(execution);
-		const ran = cluster.workersThatRan(execution.id);
-		// Two jobs: the first pass on the killed worker, the rest after the park on a new one.
-		expectKilledThenNew(ran, crash.ranBefore.park);
-		expect(execution.runsOf(STATUS_NODE)).toHaveLength(2);
-		expect(execution.runsOf(WAIT_NODE)).toHaveLength(1);
-		const checks = cambApi.requestsForTask(park);
-		expect(itemsOf(execution, 'Done').map((item) => [item.json.task_id, item.json.status, item.json.check_count])).toEqual([[park, 'SUCCESS', checks.length]]);
-		// The check after the park came when the Wait was over, not before.
-		const parkedFor = checks[checks.length - 1].at - checks[checks.length - 2].at;
-		expect(parkedFor).toBeGreaterThanOrEqual(PARK_SECONDS * 1000);
-		figures.push(`(b) parked loop: resumed on ${ran[1]}; the check after the Wait came ${seconds(parkedFor)} after the one before (Wait ${PARK_SECONDS} s)`);
-	}, 300_000);
-
-	it('(c) stems downloaded on one worker were read by a node on another after the park (one shared filesystem storage path)', async () => {
-		const execution = await finished(crash.ids.stems, 240_000);
-		expectSuccess(execution);
-		const ran = cluster.workersThatRan(execution.id);
-		expectKilledThenNew(ran, crash.ranBefore.stems);
-		const [ready] = itemsOf(execution, 'Stems ready');
-		for (const property of ['foreground', 'background'] as const) {
-			expect(String(ready.binary?.[property]?.id)).toMatch(/^filesystem(-v2)?:/);
-			const [hashed] = execution.json(`Hash ${property}`);
-			const expected = createHash('sha256').update(streamPattern(0, STEM_BYTES[property])).digest('hex');
-			expect({ [property]: hashed?.[`${property}_sha256`] }).toEqual({ [property]: expected });
-		}
-		for (const request of storage.requests) expect(request.headers['x-api-key']).toBeUndefined();
-		figures.push(`(c) stems: ${STEM_BYTES.foreground + STEM_BYTES.background} bytes downloaded on ${ran[0]}, hashed on ${ran[1]} after the park, bytes identical`);
-	}, 300_000);
 
 	it('(f) a node waiting inside when its worker dies: 1.x runs the whole execution again, 2.x marks it failed', async () => {
 		const inside = task('inside');
@@ -422,7 +460,7 @@ describeQueue.each(queueMajors())('n8n %s.x in queue mode: main + two workers, P
 		}
 	}, 300_000);
 
-	// ---- 4. the same fifty on one worker --------------------------------------------------------
+	// ---- 5. the same fifty on one worker --------------------------------------------------------
 
 	it(`(e) the same ${FIFTY} executions on one worker`, async () => {
 		const live = cluster.workers.filter((worker) => !worker.process.exited());
