@@ -48,7 +48,8 @@ export interface QueueCluster {
 	readonly workers: ClusterWorker[];
 	/** The database this cluster uses in the shared Postgres. */
 	readonly database: string;
-	startWorker(): Promise<ClusterWorker>;
+	/** Starts `count` more workers side by side (each waits for the database and Redis more than for the CPU). */
+	startWorkers(count: number): Promise<ClusterWorker[]>;
 	/** The workers whose log says they started execution `id` (once per job: a resumed execution is a new job). */
 	workersThatRan(executionId: string): string[];
 	/** POSTs JSON to a production webhook of main; retries while 2.x still answers 404 after start. */
@@ -112,14 +113,19 @@ export async function startQueueCluster(options: ClusterOptions): Promise<{ clus
 		await mainSession.importCredentials(options.credentials);
 		const workflowIds = await mainSession.importWorkflows(options.workflows, { activate: true });
 		main = await mainSession.startServer({ readyTimeoutMs: 180_000 });
-		const startWorker = async (): Promise<ClusterWorker> => {
-			const session = await newSession();
-			const worker = { name: `w${workers.length + 1}`, process: await session.startWorker({ concurrency: options.concurrency, readyTimeoutMs: 180_000 }), session };
-			workers.push(worker);
-			return worker;
+		const startWorkers = async (count: number): Promise<ClusterWorker[]> => {
+			// Named in the order asked for, whatever order they come up in.
+			const names = Array.from({ length: count }, (_, i) => `w${workers.length + i + 1}`);
+			const started = await Promise.all(
+				names.map(async (name) => {
+					const session = await newSession();
+					return { name, process: await session.startWorker({ concurrency: options.concurrency, readyTimeoutMs: 180_000 }), session };
+				}),
+			);
+			workers.push(...started);
+			return started;
 		};
-		// One after the other: each start is CPU-heavy on two cores.
-		for (let i = 0; i < options.workers; i++) await startWorker();
+		await startWorkers(options.workers);
 
 		const rest = await ownerSession(main.baseUrl);
 		// n8n stores run data with the `flatted` package; use the copy n8n itself ships.
@@ -131,7 +137,7 @@ export async function startQueueCluster(options: ClusterOptions): Promise<{ clus
 			main: started,
 			workers,
 			database,
-			startWorker,
+			startWorkers,
 			workersThatRan(executionId) {
 				const line = new RegExp(`Worker started execution ${executionId} \\(job`);
 				return workers.filter((worker) => line.test(worker.process.output())).map((worker) => worker.name);
