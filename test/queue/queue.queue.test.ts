@@ -132,7 +132,7 @@ afterAll(async () => {
 });
 
 describeQueue.each(queueMajors())('n8n %s.x in queue mode: main + two workers, Postgres, Redis', (major: Major) => {
-	const suiteStarted = Date.now();
+	let suiteStarted = 0;
 	const figures: string[] = [];
 	const task = (name: string) => `q${major}-${name}`;
 	let cluster: QueueCluster;
@@ -161,6 +161,7 @@ describeQueue.each(queueMajors())('n8n %s.x in queue mode: main + two workers, P
 
 	beforeAll(async () => {
 		const started = Date.now();
+		suiteStarted = started;
 		binaryDataDir = path.join(work.dir, `binary-data-${major}`);
 		fs.mkdirSync(binaryDataDir);
 		// Short waits (in the worker's memory) keep routing and throughput quick; parking is what
