@@ -93,7 +93,7 @@ function packIntoTemp(): string {
 async function startN8n(session: N8nSession, logFile: string): Promise<N8nServer> {
 	const server = await session.startServer({ onOutput: (text) => fs.appendFileSync(logFile, text) });
 	started.server = server;
-	void server.exited.then(() => {
+	void server.whenExited.then(() => {
 		if (stopping || restarting || started.server !== server) return;
 		console.error(`\nn8n exited by itself. The end of its log (${logFile}):\n${server.output().slice(-3000)}`);
 		void shutdown(1);

@@ -8,9 +8,14 @@ import * as path from 'node:path';
 
 import { findInstall, packPackage, versionPins, type Major } from './n8n';
 
-export default async function globalSetup(): Promise<void> {
-	for (const major of Object.keys(versionPins()) as Major[]) findInstall(major);
+/** The check and the pack, for these majors (the queue-mode suite shares it). */
+export function checkInstallsAndPack(majors: Major[]): void {
+	for (const major of majors) findInstall(major);
 	const packDir = fs.mkdtempSync(path.join(os.tmpdir(), 'camb-e2e-pack-'));
 	process.env.CAMB_E2E_PACK_DIR = packDir;
 	process.env.CAMB_E2E_TARBALL = packPackage(packDir);
+}
+
+export default async function globalSetup(): Promise<void> {
+	checkInstallsAndPack(Object.keys(versionPins()) as Major[]);
 }

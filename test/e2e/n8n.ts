@@ -258,6 +258,74 @@ export async function runProcess(
 	}
 }
 
+/** A long-running command (n8n start or worker, a database) in its own process group. */
+export interface BackgroundProcess {
+	/** Also the id of its process group (n8n's task runners, postgres' backends included). */
+	readonly pid: number;
+	/** What it printed so far, stdout and stderr interleaved (the last 200 kB). */
+	output(): string;
+	/** Whether the process has exited. */
+	exited(): boolean;
+	/** Resolves when the process has exited, for whatever reason (stop() included). */
+	readonly whenExited: Promise<void>;
+	/** `signal` (default SIGTERM: n8n shuts down gracefully) to the group, SIGKILL after `graceMs`; resolves once the group is gone. */
+	stop(graceMs?: number, signal?: NodeJS.Signals): Promise<void>;
+	/** SIGKILL to the whole group at once, as a crash or an OOM kill would; resolves once the group is gone. */
+	kill(): Promise<void>;
+}
+
+/**
+ * Starts a command that runs until stopped, in its own process group. The group is killed when
+ * the command exits and when this process exits, so nothing it started can outlive the tests.
+ */
+export function startBackgroundProcess(
+	file: string,
+	args: string[],
+	options: { cwd: string; env: NodeJS.ProcessEnv; onOutput?: (text: string) => void },
+): BackgroundProcess {
+	const child = spawn(file, args, { cwd: options.cwd, env: options.env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+	const pid = child.pid;
+	if (pid === undefined) throw new Error(`${file} did not start`);
+	liveGroups.add(pid);
+	let printed = '';
+	const keepOutput = (chunk: Buffer) => {
+		const text = chunk.toString('utf8');
+		printed = (printed + text).slice(-200_000);
+		options.onOutput?.(text);
+	};
+	child.stdout.on('data', keepOutput);
+	child.stderr.on('data', keepOutput);
+	let exited = false;
+	const exit = new Promise<void>((resolve) =>
+		child.once('exit', () => {
+			exited = true;
+			killGroup(pid, 'SIGKILL');
+			liveGroups.delete(pid);
+			resolve();
+		}),
+	);
+	return {
+		pid,
+		output: () => printed,
+		exited: () => exited,
+		whenExited: exit,
+		async stop(graceMs = 5000, signal: NodeJS.Signals = 'SIGTERM') {
+			if (!exited) {
+				killGroup(pid, signal);
+				const hardKill = setTimeout(() => killGroup(pid, 'SIGKILL'), graceMs);
+				await exit;
+				clearTimeout(hardKill);
+			}
+			await groupGone(pid);
+		},
+		async kill() {
+			killGroup(pid, 'SIGKILL');
+			await exit;
+			await groupGone(pid);
+		},
+	};
+}
+
 // ---------------------------------------------------------------------------------------------
 // Run output
 
@@ -280,7 +348,7 @@ export interface NodeRun {
 	executionTime?: number;
 }
 
-export interface RunResult extends ProcessResult {
+export interface RunResult extends ProcessResult, RunReader {
 	workflowId: string;
 	/** The parsed run (IRun): status, finished, data.resultData... */
 	run: Json;
@@ -288,14 +356,6 @@ export interface RunResult extends ProcessResult {
 	status: string;
 	/** data.resultData.error: what stopped the execution, if anything did. */
 	error?: Json;
-	/** Every run of one node, in order (a node inside a loop runs several times). */
-	runsOf(nodeName: string): NodeRun[];
-	/** The items on one output of one run of a node ([] when there were none). */
-	items(nodeName: string, output?: number, runIndex?: number): N8nItem[];
-	/** The JSON of those items. */
-	json(nodeName: string, output?: number, runIndex?: number): Json[];
-	/** The names of the nodes that ran. */
-	nodesThatRan(): string[];
 	/** stdout and stderr, for assertion messages. */
 	transcript(): string;
 }
@@ -400,12 +460,21 @@ export async function groupGone(pgid: number, timeoutMs = 5000): Promise<number[
 	}
 }
 
-function toRunResult(processResult: ProcessResult, workflowId: string): RunResult {
-	const transcript = () => `$ ${processResult.command}\n--- stdout ---\n${processResult.stdout}\n--- stderr ---\n${processResult.stderr}`;
-	if (processResult.timedOut) throw new N8nProcessError('n8n execute did not finish in time and was killed', processResult);
-	const run = parseRunJson(processResult.stdout);
-	if (!run) throw new N8nProcessError(`no run JSON in the output of n8n execute (exit ${processResult.exitCode})`, processResult);
-	const runData = (run.data.resultData.runData ?? {}) as Record<string, Json[]>;
+/** Per-node, per-output reading of a run (IRun / IExecution): from `n8n execute`, n8n's REST API or its database. */
+export interface RunReader {
+	/** Every run of one node, in order (a node inside a loop runs several times). */
+	runsOf(nodeName: string): NodeRun[];
+	/** The items on one output of one run of a node ([] when there were none). */
+	items(nodeName: string, output?: number, runIndex?: number): N8nItem[];
+	/** The JSON of those items. */
+	json(nodeName: string, output?: number, runIndex?: number): Json[];
+	/** The names of the nodes that ran. */
+	nodesThatRan(): string[];
+}
+
+/** Reads `run.data.resultData.runData` (the same shape in every way n8n hands out a run). */
+export function readRun(run: Json): RunReader {
+	const runData = (run.data?.resultData?.runData ?? {}) as Record<string, Json[]>;
 	const runsOf = (nodeName: string): NodeRun[] =>
 		(runData[nodeName] ?? []).map((taskData) => ({
 			outputs: ((taskData.data?.main ?? []) as Array<N8nItem[] | null>).map((items) => items ?? []),
@@ -416,15 +485,25 @@ function toRunResult(processResult: ProcessResult, workflowId: string): RunResul
 		}));
 	const items = (nodeName: string, output = 0, runIndex = 0): N8nItem[] => runsOf(nodeName)[runIndex]?.outputs[output] ?? [];
 	return {
-		...processResult,
-		workflowId,
-		run,
-		status: run.status,
-		error: run.data.resultData.error,
 		runsOf,
 		items,
 		json: (nodeName, output, runIndex) => items(nodeName, output, runIndex).map((item) => item.json),
 		nodesThatRan: () => Object.keys(runData),
+	};
+}
+
+function toRunResult(processResult: ProcessResult, workflowId: string): RunResult {
+	const transcript = () => `$ ${processResult.command}\n--- stdout ---\n${processResult.stdout}\n--- stderr ---\n${processResult.stderr}`;
+	if (processResult.timedOut) throw new N8nProcessError('n8n execute did not finish in time and was killed', processResult);
+	const run = parseRunJson(processResult.stdout);
+	if (!run) throw new N8nProcessError(`no run JSON in the output of n8n execute (exit ${processResult.exitCode})`, processResult);
+	return {
+		...processResult,
+		...readRun(run),
+		workflowId,
+		run,
+		status: run.status,
+		error: run.data.resultData.error,
 		transcript,
 	};
 }
@@ -451,8 +530,13 @@ export interface N8nSession {
 	importCredentials(credentials: CredentialToImport[]): Promise<void>;
 	/** Imports the workflow under a fresh fixed id and executes it. */
 	run(workflow: Json, options?: RunOptions): Promise<RunResult>;
-	/** Imports several workflows with one n8n command (each under a fresh fixed id); gives their ids in order. */
-	importWorkflows(workflows: Json[]): Promise<string[]>;
+	/**
+	 * Imports several workflows with one n8n command (each under a fresh fixed id); gives their ids
+	 * in order. `activate`: make their triggers (webhooks) live once `n8n start` runs: 1.x imports
+	 * them active (`--activeState=fromJson`, which 2.x refuses), 2.x publishes each
+	 * (`n8n publish:workflow --id`, about 2.4 s apiece). Import before startServer().
+	 */
+	importWorkflows(workflows: Json[], options?: { activate?: boolean }): Promise<string[]>;
 	/** Executes a workflow imported before (importWorkflows). */
 	execute(workflowId: string, options?: RunOptions): Promise<RunResult>;
 	/**
@@ -460,6 +544,12 @@ export interface N8nSession {
 	 * until its REST API answers. The server runs in its own process group until stop() or close().
 	 */
 	startServer(options?: ServerOptions): Promise<N8nServer>;
+	/**
+	 * Starts `n8n worker --concurrency=<n>` (queue mode: give the session EXECUTIONS_MODE=queue and
+	 * the database and Redis settings) with its health check on 127.0.0.1 and a free port, and
+	 * waits until the health check answers. Runs in its own process group until stop(), kill() or close().
+	 */
+	startWorker(options: { concurrency: number; readyTimeoutMs?: number }): Promise<N8nWorker>;
 	/** Kills whatever is still running and deletes the user folder. */
 	close(): Promise<void>;
 }
@@ -471,16 +561,14 @@ export interface ServerOptions {
 	onOutput?: (text: string) => void;
 }
 
-export interface N8nServer {
+export interface N8nServer extends BackgroundProcess {
 	/** e.g. http://127.0.0.1:45678 */
 	readonly baseUrl: string;
-	readonly pid: number;
-	/** What the server printed so far (for error messages). */
-	output(): string;
-	/** Resolves when the server process has exited, for whatever reason (stop() included). */
-	readonly exited: Promise<void>;
-	/** SIGTERM to the group, SIGKILL after 5 s; resolves once the group is gone. */
-	stop(): Promise<void>;
+}
+
+export interface N8nWorker extends BackgroundProcess {
+	/** The worker's health check, e.g. http://127.0.0.1:45679/healthz */
+	readonly healthUrl: string;
 }
 
 export interface RunOptions {
@@ -542,6 +630,7 @@ export async function startSession(major: Major, options: SessionOptions = {}): 
 	installPackage(userFolder, tarball);
 	const env = await sessionEnv(install, userFolder, options.env);
 	const children = new Set<ChildProcess>();
+	const background = new Set<BackgroundProcess>();
 	const defaultTimeout = options.timeoutMs ?? 120_000;
 	const keep = options.keep ?? process.env.CAMB_E2E_KEEP === '1';
 
@@ -556,75 +645,73 @@ export async function startSession(major: Major, options: SessionOptions = {}): 
 		return file;
 	};
 
-	const startServer = async ({ readyTimeoutMs = 120_000, onOutput }: ServerOptions = {}): Promise<N8nServer> => {
-		const baseUrl = `http://127.0.0.1:${env.N8N_PORT}`;
-		const child = spawn(install.nodeBin, [install.n8nScript, 'start'], {
-			cwd: userFolder,
-			env: { ...env, N8N_HOST: '127.0.0.1', N8N_SECURE_COOKIE: 'false', N8N_EDITOR_BASE_URL: `${baseUrl}/` },
-			detached: true,
-			stdio: ['ignore', 'pipe', 'pipe'],
-		});
-		const pid = child.pid;
-		if (pid === undefined) throw new Error('n8n start did not start');
-		liveGroups.add(pid);
-		children.add(child);
-		let printed = '';
-		const keepOutput = (chunk: Buffer) => {
-			const text = chunk.toString('utf8');
-			printed = (printed + text).slice(-20_000);
-			onOutput?.(text);
-		};
-		child.stdout.on('data', keepOutput);
-		child.stderr.on('data', keepOutput);
-		let exited = false;
-		const exitedPromise = new Promise<void>((resolve) =>
-			child.once('exit', () => {
-				exited = true;
-				killGroup(pid, 'SIGKILL');
-				liveGroups.delete(pid);
-				children.delete(child);
-				resolve();
-			}),
-		);
-		const stop = async () => {
-			if (!exited) {
-				killGroup(pid, 'SIGTERM');
-				const hardKill = setTimeout(() => killGroup(pid, 'SIGKILL'), 5000);
-				await exitedPromise;
-				clearTimeout(hardKill);
-			}
-			await groupGone(pid);
-		};
+	/** Starts a long-running n8n command and waits until `ready()` says yes (or it exits, or time runs out). */
+	const startBackground = async (
+		args: string[],
+		extraEnv: Record<string, string>,
+		ready: () => Promise<boolean>,
+		readyTimeoutMs: number,
+		onOutput?: (text: string) => void,
+	): Promise<BackgroundProcess> => {
+		const started = startBackgroundProcess(install.nodeBin, [install.n8nScript, ...args], { cwd: userFolder, env: { ...env, ...extraEnv }, onOutput });
+		background.add(started);
 		const deadline = Date.now() + readyTimeoutMs;
 		for (;;) {
-			if (exited) throw new Error(`n8n start exited before it was ready:\n${tail(printed)}`);
-			try {
-				// /healthz answers before the REST API is mounted; /rest/settings (no login needed) after.
-				// While it starts, n8n 1.x answers every path with 200 "n8n is starting up. Please wait": wait for JSON.
-				const response = await fetch(`${baseUrl}/rest/settings`, { signal: AbortSignal.timeout(2000) });
-				if (response.ok && (JSON.parse(await response.text()) as Json | null)?.data) break;
-			} catch {
-				// Not listening yet, or not answering JSON yet.
-			}
+			if (started.exited()) throw new Error(`n8n ${args.join(' ')} exited before it was ready:\n${tail(started.output())}`);
+			if (await ready().catch(() => false)) return started;
 			if (Date.now() >= deadline) {
-				await stop();
-				throw new Error(`n8n start was not ready after ${readyTimeoutMs / 1000} s:\n${tail(printed)}`);
+				await started.stop();
+				throw new Error(`n8n ${args.join(' ')} was not ready after ${readyTimeoutMs / 1000} s:\n${tail(started.output())}`);
 			}
 			await new Promise((resolve) => setTimeout(resolve, 500));
 		}
-		return { baseUrl, pid, output: () => printed, exited: exitedPromise, stop };
+	};
+	const answers = async (url: string) => (await fetch(url, { signal: AbortSignal.timeout(2000) })).ok;
+
+	const startServer = async ({ readyTimeoutMs = 120_000, onOutput }: ServerOptions = {}): Promise<N8nServer> => {
+		const baseUrl = `http://127.0.0.1:${env.N8N_PORT}`;
+		const server = await startBackground(
+			['start'],
+			{ N8N_HOST: '127.0.0.1', N8N_SECURE_COOKIE: 'false', N8N_EDITOR_BASE_URL: `${baseUrl}/` },
+			// /healthz answers before the REST API is mounted; /rest/settings (no login needed) after.
+			// While it starts, n8n 1.x answers every path with 200 "n8n is starting up. Please wait": wait for JSON.
+			async () => {
+				const response = await fetch(`${baseUrl}/rest/settings`, { signal: AbortSignal.timeout(2000) });
+				return response.ok && Boolean((JSON.parse(await response.text()) as Json | null)?.data);
+			},
+			readyTimeoutMs,
+			onOutput,
+		);
+		return { ...server, baseUrl };
 	};
 
-	const importWorkflows = async (workflows: Json[]): Promise<string[]> => {
+	const startWorker = async ({ concurrency, readyTimeoutMs = 120_000 }: { concurrency: number; readyTimeoutMs?: number }): Promise<N8nWorker> => {
+		const healthPort = String(await freePort());
+		const healthUrl = `http://127.0.0.1:${healthPort}/healthz`;
+		const worker = await startBackground(
+			['worker', `--concurrency=${concurrency}`],
+			{ QUEUE_HEALTH_CHECK_ACTIVE: 'true', QUEUE_HEALTH_CHECK_PORT: healthPort, N8N_WORKER_SERVER_ADDRESS: '127.0.0.1' },
+			// The worker's server (health check) starts once it is connected to the database and Redis.
+			() => answers(healthUrl),
+			readyTimeoutMs,
+		);
+		return { ...worker, healthUrl };
+	};
+
+	const importWorkflows = async (workflows: Json[], { activate = false } = {}): Promise<string[]> => {
 		// Each session has its own database, so a counter is enough to keep ids apart.
 		const withIds = workflows.map((workflow) => {
 			workflowCounter += 1;
-			return { ...workflow, id: `cambE2eWf${String(workflowCounter).padStart(7, '0')}`, active: false };
+			return { ...workflow, id: `cambE2eWf${String(workflowCounter).padStart(7, '0')}`, active: activate && install.major === '1' };
 		});
 		const ids = withIds.map((workflow) => workflow.id);
 		// import:workflow takes one workflow or an array of them.
 		const file = writeJson(`workflow-${ids[0]}${ids.length > 1 ? `-${ids.length}` : ''}.json`, withIds.length === 1 ? withIds[0] : withIds);
-		mustSucceed(await n8n(['import:workflow', `--input=${file}`]), `n8n ${install.version} import:workflow`);
+		const activeState = activate && install.major === '1' ? ['--activeState=fromJson'] : [];
+		mustSucceed(await n8n(['import:workflow', `--input=${file}`, ...activeState]), `n8n ${install.version} import:workflow`);
+		if (activate && install.major !== '1') {
+			for (const id of ids) mustSucceed(await n8n(['publish:workflow', `--id=${id}`]), `n8n ${install.version} publish:workflow`);
+		}
 		return ids;
 	};
 	const execute = async (workflowId: string, runOptions: RunOptions = {}): Promise<RunResult> => {
@@ -649,8 +736,10 @@ export async function startSession(major: Major, options: SessionOptions = {}): 
 		importWorkflows,
 		execute,
 		startServer,
+		startWorker,
 		async close() {
 			for (const child of children) if (child.pid !== undefined) killGroup(child.pid, 'SIGKILL');
+			await Promise.all([...background].map((started) => started.kill()));
 			if (keep) console.log(`n8n ${install.version} user folder kept: ${userFolder}`);
 			else fs.rmSync(userFolder, { recursive: true, force: true });
 		},

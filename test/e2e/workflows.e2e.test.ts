@@ -225,41 +225,43 @@ describeE2e.each(['1', '2'] as Major[])('n8n %s.x, package installed as a commun
 		expectKeyOnEveryRequest(camb.requests);
 	});
 
-	it('poll-until-done: PENDING twice, through the Wait node and back, then Success', async () => {
+	it('poll-until-done: waits inside on the first pass only, then goes Pending → Wait → back with one check a pass, then Success', async () => {
 		const pendingReply: Reply = { json: { status: 'PENDING', run_id: null } };
-		camb.task('task-slow', pendingReply, pendingReply, { json: { status: 'SUCCESS', run_id: 202 } });
+		camb.task('task-slow', ...Array(6).fill(pendingReply), { json: { status: 'SUCCESS', run_id: 202 } });
 		camb.on('GET', resultPath(202), { json: resultUrls(202) });
 		const workflow = withPollTaskId(loadExample('poll-until-done.json'), 'task-slow');
+		const statusNode = nodeNamed(workflow, STATUS_NODE);
+		expect(statusNode.parameters.waitForCompletion).toBe('={{ $runIndex === 0 }}');
+		// A first pass of 3 s instead of a minute, and a 2 s Wait instead of the shipped 66 s (which
+		// parks the execution: test/queue runs that, in queue mode): same loop, seconds not minutes.
+		statusNode.parameters.options.maxWaitSeconds = 3;
+		const wait = nodeNamed(workflow, 'Wait before next check');
+		expect(wait.parameters.amount).toBe('={{ Math.max(66, $json.next_check_in_seconds || 0) }}');
+		wait.parameters.amount = 2;
 
 		const result = await run(workflow, 'poll loop');
 
 		expectRun(result, 'success', 0);
 		const checks = result.runsOf(STATUS_NODE);
-		expect(checks).toHaveLength(3);
-		expect(checks.map((check) => check.outputs.map((items) => items.length))).toEqual([
-			[0, 1, 0],
-			[0, 1, 0],
-			[1, 0, 0],
-		]);
-		const pendingItems = [0, 1].map((runIndex) => result.json(STATUS_NODE, 1, runIndex)[0]);
-		expect(pendingItems.map((json) => json.check_count)).toEqual([1, 2]);
-		for (const json of pendingItems) expect(json.next_check_in_seconds).toBeGreaterThanOrEqual(1);
-		expect(result.runsOf('Wait before next check')).toHaveLength(2);
-		expect(result.json('Done')).toEqual([
-			expect.objectContaining({ task_id: 'task-slow', status: 'SUCCESS', run_id: 202, check_count: 3, ...resultUrls(202) }),
-		]);
+		const last = checks.length - 1;
+		expect(checks.map((check) => check.outputs.map((items) => items.length))).toEqual(checks.map((_, i) => (i === last ? [1, 0, 0] : [0, 1, 0])));
+		const counts = checks.map((_, i) => result.json(STATUS_NODE, i === last ? 0 : 1, i)[0].check_count);
+		// The first pass waited inside (several checks in one run); every later pass checked once.
+		expect(counts[0]).toBeGreaterThanOrEqual(2);
+		for (let i = 1; i < counts.length; i++) expect(counts[i]).toBe(counts[i - 1] + 1);
+		expect(counts[last]).toBe(7);
+		expect(last).toBeGreaterThanOrEqual(2);
+		expect(result.runsOf('Wait before next check')).toHaveLength(last);
+		expect(result.json('Done')).toEqual([expect.objectContaining({ task_id: 'task-slow', status: 'SUCCESS', run_id: 202, check_count: 7, ...resultUrls(202) })]);
 		expect(result.runsOf('Failed')).toHaveLength(0);
 
 		const statusChecks = camb.requestsForTask('task-slow');
-		expect(statusChecks).toHaveLength(3);
-		// The Wait node really waited (next_check_in_seconds is at least 2 with First Interval 2 s).
-		for (let i = 1; i < statusChecks.length; i++) {
+		expect(statusChecks).toHaveLength(7);
+		// Between passes the Wait node really waited its 2 s.
+		for (let i = counts[0]; i < statusChecks.length; i++) {
 			expect(statusChecks[i].at - statusChecks[i - 1].at).toBeGreaterThanOrEqual(1900);
 		}
-		expect(camb.requests.map(requestLine)).toEqual([
-			...Array(3).fill(`GET ${taskStatusPath('task-slow')}`),
-			`GET ${resultPath(202)}`,
-		]);
+		expect(camb.requests.map(requestLine)).toEqual([...Array(7).fill(`GET ${taskStatusPath('task-slow')}`), `GET ${resultPath(202)}`]);
 		expectKeyOnEveryRequest(camb.requests);
 	});
 
