@@ -107,10 +107,6 @@ function toAnswer(output: number, item: INodeExecutionData, taskId: string | und
  */
 function errorAnswer(taskId: string | undefined, error: unknown): IDataObject {
 	const { message, description, httpCode } = error as { message?: unknown; description?: unknown; httpCode?: unknown };
-	const text = [message, description]
-		.filter((part): part is string => typeof part === 'string' && part.trim() !== '')
-		.map(sentence)
-		.join(' ');
 	const keyRejected = error instanceof NodeApiError && (httpCode === '401' || httpCode === '403');
 	let reason: string;
 	let retryable: boolean;
@@ -118,6 +114,12 @@ function errorAnswer(taskId: string | undefined, error: unknown): IDataObject {
 	else if (taskId === undefined) [reason, retryable] = ['INVALID_TASK_ID', false];
 	else if (error instanceof NodeApiError) [reason, retryable] = ['CAMB_UNAVAILABLE', true];
 	else [reason, retryable] = ['NODE_ERROR', false];
+	// The error's description is written for the workflow's owner: it is kept only where it says
+	// what to fix (the key). Elsewhere it names hosts, ports and node options the model has no use for.
+	const text = [message, keyRejected ? description : undefined]
+		.filter((part): part is string => typeof part === 'string' && part.trim() !== '')
+		.map(sentence)
+		.join(' ');
 	const advice = {
 		API_KEY_REJECTED: 'Tell the user that the CAMB.AI API key of this workflow was rejected and that the workflow owner must update the credential; checking again will not help until then.',
 		INVALID_TASK_ID: 'Ask the user for the task_id CAMB.AI returned when the audio was submitted.',

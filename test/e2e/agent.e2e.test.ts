@@ -6,7 +6,8 @@
  * model received (tool definitions and tool messages), what CAMB.AI received, n8n's run data and
  * the files n8n wrote.
  *
- * Both ways an agent runs a tool are covered: AI Agent 3.x asks the engine to run the tool node
+ * Both ways an agent runs a tool are covered: AI Agent 3.x (3 is n8n 1.123's default, 3.1 n8n
+ * 2.41's) asks the engine to run the tool node
  * (its answer is read from the node's output 0 by the agent's buildSteps), AI Agent 2.2 calls it
  * through n8n-core's tool wrapper (which also reads output 0).
  */
@@ -29,6 +30,8 @@ const UNREACHABLE = { id: 'cambAiUnreachable01', name: 'CAMB.AI down' };
 const OPENAI = { id: 'openAiAccount01', name: 'OpenAI account' };
 
 const describeE2e = process.env.CAMB_E2E_TARBALL ? describe : describe.skip;
+
+const AGENT_VERSIONS: Record<Major, number[]> = { '1': [3, 2.2], '2': [3.1, 2.2] };
 
 /** The example with these questions in its "Questions" Code node, and the agent at `agentVersion`. */
 function agentWorkflow(questions: string[], agentVersion: number, credential = CREDENTIAL): Json {
@@ -127,7 +130,9 @@ describeE2e.each(['1', '2'] as Major[])('n8n %s.x: the node as an AI Agent tool'
 		return { result, answers };
 	}
 
-	describe.each([3, 2.2])('AI Agent %s', (agentVersion) => {
+	// Each major's default AI Agent version (it has the agent ask the engine to run the tool), and
+	// 2.2, which calls the tool through n8n-core's wrapper.
+	describe.each(AGENT_VERSIONS[major])('AI Agent %s', (agentVersion) => {
 		it('SUCCESS, PENDING, an unknown id (404) and ERROR: the model gets status and what to do, one status request per call', async () => {
 			camb.task('task-done', { json: { status: 'SUCCESS', run_id: 501, exception_reason: null, message: null } });
 			camb.task('task-running', { json: { status: 'PENDING', run_id: null, exception_reason: null, message: null } });

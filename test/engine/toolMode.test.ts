@@ -99,6 +99,8 @@ describe('as an AI Agent tool', () => {
 		expect(calls[0].answer).toEqual([
 			{ task_id: 't-1', status: 'CHECK_FAILED', reason: 'CAMB_UNAVAILABLE', message: expect.stringMatching(/GET \/audio-separation\/t-1/), retryable: true },
 		]);
+		// Hosts and ports are the owner's business, not the model's.
+		expect(JSON.stringify(calls[0].answer)).not.toContain(String(closed));
 	});
 
 	it('a task id the model got wrong is refused before any request, as INVALID_TASK_ID', async () => {
