@@ -102,8 +102,8 @@ function toAnswer(output: number, item: INodeExecutionData, taskId: string | und
 
 /**
  * A request that failed (rejected key, CAMB.AI unreachable, a refused task id) as an answer.
- * The message is the node's error message, which never holds the key; n8n's tool wrapper would
- * otherwise turn it into a stopped run (n8n 1.x) or a bare error object (2.x).
+ * The message is the node's error message, which never holds the key. Thrown instead, the error
+ * stopped the whole agent run in n8n 1.123 and reached the model as a bare error object in 2.41.
  */
 function errorAnswer(taskId: string | undefined, error: unknown): IDataObject {
 	const { message, description, httpCode } = error as { message?: unknown; description?: unknown; httpCode?: unknown };
