@@ -8,6 +8,7 @@ import {
 
 import { checkItems } from './checkItems';
 import { properties } from './description';
+import { checkAsTool, isToolMode } from './toolMode';
 
 export class CambSeparationStatus implements INodeType {
 	description: INodeTypeDescription = {
@@ -29,6 +30,7 @@ export class CambSeparationStatus implements INodeType {
 	};
 
 	async execute(this: IExecuteFunctions): Promise<INodeExecutionData[][]> {
+		if (isToolMode(this)) return await checkAsTool(this, checkItems);
 		return await checkItems(this);
 	}
 }

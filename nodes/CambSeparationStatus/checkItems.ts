@@ -13,6 +13,7 @@ import { followTask, type Clock, type FollowSettings, type Followed, type Progre
 import { pause } from './pause';
 import { fetchResultUrls, NoResultLinks, type ResultUrls } from './results';
 import { downloadStems, type StemProperties } from './stems';
+import { adaptForTool, isToolMode } from './toolMode';
 import { cancelledError, CREDENTIAL_TYPE, createCambClient, isCancelled, NotChecked, type CambClient } from './transport';
 import { checkBaseUrl, checkTaskId, statusPath } from './validate';
 
@@ -41,9 +42,10 @@ export async function checkItems(ctx: IExecuteFunctions): Promise<INodeExecution
 	const items = ctx.getInputData();
 	if (items.length === 0) return [[], [], []];
 
-	const settings = readSettings(ctx);
+	const settings = adaptForTool(ctx, readSettings(ctx));
 	const taskIds = items.map((_, index) => readTaskId(ctx, index));
-	const continueOnFail = ctx.continueOnFail();
+	// As a tool, an item's error is an answer for the model (toolMode.ts), never a stopped run.
+	const continueOnFail = ctx.continueOnFail() || isToolMode(ctx);
 	const client = await connect(ctx, settings, continueOnFail);
 
 	// Under "Stop Workflow" one bad item ends the run: fail before sending anything.

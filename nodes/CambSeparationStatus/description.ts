@@ -18,6 +18,19 @@ export const DEFAULTS = {
 	unknownStatusAsPending: false,
 };
 
+/** What the model fills in as an AI Agent's tool: n8n builds the tool's input schema from it. */
+export const TOOL_TASK_ID =
+	"={{ $fromAI('task_id', 'The task_id CAMB.AI returned when the audio was submitted for separation', 'string') }}";
+
+/** The tool description n8n gives the model, written for a model rather than a person on the canvas. */
+export const TOOL_DESCRIPTION =
+	'Checks once, without waiting, how a CAMB.AI audio separation task is doing (the task splits a recording into a voice stem and a background stem). ' +
+	'Pass task_id, the id CAMB.AI returned when the audio was submitted. ' +
+	'Answers JSON with status and message. ' +
+	'SUCCESS: the stems are ready (run_id; links only if the workflow shares them). ' +
+	'PENDING: still running; do not call again in the same reply, tell the user and check again after next_check_in_seconds or later. ' +
+	'Any other status (ERROR, TIMEOUT, PAYMENT_REQUIRED, NOT_FOUND, CHECK_FAILED, ...) is a failure with reason and retryable: relay message to the user; retryable tells whether trying again may help.';
+
 /** Defaults of the top-level switches. */
 export const SWITCH_DEFAULTS = {
 	waitForCompletion: false,
@@ -32,14 +45,38 @@ export const properties: INodeProperties[] = [
 		type: 'string',
 		default: '={{ $json.task_id }}',
 		required: true,
+		displayOptions: { hide: { '@tool': [true] } },
 		description:
 			'The task_id CAMB.AI returned when the audio was submitted. The default reads it from the incoming item, so the node works right after the submit step and in a loop fed by its own Pending output.',
+	},
+	// As an AI Agent's tool (n8n's '@tool': the node type ending in "Tool") the model supplies the id.
+	{
+		displayName: 'Task ID',
+		name: 'taskId',
+		type: 'string',
+		default: TOOL_TASK_ID,
+		required: true,
+		displayOptions: { show: { '@tool': [true] } },
+		description:
+			'The task_id to check. The default lets the AI model fill it in; replace it with an expression to decide it yourself.',
+	},
+	{
+		displayName: 'Description',
+		name: 'toolDescription',
+		type: 'string',
+		default: TOOL_DESCRIPTION,
+		required: true,
+		typeOptions: { rows: 6 },
+		displayOptions: { show: { '@tool': [true] } },
+		description: 'What the AI model is told about this tool: what it does, what to pass, what comes back',
 	},
 	{
 		displayName: 'Wait for Completion',
 		name: 'waitForCompletion',
 		type: 'boolean',
 		default: false,
+		// A tool call checks once: an agent cannot wait minutes (toolMode.ts).
+		displayOptions: { hide: { '@tool': [true] } },
 		description:
 			'Whether to keep checking pending tasks inside this execution until they finish or "Max Wait" passes. All items wait at the same time. For waits longer than about a minute, loop through a Wait node instead.',
 	},
@@ -48,6 +85,7 @@ export const properties: INodeProperties[] = [
 		name: 'fetchResultUrls',
 		type: 'boolean',
 		default: true,
+		displayOptions: { hide: { '@tool': [true] } },
 		description:
 			'Whether to add foreground_audio_url and background_audio_url to finished items (one bulk request for many finished tasks)',
 	},
@@ -56,9 +94,18 @@ export const properties: INodeProperties[] = [
 		name: 'downloadStems',
 		type: 'boolean',
 		default: false,
-		displayOptions: { show: { fetchResultUrls: [true] } },
+		displayOptions: { show: { fetchResultUrls: [true] }, hide: { '@tool': [true] } },
 		description:
 			'Whether to download both stems of finished items as binary data, ready for a Write File, S3 or Google Drive node',
+	},
+	{
+		displayName: 'Give Stem Links to the Model',
+		name: 'fetchResultUrls',
+		type: 'boolean',
+		default: false,
+		displayOptions: { show: { '@tool': [true] } },
+		description:
+			'Whether a finished task\'s answer carries foreground_audio_url and background_audio_url. They are pre-signed: anyone holding them can download the stems until they expire, and the model\'s provider and chat memory would keep them.',
 	},
 	{
 		displayName: 'Options',

@@ -508,6 +508,16 @@ function toRunResult(processResult: ProcessResult, workflowId: string): RunResul
 	};
 }
 
+/** Fails with n8n's whole output, so a broken run explains itself. */
+export function expectRun(result: RunResult, status: 'success' | 'error', exitCode: number): void {
+	if (result.status !== status || result.exitCode !== exitCode) {
+		throw new Error(
+			`expected n8n to report "${status}" and exit ${exitCode}, got "${result.status}" and exit ${result.exitCode}\n` +
+				`error: ${JSON.stringify(result.error, null, 2)}\n${result.transcript().slice(-8000)}`,
+		);
+	}
+}
+
 function tail(text: string, max = 6000): string {
 	return text.length > max ? `…${text.slice(-max)}` : text;
 }
@@ -727,7 +737,12 @@ export async function startSession(major: Major, options: SessionOptions = {}): 
 		userFolder,
 		async importCredentials(credentials) {
 			const file = writeJson(`credentials-${Date.now()}.json`, credentials);
-			mustSucceed(await n8n(['import:credentials', `--input=${file}`]), `n8n ${install.version} import:credentials`);
+			try {
+				mustSucceed(await n8n(['import:credentials', `--input=${file}`]), `n8n ${install.version} import:credentials`);
+			} finally {
+				// The plain-text input is this runner's, not n8n's: gone, only n8n's encrypted copy stays (tests scan the folder for keys).
+				fs.rmSync(file, { force: true });
+			}
 		},
 		run: async (workflow, runOptions = {}) => {
 			const [workflowId] = await importWorkflows([workflow]);

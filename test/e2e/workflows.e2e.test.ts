@@ -11,6 +11,7 @@ import * as path from 'node:path';
 import { startStandIn, streamPattern, taskStatusPath, type RecordedRequest, type Reply, type StandIn } from '../stand-in/camb-stand-in';
 import {
 	EXAMPLES_DIR,
+	expectRun,
 	loadExample,
 	nodeNamed,
 	NODE_TYPE,
@@ -41,16 +42,6 @@ const resultUrls = (runId: number) => ({
 });
 const resultPath = (runId: number) => `/audio-separation-result/${runId}`;
 
-/** Fails with n8n's whole output, so a broken run explains itself. */
-function expectRun(result: RunResult, status: 'success' | 'error', exitCode: number): void {
-	if (result.status !== status || result.exitCode !== exitCode) {
-		throw new Error(
-			`expected n8n to report "${status}" and exit ${exitCode}, got "${result.status}" and exit ${result.exitCode}\n` +
-				`error: ${JSON.stringify(result.error, null, 2)}\n${result.transcript().slice(-8000)}`,
-		);
-	}
-}
-
 function expectKeyOnEveryRequest(requests: RecordedRequest[]): void {
 	expect(requests.length).toBeGreaterThan(0);
 	for (const request of requests) expect(request.headers['x-api-key']).toBe(API_KEY);
@@ -64,8 +55,15 @@ function expectNoKeyInOutput(result: RunResult): void {
 const ids = (items: Json[]) => items.map((json) => json.task_id);
 const requestLine = (request: RecordedRequest) => `${request.method} ${request.path}`;
 
-/** Every example; the suite below runs each of them. */
-const EXAMPLES = ['check-once-and-route.json', 'poll-until-done.json', 'submit-wait-and-download-stems.json'];
+/** Every example, with the type its Camb node has; the suite below runs each of them, agent.e2e.test.ts the agent one. */
+const EXAMPLE_NODE_TYPES: Record<string, string> = {
+	'check-once-and-route.json': NODE_TYPE,
+	'poll-until-done.json': NODE_TYPE,
+	'submit-wait-and-download-stems.json': NODE_TYPE,
+	// n8n's name for the node as an AI Agent's tool.
+	'agent-checks-separation.json': `${NODE_TYPE}Tool`,
+};
+const EXAMPLES = Object.keys(EXAMPLE_NODE_TYPES);
 
 /**
  * A real 1-second, 8 kHz, 8-bit mono WAV whose every byte is below 0x80: the stand-in records
@@ -119,7 +117,7 @@ describe('examples/', () => {
 		expect(workflow.nodes[0].type).toBe('n8n-nodes-base.manualTrigger');
 		const cambNodes = (workflow.nodes as Json[]).filter((node) => node.type.includes('cambSeparationStatus'));
 		expect(cambNodes).toHaveLength(1);
-		expect(cambNodes[0].type).toBe(NODE_TYPE);
+		expect(cambNodes[0].type).toBe(EXAMPLE_NODE_TYPES[name]);
 		expect(cambNodes[0].credentials).toEqual({ cambAiApi: CREDENTIAL });
 		expect(workflow.id).toBeUndefined();
 	});
