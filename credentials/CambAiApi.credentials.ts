@@ -63,7 +63,8 @@ export class CambAiApi implements ICredentialType {
 				type: 'responseCode',
 				properties: {
 					value: 401,
-					message: 'CAMB.AI rejected the API key (HTTP 401). Copy it again from the API section of CAMB.AI Studio.',
+					message:
+						'CAMB.AI rejected the API key (HTTP 401). Copy it again from the API section of CAMB.AI Studio.',
 				},
 			},
 			{

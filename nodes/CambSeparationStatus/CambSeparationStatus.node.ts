@@ -18,7 +18,8 @@ export class CambSeparationStatus implements INodeType {
 		group: ['transform'],
 		version: 1,
 		subtitle: 'Route by separation status',
-		description: 'Check CAMB.AI audio separation tasks and route each item to Success, Pending or Failure',
+		description:
+			'Check CAMB.AI audio separation tasks and route each item to Success, Pending or Failure',
 		defaults: { name: 'Camb Separation Status' },
 		usableAsTool: true,
 		inputs: [NodeConnectionTypes.Main],

@@ -4,17 +4,35 @@
  * once under the request cap; each item leaves on exactly one output, in input order, paired
  * with the item it came from.
  */
-import type { IBinaryKeyData, IDataObject, IExecuteFunctions, INodeExecutionData } from 'n8n-workflow';
+import type {
+	IBinaryKeyData,
+	IDataObject,
+	IExecuteFunctions,
+	INodeExecutionData,
+} from 'n8n-workflow';
 import { NodeApiError, NodeOperationError } from 'n8n-workflow';
 
 import { classifyAnswer, excerpt, type ClassifyOptions } from './classifyStatus';
 import { DEFAULTS, OUTPUT, SWITCH_DEFAULTS } from './description';
-import { followTask, type Clock, type FollowSettings, type Followed, type Progress } from './followTask';
+import {
+	followTask,
+	type Clock,
+	type FollowSettings,
+	type Followed,
+	type Progress,
+} from './followTask';
 import { pause } from './pause';
 import { fetchResultUrls, NoResultLinks, type ResultUrls } from './results';
 import { downloadStems, type StemProperties } from './stems';
 import { adaptForTool, isToolMode } from './toolMode';
-import { cancelledError, CREDENTIAL_TYPE, createCambClient, isCancelled, NotChecked, type CambClient } from './transport';
+import {
+	cancelledError,
+	CREDENTIAL_TYPE,
+	createCambClient,
+	isCancelled,
+	NotChecked,
+	type CambClient,
+} from './transport';
 import { checkBaseUrl, checkTaskId, statusPath } from './validate';
 
 interface Settings extends ClassifyOptions {
@@ -72,7 +90,13 @@ export async function checkItems(ctx: IExecuteFunctions): Promise<INodeExecution
 				if ('error' in outcome || !outcome.urls) return;
 				const downloaded = await guard(ctx, client, index, continueOnFail, async () => ({
 					...outcome,
-					binary: await downloadStems(ctx, client, index, outcome.urls as ResultUrls, settings.stemProperties),
+					binary: await downloadStems(
+						ctx,
+						client,
+						index,
+						outcome.urls as ResultUrls,
+						settings.stemProperties,
+					),
 				}));
 				outcomes[index] = downloaded;
 			}),
@@ -86,7 +110,8 @@ export async function checkItems(ctx: IExecuteFunctions): Promise<INodeExecution
 /** Ends the run after a phase if it must: canceled (whatever On Error says), or an error under Stop Workflow. */
 function settle(ctx: IExecuteFunctions, outcomes: Outcome[], continueOnFail: boolean): void {
 	if (isCancelled(ctx)) throw cancelledError(ctx);
-	if (!continueOnFail) throwFirstError(outcomes.map((outcome) => ('error' in outcome ? outcome.error : undefined)));
+	if (!continueOnFail)
+		throwFirstError(outcomes.map((outcome) => ('error' in outcome ? outcome.error : undefined)));
 }
 
 /** Runs one step of one item; an error becomes that item's outcome and, under Stop Workflow, stops the rest. */
@@ -105,7 +130,13 @@ async function guard(
 }
 
 /** An item's error becomes its outcome; under Stop Workflow it also stops every request still to come. */
-function failItem(ctx: IExecuteFunctions, client: CambClient, index: number, continueOnFail: boolean, error: unknown): Outcome {
+function failItem(
+	ctx: IExecuteFunctions,
+	client: CambClient,
+	index: number,
+	continueOnFail: boolean,
+	error: unknown,
+): Outcome {
 	if (!continueOnFail) client.stop(index);
 	return { error: asNodeError(ctx, error, index) };
 }
@@ -145,9 +176,16 @@ async function follow(
 }
 
 /** Adds the stem links to finished tasks; a run CAMB does not know turns the item into a Failure. */
-async function addResultUrls(ctx: IExecuteFunctions, client: CambClient, outcomes: Outcome[], continueOnFail: boolean): Promise<void> {
+async function addResultUrls(
+	ctx: IExecuteFunctions,
+	client: CambClient,
+	outcomes: Outcome[],
+	continueOnFail: boolean,
+): Promise<void> {
 	const runs = outcomes.flatMap((outcome, itemIndex) =>
-		'error' in outcome || outcome.followed.verdict.route !== 'success' || outcome.followed.verdict.runId === undefined
+		'error' in outcome ||
+		outcome.followed.verdict.route !== 'success' ||
+		outcome.followed.verdict.runId === undefined
 			? []
 			: [{ itemIndex, runId: outcome.followed.verdict.runId }],
 	);
@@ -156,7 +194,8 @@ async function addResultUrls(ctx: IExecuteFunctions, client: CambClient, outcome
 	for (const [index, result] of results) {
 		const outcome = outcomes[index] as Checked;
 		if ('urls' in result) outcome.urls = result.urls;
-		else if ('verdict' in result) outcome.followed = { ...outcome.followed, verdict: result.verdict };
+		else if ('verdict' in result)
+			outcome.followed = { ...outcome.followed, verdict: result.verdict };
 		else outcomes[index] = failItem(ctx, client, index, continueOnFail, result.error);
 	}
 }
@@ -170,14 +209,18 @@ function readSettings(ctx: IExecuteFunctions): Settings {
 	const options = ctx.getNodeParameter('options', 0, {}) as IDataObject;
 	const number = (name: keyof typeof DEFAULTS) => {
 		const value = options[name];
-		return typeof value === 'number' && Number.isFinite(value) && value >= 0 ? value : (DEFAULTS[name] as number);
+		return typeof value === 'number' && Number.isFinite(value) && value >= 0
+			? value
+			: (DEFAULTS[name] as number);
 	};
-	const flag = (name: keyof typeof DEFAULTS) => (options[name] as boolean | undefined) ?? (DEFAULTS[name] as boolean);
+	const flag = (name: keyof typeof DEFAULTS) =>
+		(options[name] as boolean | undefined) ?? (DEFAULTS[name] as boolean);
 	const text = (name: keyof typeof DEFAULTS) => {
 		const value = options[name];
 		return typeof value === 'string' && value.trim() ? value.trim() : (DEFAULTS[name] as string);
 	};
-	const switchOn = (name: keyof typeof SWITCH_DEFAULTS) => ctx.getNodeParameter(name, 0, SWITCH_DEFAULTS[name]) as boolean;
+	const switchOn = (name: keyof typeof SWITCH_DEFAULTS) =>
+		ctx.getNodeParameter(name, 0, SWITCH_DEFAULTS[name]) as boolean;
 	return {
 		maxInFlight: Math.max(1, number('maxInFlight')),
 		attempts: Math.max(1, number('attempts')),
@@ -193,7 +236,10 @@ function readSettings(ctx: IExecuteFunctions): Settings {
 		},
 		fetchResultUrls: switchOn('fetchResultUrls'),
 		downloadStems: switchOn('downloadStems'),
-		stemProperties: { foreground: text('foregroundProperty'), background: text('backgroundProperty') },
+		stemProperties: {
+			foreground: text('foregroundProperty'),
+			background: text('backgroundProperty'),
+		},
 	};
 }
 
@@ -202,7 +248,8 @@ function readTaskId(ctx: IExecuteFunctions, index: number): string | NodeOperati
 	if (checked.ok) return checked.value;
 	return new NodeOperationError(ctx.getNode(), `The task ID of item ${index} ${checked.problem}`, {
 		itemIndex: index,
-		description: 'Pass the task_id that CAMB.AI returned when the audio was submitted, e.g. {{ $json.task_id }}.',
+		description:
+			'Pass the task_id that CAMB.AI returned when the audio was submitted, e.g. {{ $json.task_id }}.',
 	});
 }
 
@@ -221,11 +268,18 @@ function progressOf(json: IDataObject, taskId: string): Progress {
 }
 
 /** The client for this execution, or the reason none can exist (a bad base URL stops every item). */
-async function connect(ctx: IExecuteFunctions, settings: Settings, continueOnFail: boolean): Promise<CambClient | NodeOperationError> {
+async function connect(
+	ctx: IExecuteFunctions,
+	settings: Settings,
+	continueOnFail: boolean,
+): Promise<CambClient | NodeOperationError> {
 	const credentials = await ctx.getCredentials(CREDENTIAL_TYPE);
 	const baseUrl = checkBaseUrl(credentials.baseUrl);
 	if (!baseUrl.ok) {
-		return new NodeOperationError(ctx.getNode(), `The Base URL of the "CAMB.AI API" credential ${baseUrl.problem}`);
+		return new NodeOperationError(
+			ctx.getNode(),
+			`The Base URL of the "CAMB.AI API" credential ${baseUrl.problem}`,
+		);
 	}
 	return createCambClient(ctx, baseUrl.value, {
 		timeoutMs: settings.timeoutSeconds * 1000,
@@ -237,30 +291,44 @@ async function connect(ctx: IExecuteFunctions, settings: Settings, continueOnFai
 
 /** Throws the first error by item order, skipping items that were only left unchecked because of it. */
 function throwFirstError(candidates: Array<unknown>): void {
-	const errors = candidates.filter((candidate) => candidate instanceof NodeApiError || candidate instanceof NodeOperationError);
+	const errors = candidates.filter(
+		(candidate) => candidate instanceof NodeApiError || candidate instanceof NodeOperationError,
+	);
 	const first = errors.find((error) => !(error instanceof NotChecked)) ?? errors[0];
 	if (first) throw first;
 }
 
-function itemError(ctx: IExecuteFunctions, shared: NodeOperationError, index: number): NodeOperationError {
+function itemError(
+	ctx: IExecuteFunctions,
+	shared: NodeOperationError,
+	index: number,
+): NodeOperationError {
 	return new NodeOperationError(ctx.getNode(), shared.message, { itemIndex: index });
 }
 
 function asNodeError(ctx: IExecuteFunctions, error: unknown, index: number): NodeError {
 	if (error instanceof NodeApiError || error instanceof NodeOperationError) return error;
 	if (error instanceof NotAStatus) {
-		return new NodeApiError(ctx.getNode(), { problem: error.problem }, {
-			message: `CAMB.AI's answer for item ${index} is not a task status`,
-			description: `Expected a status such as "SUCCESS" or {"status": "SUCCESS", ...}, but ${error.problem}. Check the Base URL of the credential.`,
-			itemIndex: index,
-		});
+		return new NodeApiError(
+			ctx.getNode(),
+			{ problem: error.problem },
+			{
+				message: `CAMB.AI's answer for item ${index} is not a task status`,
+				description: `Expected a status such as "SUCCESS" or {"status": "SUCCESS", ...}, but ${error.problem}. Check the Base URL of the credential.`,
+				itemIndex: index,
+			},
+		);
 	}
 	if (error instanceof NoResultLinks) {
-		return new NodeApiError(ctx.getNode(), { body: excerpt(error.body) }, {
-			message: `CAMB.AI's result for item ${index} has no usable stem links`,
-			description: `Expected foreground_audio_url and background_audio_url as http(s) links, but got: ${excerpt(error.body)}`,
-			itemIndex: index,
-		});
+		return new NodeApiError(
+			ctx.getNode(),
+			{ body: excerpt(error.body) },
+			{
+				message: `CAMB.AI's result for item ${index} has no usable stem links`,
+				description: `Expected foreground_audio_url and background_audio_url as http(s) links, but got: ${excerpt(error.body)}`,
+				itemIndex: index,
+			},
+		);
 	}
 	return new NodeOperationError(ctx.getNode(), error as Error, { itemIndex: index });
 }
@@ -275,14 +343,19 @@ function route(items: INodeExecutionData[], outcomes: Outcome[]): INodeExecution
 	return outputs;
 }
 
-function resultItem(input: INodeExecutionData, index: number, outcome: Checked): INodeExecutionData {
+function resultItem(
+	input: INodeExecutionData,
+	index: number,
+	outcome: Checked,
+): INodeExecutionData {
 	const { verdict, checkCount, pendingSince, nextCheckInMs, checkedAt } = outcome.followed;
 	const json: IDataObject = { ...input.json, task_id: outcome.taskId, status: verdict.status };
 	if (verdict.runId !== undefined) json.run_id = verdict.runId;
 	json.checked_at = checkedAt;
 	json.check_count = checkCount;
 	json.pending_since = pendingSince;
-	if (verdict.route === 'pending') json.next_check_in_seconds = Math.max(1, Math.round((nextCheckInMs ?? 0) / 1000));
+	if (verdict.route === 'pending')
+		json.next_check_in_seconds = Math.max(1, Math.round((nextCheckInMs ?? 0) / 1000));
 	else delete json.next_check_in_seconds;
 	if (verdict.route === 'failure') {
 		json.reason = verdict.reason;
@@ -300,7 +373,11 @@ function errorItem(input: INodeExecutionData, index: number, error: NodeError): 
 	return { ...withInput(input, index, { ...input.json, error: error.message }), error };
 }
 
-function withInput(input: INodeExecutionData, index: number, json: IDataObject): INodeExecutionData {
+function withInput(
+	input: INodeExecutionData,
+	index: number,
+	json: IDataObject,
+): INodeExecutionData {
 	const item: INodeExecutionData = { json, pairedItem: { item: index } };
 	if (input.binary) item.binary = input.binary;
 	return item;

@@ -57,7 +57,8 @@ export function classifyAnswer(answer: CambAnswer, options: ClassifyOptions): Ve
 	if (answer.statusCode === 422) return rejectedId(answer.body);
 
 	const parsed = parseJson(answer.body);
-	if (!parsed.ok) return { route: 'invalid', problem: `the answer is not JSON: ${excerpt(answer.body)}` };
+	if (!parsed.ok)
+		return { route: 'invalid', problem: `the answer is not JSON: ${excerpt(answer.body)}` };
 	return classifyStatusBody(parsed.value, options);
 }
 
@@ -77,7 +78,12 @@ function classifyStatusBody(body: unknown, options: ClassifyOptions): Verdict | 
 		case 'FAILED':
 		case 'TIMEOUT':
 		case 'PAYMENT_REQUIRED':
-			return { route: 'failure', status, runId, ...explainFailure(status, fields.exceptionReason, fields.cambMessage) };
+			return {
+				route: 'failure',
+				status,
+				runId,
+				...explainFailure(status, fields.exceptionReason, fields.cambMessage),
+			};
 		default:
 			if (options.unknownStatusAsPending) return { route: 'pending', status, runId };
 			return {
@@ -221,7 +227,12 @@ function cambDetail(body: string): string {
 	const { detail, error, message } = parsed.value;
 	const text =
 		nonEmptyString(detail) ??
-		(Array.isArray(detail) ? detail.map((d) => (isPlainObject(d) ? nonEmptyString(d.msg) : undefined)).filter(Boolean).join('; ') : undefined) ??
+		(Array.isArray(detail)
+			? detail
+					.map((d) => (isPlainObject(d) ? nonEmptyString(d.msg) : undefined))
+					.filter(Boolean)
+					.join('; ')
+			: undefined) ??
 		nonEmptyString(error) ??
 		nonEmptyString(message);
 	return text ? ` ("${excerpt(text)}")` : '';

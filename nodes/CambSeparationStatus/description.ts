@@ -68,7 +68,8 @@ export const properties: INodeProperties[] = [
 		required: true,
 		typeOptions: { rows: 6 },
 		displayOptions: { show: { '@tool': [true] } },
-		description: 'What the AI model is told about this tool: what it does, what to pass, what comes back',
+		description:
+			'What the AI model is told about this tool: what it does, what to pass, what comes back',
 	},
 	{
 		displayName: 'Wait for Completion',
@@ -105,7 +106,7 @@ export const properties: INodeProperties[] = [
 		default: false,
 		displayOptions: { show: { '@tool': [true] } },
 		description:
-			'Whether a finished task\'s answer carries foreground_audio_url and background_audio_url. They are pre-signed: anyone holding them can download the stems until they expire, and the model\'s provider and chat memory would keep them.',
+			"Whether a finished task's answer carries foreground_audio_url and background_audio_url. They are pre-signed: anyone holding them can download the stems until they expire, and the model's provider and chat memory would keep them.",
 	},
 	{
 		displayName: 'Options',
@@ -181,7 +182,8 @@ export const properties: INodeProperties[] = [
 				typeOptions: { minValue: 1, maxValue: 3600 },
 				default: 60,
 				displayOptions: { show: { '/waitForCompletion': [true] } },
-				description: 'How long this execution waits at most. Tasks still pending then leave on Pending.',
+				description:
+					'How long this execution waits at most. Tasks still pending then leave on Pending.',
 			},
 			{
 				displayName: 'Not Found Means Pending',
@@ -197,7 +199,8 @@ export const properties: INodeProperties[] = [
 				type: 'number',
 				typeOptions: { minValue: 1, maxValue: 300 },
 				default: 30,
-				description: 'How long one request may go without an answer before it counts as failed and is tried again',
+				description:
+					'How long one request may go without an answer before it counts as failed and is tried again',
 			},
 			{
 				displayName: 'Unknown Status Means Pending',

@@ -49,7 +49,11 @@ const MAX_RATE_LIMIT_PAUSE_MS = 3_600_000;
 const JITTER = 0.1;
 
 /** The pause after the n-th check: the first interval growing by half each time up to the cap, ±10%. */
-export function checkInterval(checkCount: number, settings: FollowSettings, random: () => number): number {
+export function checkInterval(
+	checkCount: number,
+	settings: FollowSettings,
+	random: () => number,
+): number {
 	const grown = settings.firstIntervalMs * GROWTH ** Math.max(0, checkCount - 1);
 	const capped = Math.min(Math.max(settings.maxIntervalMs, settings.firstIntervalMs), grown);
 	return Math.round(capped * (1 - JITTER + 2 * JITTER * random()));
@@ -98,8 +102,19 @@ export async function followTask(
 	return finish(verdict, checkCount, pendingSince, clock);
 }
 
-function finish(verdict: Verdict, checkCount: number, pendingSince: string | null, clock: Clock, pause?: number): Followed {
-	const followed: Followed = { verdict, checkCount, pendingSince, checkedAt: new Date(clock.now()).toISOString() };
+function finish(
+	verdict: Verdict,
+	checkCount: number,
+	pendingSince: string | null,
+	clock: Clock,
+	pause?: number,
+): Followed {
+	const followed: Followed = {
+		verdict,
+		checkCount,
+		pendingSince,
+		checkedAt: new Date(clock.now()).toISOString(),
+	};
 	if (verdict.route === 'pending' && pause !== undefined) followed.nextCheckInMs = pause;
 	return followed;
 }

@@ -41,7 +41,10 @@ export interface Ticket {
 }
 
 /** What the caller must wait for before the next request may go. */
-export type Readiness = { ready: true } | { ready: false; waitMs: number } | { ready: false; untilAnswer: true };
+export type Readiness =
+	| { ready: true }
+	| { ready: false; waitMs: number }
+	| { ready: false; untilAnswer: true };
 
 export interface RateSnapshot {
 	window: number;
@@ -99,7 +102,11 @@ export class RateControl {
 
 	/** Whether a request may go now, with `inFlight` requests already out. */
 	readiness(now: number, inFlight: number): Readiness {
-		const waitMs = Math.max(this.coolingUntil - now, this.rate === undefined ? 0 : this.nextSendAt - now, 0);
+		const waitMs = Math.max(
+			this.coolingUntil - now,
+			this.rate === undefined ? 0 : this.nextSendAt - now,
+			0,
+		);
 		if (waitMs > 0) return { ready: false, waitMs: Math.ceil(waitMs) };
 		if (inFlight >= Math.floor(this.window)) return { ready: false, untilAnswer: true };
 		return { ready: true };
@@ -107,7 +114,8 @@ export class RateControl {
 
 	/** A request goes out now. */
 	send(now: number): Ticket {
-		if (this.rate !== undefined) this.nextSendAt = Math.max(now, this.nextSendAt) + 1000 / this.rate;
+		if (this.rate !== undefined)
+			this.nextSendAt = Math.max(now, this.nextSendAt) + 1000 / this.rate;
 		this.resumedAt ??= now;
 		return { seq: this.seq++, sentAt: now };
 	}
@@ -120,7 +128,11 @@ export class RateControl {
 		// Anything the server did not turn back went through its limiter: it counts as accepted.
 		if (signal !== 'limited') this.acceptedSinceResume++;
 		if (signal === 'clean') this.grow(now);
-		else if ((signal === 'limited' || signal === 'overloaded') && ticket.seq >= this.cutSeq && now - this.lastCutAt >= MIN_CUT_INTERVAL_MS) {
+		else if (
+			(signal === 'limited' || signal === 'overloaded') &&
+			ticket.seq >= this.cutSeq &&
+			now - this.lastCutAt >= MIN_CUT_INTERVAL_MS
+		) {
 			this.cut(now, signal);
 		}
 	}
@@ -132,7 +144,8 @@ export class RateControl {
 	private coolDown(until: number): void {
 		this.coolingUntil = Math.max(this.coolingUntil, until);
 		// Nothing accepted since the last cut yet: the measurement starts when sending resumes.
-		if (this.resumedAt !== undefined && this.acceptedSinceResume === 0) this.resumedAt = Math.max(this.resumedAt, this.coolingUntil);
+		if (this.resumedAt !== undefined && this.acceptedSinceResume === 0)
+			this.resumedAt = Math.max(this.resumedAt, this.coolingUntil);
 	}
 
 	private grow(now: number): void {
@@ -140,7 +153,10 @@ export class RateControl {
 			this.rateThreshold = Infinity;
 			this.windowThreshold = this.ceiling;
 		}
-		this.window = Math.min(this.ceiling, this.window + (this.window < this.windowThreshold ? SLOW_START_STEP : 1 / this.window));
+		this.window = Math.min(
+			this.ceiling,
+			this.window + (this.window < this.windowThreshold ? SLOW_START_STEP : 1 / this.window),
+		);
 		if (this.rate === undefined) return;
 		// Below the rate that last hurt: +1 request/s per answer, i.e. doubling every second.
 		// Above it: +2% per second at full use, so the next limit is found gently.

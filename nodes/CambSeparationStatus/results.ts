@@ -25,14 +25,19 @@ const BULK_CHUNK = 100;
 // A bulk call answered with one of these means "not here": ask per run instead.
 const BULK_REFUSED = [400, 404, 405, 422, 501];
 
-export async function fetchResultUrls(client: CambClient, runs: Run[]): Promise<Map<number, ResultOutcome>> {
+export async function fetchResultUrls(
+	client: CambClient,
+	runs: Run[],
+): Promise<Map<number, ResultOutcome>> {
 	const outcomes = new Map<number, ResultOutcome>();
 	const chunks: Run[][] = [];
-	for (let start = 0; start < runs.length; start += BULK_CHUNK) chunks.push(runs.slice(start, start + BULK_CHUNK));
+	for (let start = 0; start < runs.length; start += BULK_CHUNK)
+		chunks.push(runs.slice(start, start + BULK_CHUNK));
 
 	await Promise.all(
 		chunks.map(async (chunk) => {
-			const found = chunk.length > 1 ? await fetchBulk(client, chunk) : new Map<number, ResultUrls>();
+			const found =
+				chunk.length > 1 ? await fetchBulk(client, chunk) : new Map<number, ResultUrls>();
 			// Whatever the bulk answer left out (or all of it, when refused) is asked for one by one.
 			await Promise.all(
 				chunk.map(async (run) => {
@@ -127,7 +132,6 @@ function isWebUrl(value: unknown): value is string {
 		return false;
 	}
 }
-
 
 function readJson(text: string): unknown {
 	const parsed = parseJson(text);

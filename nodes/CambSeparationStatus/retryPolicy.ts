@@ -37,7 +37,10 @@ const RETRYABLE_ERROR_CODES = new Set([
 export function isRetryableNetworkError(error: { code?: unknown; message?: unknown }): boolean {
 	if (typeof error.code === 'string' && RETRYABLE_ERROR_CODES.has(error.code)) return true;
 	const message = typeof error.message === 'string' ? error.message : '';
-	return /socket hang up|timeout of \d+ms exceeded|aborted/i.test(message) && error.code !== 'ERR_CANCELED';
+	return (
+		/socket hang up|timeout of \d+ms exceeded|aborted/i.test(message) &&
+		error.code !== 'ERR_CANCELED'
+	);
 }
 
 /**
@@ -45,7 +48,11 @@ export function isRetryableNetworkError(error: { code?: unknown; message?: unkno
  * from many items spread out but never fire instantly.
  * `attempt` is the number of attempts already made (1 after the first failure).
  */
-export function backoffDelayMs(attempt: number, settings: BackoffSettings, random: () => number = Math.random): number {
+export function backoffDelayMs(
+	attempt: number,
+	settings: BackoffSettings,
+	random: () => number = Math.random,
+): number {
 	const step = Math.min(settings.maxDelayMs, settings.baseDelayMs * 2 ** Math.max(0, attempt - 1));
 	return Math.round(step / 2 + (random() * step) / 2);
 }
@@ -56,7 +63,8 @@ export function backoffDelayMs(attempt: number, settings: BackoffSettings, rando
  */
 export function retryAfterMs(headers: Record<string, unknown>, nowMs: number): number | undefined {
 	const ms = Number(headerValue(headers, 'retry-after-ms'));
-	if (headerValue(headers, 'retry-after-ms') !== undefined && Number.isFinite(ms) && ms >= 0) return Math.ceil(ms);
+	if (headerValue(headers, 'retry-after-ms') !== undefined && Number.isFinite(ms) && ms >= 0)
+		return Math.ceil(ms);
 
 	const value = headerValue(headers, 'retry-after')?.trim();
 	if (!value) return undefined;
@@ -100,9 +108,15 @@ export interface RetryState {
 	rateLimitedSince?: number;
 }
 
-export type GiveUp = 'not-retryable' | 'asked-too-long' | 'out-of-attempts' | 'rate-limited-too-long';
+export type GiveUp =
+	| 'not-retryable'
+	| 'asked-too-long'
+	| 'out-of-attempts'
+	| 'rate-limited-too-long';
 
-export type RetryDecision = { retryInMs: number; state: RetryState } | { giveUp: GiveUp; state: RetryState };
+export type RetryDecision =
+	| { retryInMs: number; state: RetryState }
+	| { giveUp: GiveUp; state: RetryState };
 
 /**
  * After a failed attempt: try again (after how long), or give up (why). Pure: `now` is passed in.
@@ -118,14 +132,20 @@ export function decideRetry(
 	random: () => number = Math.random,
 ): RetryDecision {
 	if (!failed.retryable) return { giveUp: 'not-retryable', state };
-	if (failed.serverAskedMs !== undefined && failed.serverAskedMs > MAX_RETRY_AFTER_MS) return { giveUp: 'asked-too-long', state };
+	if (failed.serverAskedMs !== undefined && failed.serverAskedMs > MAX_RETRY_AFTER_MS)
+		return { giveUp: 'asked-too-long', state };
 	if (failed.rateLimited) {
 		const since = state.rateLimitedSince ?? now;
 		const next = { failures: state.failures, rateLimitedSince: since };
-		if (now - since >= RATE_LIMIT_PATIENCE_MS) return { giveUp: 'rate-limited-too-long', state: next };
+		if (now - since >= RATE_LIMIT_PATIENCE_MS)
+			return { giveUp: 'rate-limited-too-long', state: next };
 		return { retryInMs: 0, state: next };
 	}
 	const next = { failures: state.failures + 1 };
-	if (next.failures >= Math.max(1, Math.floor(maxAttempts))) return { giveUp: 'out-of-attempts', state: next };
-	return { retryInMs: failed.serverAskedMs ?? backoffDelayMs(next.failures, backoff, random), state: next };
+	if (next.failures >= Math.max(1, Math.floor(maxAttempts)))
+		return { giveUp: 'out-of-attempts', state: next };
+	return {
+		retryInMs: failed.serverAskedMs ?? backoffDelayMs(next.failures, backoff, random),
+		state: next,
+	};
 }

@@ -24,7 +24,11 @@ export async function downloadStems(
 			async (url, index) =>
 				await client.download(itemIndex, url, async (body, headers) => {
 					const fileName = stemFileName(url, index === 0 ? 'foreground' : 'background');
-					return await ctx.helpers.prepareBinaryData(body, fileName, stemMimeType(headers, fileName));
+					return await ctx.helpers.prepareBinaryData(
+						body,
+						fileName,
+						stemMimeType(headers, fileName),
+					);
 				}),
 		),
 	);
@@ -56,7 +60,9 @@ const AUDIO_TYPES: Record<string, string> = {
 
 /** The storage host's Content-Type, unless it only says "bytes"; then the file extension decides. */
 export function stemMimeType(headers: IDataObject, fileName: string): string {
-	const header = Object.entries(headers).find(([name]) => name.toLowerCase() === 'content-type')?.[1];
+	const header = Object.entries(headers).find(
+		([name]) => name.toLowerCase() === 'content-type',
+	)?.[1];
 	const type = typeof header === 'string' ? header.split(';')[0].trim().toLowerCase() : '';
 	if (type && !['application/octet-stream', 'binary/octet-stream'].includes(type)) return type;
 	const extension = fileName.split('.').pop()?.toLowerCase() ?? '';

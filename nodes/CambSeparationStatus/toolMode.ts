@@ -73,24 +73,36 @@ export async function checkAsTool(
 }
 
 /** The answer for one routed item: what the model needs for its status, and nothing of the input. */
-function toAnswer(output: number, item: INodeExecutionData, taskId: string | undefined): IDataObject {
+function toAnswer(
+	output: number,
+	item: INodeExecutionData,
+	taskId: string | undefined,
+): IDataObject {
 	const json = item.json;
 	// Under On Error "Continue" the check put the error on the item: still an answer for the model.
 	if (item.error) return errorAnswer(taskId, item.error);
 	const base: IDataObject = { task_id: json.task_id ?? taskId, status: json.status };
 	if (output === OUTPUT.success) {
-		const links = typeof json.foreground_audio_url === 'string' && typeof json.background_audio_url === 'string';
+		const links =
+			typeof json.foreground_audio_url === 'string' &&
+			typeof json.background_audio_url === 'string';
 		return {
 			...base,
 			...(json.run_id !== undefined ? { run_id: json.run_id } : {}),
-			...(links ? { foreground_audio_url: json.foreground_audio_url, background_audio_url: json.background_audio_url } : {}),
+			...(links
+				? {
+						foreground_audio_url: json.foreground_audio_url,
+						background_audio_url: json.background_audio_url,
+					}
+				: {}),
 			message: links
 				? 'The separation is finished. foreground_audio_url is the voice stem, background_audio_url the rest; both are pre-signed links that expire, so share them as they are and soon.'
 				: 'The separation is finished; both stems (voice and background) are ready in CAMB.AI. The links to them are not given to the assistant.',
 		};
 	}
 	if (output === OUTPUT.pending) {
-		const seconds = typeof json.next_check_in_seconds === 'number' ? json.next_check_in_seconds : undefined;
+		const seconds =
+			typeof json.next_check_in_seconds === 'number' ? json.next_check_in_seconds : undefined;
 		return {
 			...base,
 			next_check_in_seconds: seconds,
@@ -106,7 +118,11 @@ function toAnswer(output: number, item: INodeExecutionData, taskId: string | und
  * stopped the whole agent run in n8n 1.123 and reached the model as a bare error object in 2.41.
  */
 function errorAnswer(taskId: string | undefined, error: unknown): IDataObject {
-	const { message, description, httpCode } = error as { message?: unknown; description?: unknown; httpCode?: unknown };
+	const { message, description, httpCode } = error as {
+		message?: unknown;
+		description?: unknown;
+		httpCode?: unknown;
+	};
 	const keyRejected = error instanceof NodeApiError && (httpCode === '401' || httpCode === '403');
 	let reason: string;
 	let retryable: boolean;
@@ -121,9 +137,11 @@ function errorAnswer(taskId: string | undefined, error: unknown): IDataObject {
 		.map(sentence)
 		.join(' ');
 	const advice = {
-		API_KEY_REJECTED: 'Tell the user that the CAMB.AI API key of this workflow was rejected and that the workflow owner must update the credential; checking again will not help until then.',
+		API_KEY_REJECTED:
+			'Tell the user that the CAMB.AI API key of this workflow was rejected and that the workflow owner must update the credential; checking again will not help until then.',
 		INVALID_TASK_ID: 'Ask the user for the task_id CAMB.AI returned when the audio was submitted.',
-		CAMB_UNAVAILABLE: 'CAMB.AI could not be asked right now; try again in a minute or tell the user.',
+		CAMB_UNAVAILABLE:
+			'CAMB.AI could not be asked right now; try again in a minute or tell the user.',
 		NODE_ERROR: 'The tool is not set up correctly; tell the user to ask the workflow owner.',
 	}[reason];
 	return {
@@ -154,7 +172,11 @@ function taskIdOf(ctx: IExecuteFunctions, index: number): string | undefined {
 
 function itemIndexOf(item: INodeExecutionData): number {
 	const paired = Array.isArray(item.pairedItem) ? item.pairedItem[0] : item.pairedItem;
-	return typeof paired === 'object' && paired !== null ? paired.item : typeof paired === 'number' ? paired : 0;
+	return typeof paired === 'object' && paired !== null
+		? paired.item
+		: typeof paired === 'number'
+			? paired
+			: 0;
 }
 
 function answer(index: number, json: IDataObject): INodeExecutionData {

@@ -5,7 +5,13 @@
  * turning request failures into n8n errors that say what was tried. Task outcomes are not
  * decided here.
  */
-import type { IDataObject, IExecuteFunctions, IHttpRequestMethods, IN8nHttpFullResponse, JsonObject } from 'n8n-workflow';
+import type {
+	IDataObject,
+	IExecuteFunctions,
+	IHttpRequestMethods,
+	IN8nHttpFullResponse,
+	JsonObject,
+} from 'n8n-workflow';
 import { NodeApiError, NodeOperationError } from 'n8n-workflow';
 
 import { excerpt, type CambAnswer } from './classifyStatus';
@@ -31,7 +37,10 @@ export const CREDENTIAL_TYPE = 'cambAiApi';
 export const MAX_ANSWER_BYTES = 1024 * 1024;
 
 /** Node's Readable, named through n8n's own types: community nodes may not import 'stream'. */
-export type Readable = Exclude<Parameters<IExecuteFunctions['helpers']['prepareBinaryData']>[0], Buffer>;
+export type Readable = Exclude<
+	Parameters<IExecuteFunctions['helpers']['prepareBinaryData']>[0],
+	Buffer
+>;
 
 export interface RequestSettings {
 	/** Give up on one attempt after this long without a byte from the server. */
@@ -66,7 +75,11 @@ export interface CambClient {
 	 * Downloads a pre-signed storage link WITHOUT the API key and hands the body stream to `store`.
 	 * A failure mid-way (reset, stall) retries the whole download.
 	 */
-	download<T>(itemIndex: number, url: string, store: (body: Readable, headers: IDataObject) => Promise<T>): Promise<T>;
+	download<T>(
+		itemIndex: number,
+		url: string,
+		store: (body: Readable, headers: IDataObject) => Promise<T>,
+	): Promise<T>;
 	/** Item `itemIndex` failed for good: no further request is sent; waiting and later calls throw "not checked". */
 	stop(itemIndex: number): void;
 }
@@ -78,15 +91,27 @@ type Attempt<T> =
 	| { kind: 'oversized'; statusCode: number; bytes: number }
 	| { kind: 'network'; code: string; message: string }
 	| { kind: 'not sent' };
-type Failed = Extract<Attempt<unknown>, { kind: 'answer' } | { kind: 'oversized' } | { kind: 'network' }>;
+type Failed = Extract<
+	Attempt<unknown>,
+	{ kind: 'answer' } | { kind: 'oversized' } | { kind: 'network' }
+>;
 /** After a failed attempt: wait and try again, or give up with this error. */
 type Decision = { retryInMs: number } | { error: NodeApiError };
 /** What came out of one attempt's turn through the gate. */
-type Turn<T> = { outcome: Extract<Attempt<T>, { kind: 'done' } | { kind: 'not sent' }> } | { outcome: Failed; decision: Decision };
+type Turn<T> =
+	| { outcome: Extract<Attempt<T>, { kind: 'done' } | { kind: 'not sent' }> }
+	| { outcome: Failed; decision: Decision };
 
-export function createCambClient(ctx: IExecuteFunctions, baseUrl: string, settings: RequestSettings): CambClient {
+export function createCambClient(
+	ctx: IExecuteFunctions,
+	baseUrl: string,
+	settings: RequestSettings,
+): CambClient {
 	const backoff = settings.backoff ?? DEFAULT_BACKOFF;
-	const clock = { now: () => Date.now(), sleep: async (ms: number) => await pause(ms, ctx.getExecutionCancelSignal()) };
+	const clock = {
+		now: () => Date.now(),
+		sleep: async (ms: number) => await pause(ms, ctx.getExecutionCancelSignal()),
+	};
 	// CAMB.AI and the storage host that serves stems have limits of their own: one gate each.
 	const cambGate = createGate(settings.maxInFlight, clock);
 	const storageGate = createGate(settings.maxInFlight, clock);
@@ -116,7 +141,8 @@ export function createCambClient(ctx: IExecuteFunctions, baseUrl: string, settin
 				outcome = { kind: 'network', ...networkProblem(error) };
 			}
 			const load = loadOf(outcome);
-			if (outcome.kind === 'done' || outcome.kind === 'not sent') return { value: { outcome }, ...load };
+			if (outcome.kind === 'done' || outcome.kind === 'not sent')
+				return { value: { outcome }, ...load };
 			const decision = decide(outcome);
 			if ('error' in decision && settings.stopOnFirstError) stop(itemIndex);
 			return { value: { outcome, decision }, ...load };
@@ -137,32 +163,50 @@ export function createCambClient(ctx: IExecuteFunctions, baseUrl: string, settin
 		let sent = 0;
 		const decide = (outcome: Failed): Decision => {
 			sent++;
-			if (outcome.kind === 'oversized') return { error: oversizedAnswer(ctx, itemIndex, label, who, outcome) };
-			const serverAsked = outcome.kind === 'answer' ? retryAfterMs(outcome.headers, Date.now()) : undefined;
-			const retryable = outcome.kind === 'network' ? isRetryableNetworkError(outcome) : isRetryableStatus(outcome.statusCode);
+			if (outcome.kind === 'oversized')
+				return { error: oversizedAnswer(ctx, itemIndex, label, who, outcome) };
+			const serverAsked =
+				outcome.kind === 'answer' ? retryAfterMs(outcome.headers, Date.now()) : undefined;
+			const retryable =
+				outcome.kind === 'network'
+					? isRetryableNetworkError(outcome)
+					: isRetryableStatus(outcome.statusCode);
 			const rateLimited = outcome.kind === 'answer' && outcome.statusCode === 429;
-			const decision = decideRetry({ retryable, rateLimited, serverAskedMs: serverAsked }, state, Date.now(), settings.maxAttempts, backoff);
+			const decision = decideRetry(
+				{ retryable, rateLimited, serverAskedMs: serverAsked },
+				state,
+				Date.now(),
+				settings.maxAttempts,
+				backoff,
+			);
 			state = decision.state;
 			if ('retryInMs' in decision) return { retryInMs: decision.retryInMs };
 			if (decision.giveUp === 'not-retryable') {
-				return { error: outcome.kind === 'answer' ? refuse(outcome) : failed(ctx, itemIndex, label, outcome) };
+				return {
+					error:
+						outcome.kind === 'answer' ? refuse(outcome) : failed(ctx, itemIndex, label, outcome),
+				};
 			}
 			// Counted as "Attempts per Check" counts them: 429s used up none.
 			const attempts = Math.max(1, decision.state.failures);
 			const turnedBack = sent - attempts;
 			const why = giveUpReason(decision.giveUp, who, label, attempts, outcome, serverAsked);
-			return { error: gaveUp(ctx, itemIndex, label, outcome, attempts, turnedBack, startedAt, why) };
+			return {
+				error: gaveUp(ctx, itemIndex, label, outcome, attempts, turnedBack, startedAt, why),
+			};
 		};
 
 		for (;;) {
 			const turn = await attempt(gate, itemIndex, send, decide);
 			if ('decision' in turn) {
 				if ('error' in turn.decision) throw turn.decision.error;
-				if (turn.decision.retryInMs > 0) await pause(turn.decision.retryInMs, ctx.getExecutionCancelSignal());
+				if (turn.decision.retryInMs > 0)
+					await pause(turn.decision.retryInMs, ctx.getExecutionCancelSignal());
 				continue;
 			}
 			if (turn.outcome.kind === 'done') return turn.outcome.value;
-			if (keyRejection) throw keyRejected(ctx, itemIndex, keyRejection.statusCode, keyRejection.body);
+			if (keyRejection)
+				throw keyRejected(ctx, itemIndex, keyRejection.statusCode, keyRejection.body);
 			if (isCancelled(ctx)) throw cancelledError(ctx);
 			throw notChecked(ctx, itemIndex, stoppedBecause ?? 'the execution stopped');
 		}
@@ -170,7 +214,8 @@ export function createCambClient(ctx: IExecuteFunctions, baseUrl: string, settin
 
 	async function request(itemIndex: number, request: CambRequest): Promise<HttpAnswer> {
 		const label = `${request.method} ${request.path}`;
-		const isAnswer = (code: number) => (code >= 200 && code < 300) || (request.answers ?? []).includes(code);
+		const isAnswer = (code: number) =>
+			(code >= 200 && code < 300) || (request.answers ?? []).includes(code);
 		const send = async (): Promise<Attempt<HttpAnswer>> => {
 			const response = (await ctx.helpers.httpRequestWithAuthentication.call(ctx, CREDENTIAL_TYPE, {
 				method: request.method,
@@ -187,13 +232,22 @@ export function createCambClient(ctx: IExecuteFunctions, baseUrl: string, settin
 				disableFollowRedirect: true,
 			})) as IN8nHttpFullResponse;
 			const { statusCode, headers } = response;
-			const read = await readCapped(response.body, headers, settings.timeoutMs, ctx.getExecutionCancelSignal());
+			const read = await readCapped(
+				response.body,
+				headers,
+				settings.timeoutMs,
+				ctx.getExecutionCancelSignal(),
+			);
 			if ('oversized' in read) return { kind: 'oversized', statusCode, bytes: read.oversized };
 			const body = read.text;
 			// Noted before the slot is handed on, so no queued request goes out with the same key.
 			if (statusCode === 401 || statusCode === 403) keyRejection ??= { statusCode, body };
 			if (isAnswer(statusCode)) {
-				return { kind: 'done', statusCode, value: { statusCode, body, retryAfterMs: retryAfterMs(headers, Date.now()) } };
+				return {
+					kind: 'done',
+					statusCode,
+					value: { statusCode, body, retryAfterMs: retryAfterMs(headers, Date.now()) },
+				};
 			}
 			return { kind: 'answer', statusCode, body, headers };
 		};
@@ -204,7 +258,11 @@ export function createCambClient(ctx: IExecuteFunctions, baseUrl: string, settin
 		);
 	}
 
-	async function download<T>(itemIndex: number, url: string, store: (body: Readable, headers: IDataObject) => Promise<T>): Promise<T> {
+	async function download<T>(
+		itemIndex: number,
+		url: string,
+		store: (body: Readable, headers: IDataObject) => Promise<T>,
+	): Promise<T> {
 		const label = `GET ${new URL(url).origin}${new URL(url).pathname}`;
 		const send = async (): Promise<Attempt<T>> => {
 			// Plain httpRequest: the storage link is pre-signed and must never see the API key.
@@ -218,9 +276,18 @@ export function createCambClient(ctx: IExecuteFunctions, baseUrl: string, settin
 			})) as IN8nHttpFullResponse;
 			const body = response.body as Readable;
 			if (response.statusCode < 200 || response.statusCode >= 300) {
-				return { kind: 'answer', statusCode: response.statusCode, body: await readStart(body), headers: response.headers };
+				return {
+					kind: 'answer',
+					statusCode: response.statusCode,
+					body: await readStart(body),
+					headers: response.headers,
+				};
 			}
-			return { kind: 'done', statusCode: response.statusCode, value: await store(body, response.headers) };
+			return {
+				kind: 'done',
+				statusCode: response.statusCode,
+				value: await store(body, response.headers),
+			};
 		};
 		return await retrying(storageGate, itemIndex, label, 'The storage host', send, (answer) =>
 			unexpectedAnswer(
@@ -246,7 +313,12 @@ export function createCambClient(ctx: IExecuteFunctions, baseUrl: string, settin
 function loadOf(outcome: Attempt<unknown>): { signal: LoadSignal; retryAfterMs?: number } {
 	if (outcome.kind === 'not sent') return { signal: 'neutral' };
 	if (outcome.kind === 'network') return { signal: isTimeout(outcome) ? 'overloaded' : 'neutral' };
-	const asked = outcome.kind === 'answer' ? retryAfterMs(outcome.headers, Date.now()) : outcome.kind === 'done' ? outcome.retryAfterMs : undefined;
+	const asked =
+		outcome.kind === 'answer'
+			? retryAfterMs(outcome.headers, Date.now())
+			: outcome.kind === 'done'
+				? outcome.retryAfterMs
+				: undefined;
 	// A pause longer than the node waits fails that request; it does not stall every other one.
 	const retryAfter = asked !== undefined && asked <= MAX_RETRY_AFTER_MS ? asked : undefined;
 	if (outcome.statusCode === 429) return { signal: 'limited', retryAfterMs: retryAfter };
@@ -256,10 +328,20 @@ function loadOf(outcome: Attempt<unknown>): { signal: LoadSignal; retryAfterMs?:
 }
 
 function isTimeout(problem: { code: string; message: string }): boolean {
-	return ['ETIMEDOUT', 'ESOCKETTIMEDOUT', 'ECONNABORTED'].includes(problem.code) || /timeout of \d+ms exceeded|stalled/i.test(problem.message);
+	return (
+		['ETIMEDOUT', 'ESOCKETTIMEDOUT', 'ECONNABORTED'].includes(problem.code) ||
+		/timeout of \d+ms exceeded|stalled/i.test(problem.message)
+	);
 }
 
-function giveUpReason(why: Exclude<GiveUp, 'not-retryable'>, who: string, label: string, sent: number, last: Failed, serverAsked?: number): string {
+function giveUpReason(
+	why: Exclude<GiveUp, 'not-retryable'>,
+	who: string,
+	label: string,
+	sent: number,
+	last: Failed,
+	serverAsked?: number,
+): string {
 	if (why === 'asked-too-long') {
 		const seconds = Math.ceil((serverAsked ?? 0) / 1000);
 		return `${who} asked to wait ${seconds > 86_400 ? 'more than a day' : `${seconds} s`} before trying again, longer than this node waits`;
@@ -333,13 +415,20 @@ async function readCapped(
 }
 
 /** The next chunk, or a time-out error once `stallMs` pass without one (the timer ends with the race). */
-async function withWatchdog<T>(next: Promise<T>, stallMs: number, signal: AbortSignal | undefined): Promise<T> {
+async function withWatchdog<T>(
+	next: Promise<T>,
+	stallMs: number,
+	signal: AbortSignal | undefined,
+): Promise<T> {
 	const watchdog = new AbortController();
 	const forward = () => watchdog.abort();
 	signal?.addEventListener('abort', forward, { once: true });
 	const stalled = pause(stallMs, watchdog.signal).then(
 		() => {
-			throw Object.assign(new Error(`the answer stalled: no data for ${Math.round(stallMs / 1000)} s`), { code: 'ETIMEDOUT' });
+			throw Object.assign(
+				new Error(`the answer stalled: no data for ${Math.round(stallMs / 1000)} s`),
+				{ code: 'ETIMEDOUT' },
+			);
 		},
 		() => {
 			// Ended by the race (or a cancel, which the caller notices itself): no verdict from here.
@@ -355,7 +444,12 @@ async function withWatchdog<T>(next: Promise<T>, stallMs: number, signal: AbortS
 }
 
 function isReadable(value: unknown): value is Readable {
-	return typeof value === 'object' && value !== null && typeof (value as Readable).destroy === 'function' && Symbol.asyncIterator in value;
+	return (
+		typeof value === 'object' &&
+		value !== null &&
+		typeof (value as Readable).destroy === 'function' &&
+		Symbol.asyncIterator in value
+	);
 }
 
 function headerValue(headers: IDataObject, name: string): unknown {
@@ -389,16 +483,27 @@ async function readStart(stream: Readable): Promise<string> {
  * config holds the API key and must never be copied.
  */
 function networkProblem(error: unknown): { code: string; message: string } {
-	const err = error as { code?: unknown; httpCode?: unknown; message?: unknown; messages?: unknown };
-	const code = [err.code, err.httpCode].find((value): value is string => typeof value === 'string' && /^E[A-Z_]+$/.test(value));
-	const original = Array.isArray(err.messages) ? err.messages.find((m): m is string => typeof m === 'string') : undefined;
-	const message = original ?? (typeof err.message === 'string' ? err.message : 'the request failed');
+	const err = error as {
+		code?: unknown;
+		httpCode?: unknown;
+		message?: unknown;
+		messages?: unknown;
+	};
+	const code = [err.code, err.httpCode].find(
+		(value): value is string => typeof value === 'string' && /^E[A-Z_]+$/.test(value),
+	);
+	const original = Array.isArray(err.messages)
+		? err.messages.find((m): m is string => typeof m === 'string')
+		: undefined;
+	const message =
+		original ?? (typeof err.message === 'string' ? err.message : 'the request failed');
 	return { code: code ?? 'UNKNOWN', message };
 }
 
 function describe(outcome: Failed): string {
 	if (outcome.kind === 'answer') return `HTTP ${outcome.statusCode} ${excerpt(outcome.body)}`;
-	if (outcome.kind === 'oversized') return `HTTP ${outcome.statusCode} with a body of more than ${outcome.bytes} bytes`;
+	if (outcome.kind === 'oversized')
+		return `HTTP ${outcome.statusCode} with a body of more than ${outcome.bytes} bytes`;
 	return `${outcome.code}: ${excerpt(outcome.message)}`;
 }
 
@@ -419,7 +524,12 @@ function oversizedAnswer(
 	});
 }
 
-function keyRejected(ctx: IExecuteFunctions, itemIndex: number, statusCode: number, body: string): NodeApiError {
+function keyRejected(
+	ctx: IExecuteFunctions,
+	itemIndex: number,
+	statusCode: number,
+	body: string,
+): NodeApiError {
 	return new NodeApiError(ctx.getNode(), { statusCode, body: excerpt(body) } as JsonObject, {
 		message: `CAMB.AI rejected the API key (HTTP ${statusCode})`,
 		description:
@@ -440,7 +550,9 @@ function unexpectedAnswer(
 	advice?: string,
 ): NodeApiError {
 	return new NodeApiError(ctx.getNode(), { problem: describe(answer) } as JsonObject, {
-		message: message.includes(`HTTP ${answer.statusCode}`) ? message : `${message} with HTTP ${answer.statusCode}`,
+		message: message.includes(`HTTP ${answer.statusCode}`)
+			? message
+			: `${message} with HTTP ${answer.statusCode}`,
 		description: advice ? `${describe(answer)}. ${advice}` : describe(answer),
 		httpCode: String(answer.statusCode),
 		itemIndex,
@@ -448,7 +560,12 @@ function unexpectedAnswer(
 }
 
 /** A connection failure another attempt would not cure (an unknown host, a refused URL). */
-function failed(ctx: IExecuteFunctions, itemIndex: number, label: string, outcome: Failed): NodeApiError {
+function failed(
+	ctx: IExecuteFunctions,
+	itemIndex: number,
+	label: string,
+	outcome: Failed,
+): NodeApiError {
 	return new NodeApiError(ctx.getNode(), { problem: describe(outcome) } as JsonObject, {
 		message: `The request ${label} failed`,
 		description: describe(outcome),
@@ -467,7 +584,10 @@ function gaveUp(
 	why: string,
 ): NodeApiError {
 	const seconds = ((Date.now() - startedAt) / 1000).toFixed(1);
-	const also = rateLimited > 0 ? ` (and ${rateLimited} more turned back with 429, which use up no attempt)` : '';
+	const also =
+		rateLimited > 0
+			? ` (and ${rateLimited} more turned back with 429, which use up no attempt)`
+			: '';
 	const tried = `Tried ${label} ${attempts} time${attempts === 1 ? '' : 's'}${also} over ${seconds} s; the last attempt failed with ${describe(last)}.`;
 	return new NodeApiError(ctx.getNode(), { attempts, last: describe(last) } as JsonObject, {
 		message: why,

@@ -12,15 +12,20 @@ const MAX_TASK_ID_LENGTH = 200;
 export function checkTaskId(raw: unknown): Checked<string> {
 	if (raw === undefined || raw === null) return fail('is empty (the expression gave nothing)');
 	if (typeof raw === 'number') {
-		return Number.isSafeInteger(raw) && raw >= 0 ? ok(String(raw)) : fail(`is the number ${raw}, not a task id`);
+		return Number.isSafeInteger(raw) && raw >= 0
+			? ok(String(raw))
+			: fail(`is the number ${raw}, not a task id`);
 	}
-	if (typeof raw !== 'string') return fail(`must be text, but is ${Array.isArray(raw) ? 'a list' : `of type ${typeof raw}`}`);
+	if (typeof raw !== 'string')
+		return fail(`must be text, but is ${Array.isArray(raw) ? 'a list' : `of type ${typeof raw}`}`);
 
 	const id = raw.trim();
 	if (!id) return fail('is empty');
-	if (id.length > MAX_TASK_ID_LENGTH) return fail(`is ${id.length} characters long; task ids are far shorter`);
+	if (id.length > MAX_TASK_ID_LENGTH)
+		return fail(`is ${id.length} characters long; task ids are far shorter`);
 	// eslint-disable-next-line no-control-regex
-	if (/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/.test(id)) return fail('contains control characters (such as line breaks)');
+	if (/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/.test(id))
+		return fail('contains control characters (such as line breaks)');
 	// "." and ".." would be resolved away by URL parsing, even when percent-encoded.
 	if (id === '.' || id === '..') return fail(`is "${id}", which is not a task id`);
 	if (!isWellFormedUnicode(id)) return fail('contains broken Unicode');
@@ -51,9 +56,12 @@ export function checkBaseUrl(raw: unknown): Checked<string> {
 	if (url.username || url.password) return fail('must not contain a user name or password');
 	if (url.search || url.hash) return fail('must not contain a query (?) or fragment (#)');
 	if (url.protocol === 'http:' && !isLoopbackHost(url.hostname)) {
-		return fail('uses plain http:// to a host that is not this machine; the API key would travel unencrypted. Use https://, or http:// only for localhost');
+		return fail(
+			'uses plain http:// to a host that is not this machine; the API key would travel unencrypted. Use https://, or http:// only for localhost',
+		);
 	}
-	if (url.protocol !== 'https:' && url.protocol !== 'http:') return fail(`must start with https://, not ${url.protocol}//`);
+	if (url.protocol !== 'https:' && url.protocol !== 'http:')
+		return fail(`must start with https://, not ${url.protocol}//`);
 	return ok(`${url.origin}${url.pathname.replace(/\/+$/, '')}`);
 }
 

@@ -14,7 +14,12 @@
  *             the same as slot, since a parked execution is in the database, not on a worker
  */
 import { DEFAULTS } from '../../nodes/CambSeparationStatus/description';
-import { followTask, type Clock, type FollowSettings, type Progress } from '../../nodes/CambSeparationStatus/followTask';
+import {
+	followTask,
+	type Clock,
+	type FollowSettings,
+	type Progress,
+} from '../../nodes/CambSeparationStatus/followTask';
 
 /** n8n's Wait node parks waits of 65 s or more; under that it sleeps inside the worker. */
 const PARK_THRESHOLD_S = 65;
@@ -29,11 +34,31 @@ interface Strategy {
 }
 
 const STRATEGIES: Strategy[] = [
-	{ name: 'loop, Wait next_check_in_seconds (the old recipe)', waitInside: () => false, waitAmount: (next) => next },
-	{ name: 'Wait for Completion only, Max Wait = task length', waitInside: () => true, waitAmount: (next) => next },
-	{ name: 'loop, Wait 66 s every time', waitInside: () => false, waitAmount: (next) => Math.max(PARKING_WAIT_S, next) },
-	{ name: 'Wait for Completion on every pass + Wait 66 s', waitInside: () => true, waitAmount: (next) => Math.max(PARKING_WAIT_S, next) },
-	{ name: 'Wait for Completion on the first pass + Wait 66 s (the recipe)', waitInside: (pass) => pass === 0, waitAmount: (next) => Math.max(PARKING_WAIT_S, next) },
+	{
+		name: 'loop, Wait next_check_in_seconds (the old recipe)',
+		waitInside: () => false,
+		waitAmount: (next) => next,
+	},
+	{
+		name: 'Wait for Completion only, Max Wait = task length',
+		waitInside: () => true,
+		waitAmount: (next) => next,
+	},
+	{
+		name: 'loop, Wait 66 s every time',
+		waitInside: () => false,
+		waitAmount: (next) => Math.max(PARKING_WAIT_S, next),
+	},
+	{
+		name: 'Wait for Completion on every pass + Wait 66 s',
+		waitInside: () => true,
+		waitAmount: (next) => Math.max(PARKING_WAIT_S, next),
+	},
+	{
+		name: 'Wait for Completion on the first pass + Wait 66 s (the recipe)',
+		waitInside: (pass) => pass === 0,
+		waitAmount: (next) => Math.max(PARKING_WAIT_S, next),
+	},
 ];
 
 interface Cost {
@@ -42,7 +67,12 @@ interface Cost {
 	slotS: number;
 }
 
-async function simulate(strategy: Strategy, taskSeconds: number, settings: Omit<FollowSettings, 'wait'>, maxWaitInsideMs: number): Promise<Cost> {
+async function simulate(
+	strategy: Strategy,
+	taskSeconds: number,
+	settings: Omit<FollowSettings, 'wait'>,
+	maxWaitInsideMs: number,
+): Promise<Cost> {
 	let now = 0;
 	let requests = 0;
 	let slotMs = 0;
@@ -55,17 +85,33 @@ async function simulate(strategy: Strategy, taskSeconds: number, settings: Omit<
 	};
 	const check = async () => {
 		requests++;
-		return { verdict: now >= taskSeconds * 1000 ? { route: 'success' as const, status: 'SUCCESS' } : { route: 'pending' as const, status: 'PENDING' } };
+		return {
+			verdict:
+				now >= taskSeconds * 1000
+					? { route: 'success' as const, status: 'SUCCESS' }
+					: { route: 'pending' as const, status: 'PENDING' },
+		};
 	};
 	let progress: Progress = { checkCount: 0 };
 	for (let pass = 0; pass < 10_000; pass++) {
 		const wait = strategy.waitInside(pass);
 		const passStart = now;
-		const followed = await followTask(check, progress, { ...settings, wait, maxWaitMs: wait ? maxWaitInsideMs : settings.maxWaitMs }, clock);
+		const followed = await followTask(
+			check,
+			progress,
+			{ ...settings, wait, maxWaitMs: wait ? maxWaitInsideMs : settings.maxWaitMs },
+			clock,
+		);
 		slotMs += now - passStart;
-		if (followed.verdict.route === 'success') return { requests, lateS: now / 1000 - taskSeconds, slotS: slotMs / 1000 };
-		progress = { checkCount: followed.checkCount, pendingSince: followed.pendingSince ?? undefined };
-		const amountS = strategy.waitAmount((followed.nextCheckInMs ?? settings.firstIntervalMs) / 1000);
+		if (followed.verdict.route === 'success')
+			return { requests, lateS: now / 1000 - taskSeconds, slotS: slotMs / 1000 };
+		progress = {
+			checkCount: followed.checkCount,
+			pendingSince: followed.pendingSince ?? undefined,
+		};
+		const amountS = strategy.waitAmount(
+			(followed.nextCheckInMs ?? settings.firstIntervalMs) / 1000,
+		);
 		if (amountS < PARK_THRESHOLD_S) slotMs += amountS * 1000;
 		now += amountS * 1000;
 	}
@@ -81,9 +127,18 @@ const BANDS = [
 
 async function main(): Promise<void> {
 	// The node's defaults: First Interval 3 s growing by half up to Max Interval 30 s; Max Wait 60 s.
-	const settings = { firstIntervalMs: DEFAULTS.firstIntervalSeconds * 1000, maxIntervalMs: DEFAULTS.maxIntervalSeconds * 1000, maxWaitMs: DEFAULTS.maxWaitSeconds * 1000, maxChecks: 0 };
-	console.log(`Polling a task that finishes D seconds after the first check, D every second of each band (First Interval ${DEFAULTS.firstIntervalSeconds} s, Max Interval ${DEFAULTS.maxIntervalSeconds} s, Max Wait ${DEFAULTS.maxWaitSeconds} s).`);
-	console.log('Each cell: requests (mean) / seconds late, mean (max) / seconds holding a worker slot, mean; a worker crash in that time loses the execution (2.x) or re-runs it (1.x).\n');
+	const settings = {
+		firstIntervalMs: DEFAULTS.firstIntervalSeconds * 1000,
+		maxIntervalMs: DEFAULTS.maxIntervalSeconds * 1000,
+		maxWaitMs: DEFAULTS.maxWaitSeconds * 1000,
+		maxChecks: 0,
+	};
+	console.log(
+		`Polling a task that finishes D seconds after the first check, D every second of each band (First Interval ${DEFAULTS.firstIntervalSeconds} s, Max Interval ${DEFAULTS.maxIntervalSeconds} s, Max Wait ${DEFAULTS.maxWaitSeconds} s).`,
+	);
+	console.log(
+		'Each cell: requests (mean) / seconds late, mean (max) / seconds holding a worker slot, mean; a worker crash in that time loses the execution (2.x) or re-runs it (1.x).\n',
+	);
 	console.log(`| strategy | ${BANDS.map((band) => band.label).join(' | ')} |`);
 	console.log(`| --- | ${BANDS.map(() => '---').join(' | ')} |`);
 	for (const strategy of STRATEGIES) {
@@ -92,12 +147,17 @@ async function main(): Promise<void> {
 			const costs: Cost[] = [];
 			for (let taskSeconds = band.from; taskSeconds <= band.to; taskSeconds++) {
 				// "Wait for Completion only" waits as long as the task takes: Max Wait must cover it.
-				const maxWaitInsideMs = strategy.name.startsWith('Wait for Completion only') ? (taskSeconds + 60) * 1000 : settings.maxWaitMs;
+				const maxWaitInsideMs = strategy.name.startsWith('Wait for Completion only')
+					? (taskSeconds + 60) * 1000
+					: settings.maxWaitMs;
 				costs.push(await simulate(strategy, taskSeconds, settings, maxWaitInsideMs));
 			}
-			const mean = (pick: (cost: Cost) => number) => costs.reduce((sum, cost) => sum + pick(cost), 0) / costs.length;
+			const mean = (pick: (cost: Cost) => number) =>
+				costs.reduce((sum, cost) => sum + pick(cost), 0) / costs.length;
 			const maxLate = Math.max(...costs.map((cost) => cost.lateS));
-			cells.push(`${mean((c) => c.requests).toFixed(1)} / ${mean((c) => c.lateS).toFixed(0)} (${maxLate.toFixed(0)}) / ${mean((c) => c.slotS).toFixed(0)}`);
+			cells.push(
+				`${mean((c) => c.requests).toFixed(1)} / ${mean((c) => c.lateS).toFixed(0)} (${maxLate.toFixed(0)}) / ${mean((c) => c.slotS).toFixed(0)}`,
+			);
 		}
 		console.log(`| ${strategy.name} | ${cells.join(' | ')} |`);
 	}

@@ -46,7 +46,10 @@ type Credential = { id: string; name: string };
 const CREDENTIAL: Credential = { id: 'cambAiBench0001', name: 'CAMB.AI bench' };
 /** The rate-limited stand-ins of r and w: with Retry-After: 1, and without the header. */
 const LIMITED: Credential = { id: 'cambAiBench0002', name: 'CAMB.AI bench, rate limited' };
-const LIMITED_BARE: Credential = { id: 'cambAiBench0003', name: 'CAMB.AI bench, rate limited, no Retry-After' };
+const LIMITED_BARE: Credential = {
+	id: 'cambAiBench0003',
+	name: 'CAMB.AI bench, rate limited, no Retry-After',
+};
 const RATE_LIMIT = { perSecond: 20, burst: 20 };
 /** The stand-in of p, answering at once. */
 const FAST: Credential = { id: 'cambAiBench0004', name: 'CAMB.AI bench, no latency' };
@@ -96,13 +99,28 @@ function parseOptions(argv: string[]): Options {
 		else if (flag === '--stems') options.stemsMiB = list(value);
 		else if (flag === '--latency') options.latencyMs = Number(value);
 		else if (flag === '--only') options.only = new Set(value.split(','));
-		else throw new Error(`unknown option "${flag} ${value}" (see the top of test/bench/real-n8n.ts)`);
+		else
+			throw new Error(`unknown option "${flag} ${value}" (see the top of test/bench/real-n8n.ts)`);
 	}
-	const bad = [options.n, options.repeats, options.waitN, options.latencyMs, ...options.inFlight, ...options.stemsMiB].some(
-		(value) => !(Number.isFinite(value) && value > 0),
-	);
-	if (bad || options.n > 2000 || options.waitN > 100 || options.waitBigN > 5000 || options.stemsMiB.some((size) => size > 1024) || options.inFlight.some((k) => k > 200)) {
-		throw new Error('options out of range: n <= 2000, wait-n <= 100, wait-big-n <= 5000, stems <= 1024 MiB, in-flight 1..200, all > 0');
+	const bad = [
+		options.n,
+		options.repeats,
+		options.waitN,
+		options.latencyMs,
+		...options.inFlight,
+		...options.stemsMiB,
+	].some((value) => !(Number.isFinite(value) && value > 0));
+	if (
+		bad ||
+		options.n > 2000 ||
+		options.waitN > 100 ||
+		options.waitBigN > 5000 ||
+		options.stemsMiB.some((size) => size > 1024) ||
+		options.inFlight.some((k) => k > 200)
+	) {
+		throw new Error(
+			'options out of range: n <= 2000, wait-n <= 100, wait-big-n <= 5000, stems <= 1024 MiB, in-flight 1..200, all > 0',
+		);
 	}
 	return options;
 }
@@ -110,7 +128,13 @@ function parseOptions(argv: string[]): Options {
 // ---- workflows --------------------------------------------------------------------------------
 
 let nodeCounter = 0;
-function node(name: string, type: string, typeVersion: number, parameters: Json, extra: Json = {}): Json {
+function node(
+	name: string,
+	type: string,
+	typeVersion: number,
+	parameters: Json,
+	extra: Json = {},
+): Json {
 	nodeCounter += 1;
 	const id = `0b3e5a7c-0000-4000-8000-${String(nodeCounter).padStart(12, '0')}`;
 	return { id, name, type, typeVersion, position: [nodeCounter * 220, 200], parameters, ...extra };
@@ -118,9 +142,17 @@ function node(name: string, type: string, typeVersion: number, parameters: Json,
 
 const trigger = () => node('Start', 'n8n-nodes-base.manualTrigger', 1, {});
 const taskIdsNode = (ids: string[]) =>
-	node('Task IDs', 'n8n-nodes-base.code', 2, { jsCode: `return ${JSON.stringify(ids)}.map((task_id) => ({ json: { task_id } }));` });
+	node('Task IDs', 'n8n-nodes-base.code', 2, {
+		jsCode: `return ${JSON.stringify(ids)}.map((task_id) => ({ json: { task_id } }));`,
+	});
 const statusNode = (parameters: Json, credential: Credential = CREDENTIAL, extra: Json = {}) =>
-	node(STATUS_NODE, NODE_TYPE, 1, { taskId: '={{ $json.task_id }}', ...parameters }, { credentials: { cambAiApi: credential }, ...extra });
+	node(
+		STATUS_NODE,
+		NODE_TYPE,
+		1,
+		{ taskId: '={{ $json.task_id }}', ...parameters },
+		{ credentials: { cambAiApi: credential }, ...extra },
+	);
 const to = (name: string, index = 0) => ({ node: name, type: 'main', index });
 
 function workflow(name: string, nodes: Json[], connections: Json): Json {
@@ -137,11 +169,22 @@ function nodeCheckWorkflow(ids: string[], maxInFlight: number): Json {
 }
 
 /** Start → Task IDs → HTTP Request (CAMB.AI API credential) → Switch on status: what users build today. */
-function httpSwitchWorkflow(ids: string[], baseUrl: string, credential: Credential = CREDENTIAL, http: { options?: Json; settings?: Json } = {}): Json {
+function httpSwitchWorkflow(
+	ids: string[],
+	baseUrl: string,
+	credential: Credential = CREDENTIAL,
+	http: { options?: Json; settings?: Json } = {},
+): Json {
 	const rule = (status: string) => ({
 		conditions: {
 			options: { caseSensitive: true, leftValue: '', typeValidation: 'strict', version: 2 },
-			conditions: [{ leftValue: '={{ $json.status }}', rightValue: status, operator: { type: 'string', operation: 'equals' } }],
+			conditions: [
+				{
+					leftValue: '={{ $json.status }}',
+					rightValue: status,
+					operator: { type: 'string', operation: 'equals' },
+				},
+			],
 			combinator: 'and',
 		},
 		renameOutput: true,
@@ -169,22 +212,34 @@ function httpSwitchWorkflow(ids: string[], baseUrl: string, credential: Credenti
 				options: { fallbackOutput: 'extra', renameFallbackOutput: 'Failure' },
 			}),
 		],
-		{ Start: { main: [[to('Task IDs')]] }, 'Task IDs': { main: [[to(HTTP_NODE)]] }, [HTTP_NODE]: { main: [[to(SWITCH_NODE)]] } },
+		{
+			Start: { main: [[to('Task IDs')]] },
+			'Task IDs': { main: [[to(HTTP_NODE)]] },
+			[HTTP_NODE]: { main: [[to(SWITCH_NODE)]] },
+		},
 	);
 }
 
 const waitParameters = {
 	waitForCompletion: true,
 	fetchResultUrls: false,
-	options: { firstIntervalSeconds: WAIT_INTERVAL_S, maxIntervalSeconds: WAIT_INTERVAL_S, maxWaitSeconds: 60 },
+	options: {
+		firstIntervalSeconds: WAIT_INTERVAL_S,
+		maxIntervalSeconds: WAIT_INTERVAL_S,
+		maxWaitSeconds: 60,
+	},
 };
 
 /** Start → Task IDs → this node with Wait for Completion: all items wait side by side. */
 function waitTogetherWorkflow(ids: string[]): Json {
-	return workflow('bench b: wait together', [trigger(), taskIdsNode(ids), statusNode(waitParameters)], {
-		Start: { main: [[to('Task IDs')]] },
-		'Task IDs': { main: [[to(STATUS_NODE)]] },
-	});
+	return workflow(
+		'bench b: wait together',
+		[trigger(), taskIdsNode(ids), statusNode(waitParameters)],
+		{
+			Start: { main: [[to('Task IDs')]] },
+			'Task IDs': { main: [[to(STATUS_NODE)]] },
+		},
+	);
 }
 
 /** Start → Task IDs → Loop Over Items (batch size 1) ⇄ this node with Wait for Completion: one task after another. */
@@ -209,9 +264,13 @@ function waitOneByOneWorkflow(ids: string[]): Json {
 
 /** Start → this node downloading the stems of one finished task. */
 function stemsWorkflow(taskId: string): Json {
-	return workflow('bench c: stems', [trigger(), statusNode({ taskId, fetchResultUrls: true, downloadStems: true, options: {} })], {
-		Start: { main: [[to(STATUS_NODE)]] },
-	});
+	return workflow(
+		'bench c: stems',
+		[trigger(), statusNode({ taskId, fetchResultUrls: true, downloadStems: true, options: {} })],
+		{
+			Start: { main: [[to(STATUS_NODE)]] },
+		},
+	);
 }
 
 // ---- measuring --------------------------------------------------------------------------------
@@ -222,23 +281,32 @@ function nodeSpan(result: RunResult, names: string[]): { start: number; end: num
 	if (runs.length === 0) throw new Error(`none of ${names.join(', ')} ran`);
 	const start = Math.min(...runs.map((run) => Number(run.startTime)));
 	const end = Math.max(...runs.map((run) => Number(run.startTime) + Number(run.executionTime)));
-	if (!Number.isFinite(start) || !Number.isFinite(end)) throw new Error('the run data has no startTime/executionTime');
+	if (!Number.isFinite(start) || !Number.isFinite(end))
+		throw new Error('the run data has no startTime/executionTime');
 	return { start, end, ms: end - start };
 }
 
 function mustSucceed(result: RunResult, what: string): void {
 	if (result.status !== 'success') {
-		throw new Error(`${what}: n8n reported "${result.status}": ${JSON.stringify(result.error)?.slice(0, 1500)}\n${result.stderr.slice(-3000)}`);
+		throw new Error(
+			`${what}: n8n reported "${result.status}": ${JSON.stringify(result.error)?.slice(0, 1500)}\n${result.stderr.slice(-3000)}`,
+		);
 	}
 }
 
-const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor((values.length - 1) / 2)];
+const median = (values: number[]) =>
+	[...values].sort((a, b) => a - b)[Math.floor((values.length - 1) / 2)];
 
 function printTable(header: string[], rows: string[][]): void {
-	const widths = header.map((title, i) => Math.max(title.length, ...rows.map((row) => row[i].length)));
-	const line = (cells: string[]) => `| ${cells.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]) : cell.padStart(widths[i]))).join(' | ')} |`;
+	const widths = header.map((title, i) =>
+		Math.max(title.length, ...rows.map((row) => row[i].length)),
+	);
+	const line = (cells: string[]) =>
+		`| ${cells.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]) : cell.padStart(widths[i]))).join(' | ')} |`;
 	console.log(line(header));
-	console.log(`|${widths.map((width, i) => (i === 0 ? '-'.repeat(width + 2) : `${'-'.repeat(width + 1)}:`)).join('|')}|`);
+	console.log(
+		`|${widths.map((width, i) => (i === 0 ? '-'.repeat(width + 2) : `${'-'.repeat(width + 1)}:`)).join('|')}|`,
+	);
 	for (const row of rows) console.log(line(row));
 }
 
@@ -263,13 +331,25 @@ async function benchThroughput({ options, session, camb }: Context): Promise<voi
 	const replies: Reply[] = [
 		{ json: { status: 'SUCCESS', run_id: 7, exception_reason: null, message: null } },
 		{ json: { status: 'PENDING', run_id: null, exception_reason: null, message: null } },
-		{ json: { status: 'ERROR', run_id: null, exception_reason: 'PROCESSING_ERROR', message: null } },
+		{
+			json: { status: 'ERROR', run_id: null, exception_reason: 'PROCESSING_ERROR', message: null },
+		},
 	];
 	const script = () => ids.forEach((id, i) => camb.task(id, replies[i % 3]));
 
 	const variants = [
-		...options.inFlight.map((k) => ({ label: `this node, Max Requests in Flight ${k}${k === DEFAULTS.maxInFlight ? ' (default)' : ''}`, inFlight: k, workflow: nodeCheckWorkflow(ids, k), nodes: [STATUS_NODE] })),
-		{ label: 'HTTP Request + Switch', inFlight: n, workflow: httpSwitchWorkflow(ids, camb.baseUrl), nodes: [HTTP_NODE, SWITCH_NODE] },
+		...options.inFlight.map((k) => ({
+			label: `this node, Max Requests in Flight ${k}${k === DEFAULTS.maxInFlight ? ' (default)' : ''}`,
+			inFlight: k,
+			workflow: nodeCheckWorkflow(ids, k),
+			nodes: [STATUS_NODE],
+		})),
+		{
+			label: 'HTTP Request + Switch',
+			inFlight: n,
+			workflow: httpSwitchWorkflow(ids, camb.baseUrl),
+			nodes: [HTTP_NODE, SWITCH_NODE],
+		},
 	];
 	const workflowIds = await session.importWorkflows(variants.map((variant) => variant.workflow));
 	const measured = variants.map(() => ({ ms: [] as number[], peak: 0 }));
@@ -280,22 +360,41 @@ async function benchThroughput({ options, session, camb }: Context): Promise<voi
 			script();
 			const result = await session.execute(workflowIds[i], { timeoutMs: 180_000 });
 			mustSucceed(result, variant.label);
-			const routed = variant.nodes[0] === STATUS_NODE ? result.runsOf(STATUS_NODE)[0] : result.runsOf(SWITCH_NODE)[0];
+			const routed =
+				variant.nodes[0] === STATUS_NODE
+					? result.runsOf(STATUS_NODE)[0]
+					: result.runsOf(SWITCH_NODE)[0];
 			const counts = routed.outputs.map((items) => items.length);
 			const expected = [Math.ceil(n / 3), Math.ceil((n - 1) / 3), Math.floor(n / 3)];
-			if (counts.slice(0, 3).join() !== expected.join()) throw new Error(`${variant.label}: routed ${counts.join('/')} instead of ${expected.join('/')}`);
-			if (camb.requests.length !== n) throw new Error(`${variant.label}: ${camb.requests.length} requests instead of ${n}`);
+			if (counts.slice(0, 3).join() !== expected.join())
+				throw new Error(
+					`${variant.label}: routed ${counts.join('/')} instead of ${expected.join('/')}`,
+				);
+			if (camb.requests.length !== n)
+				throw new Error(`${variant.label}: ${camb.requests.length} requests instead of ${n}`);
 			measured[i].ms.push(nodeSpan(result, variant.nodes).ms);
 			measured[i].peak = Math.max(measured[i].peak, camb.maxConcurrent);
 		}
 	}
 
-	console.log(`\n## a. Status checks per second: N = ${n} task ids, stand-in latency ${latencyMs} ms, median of ${repeats} runs`);
-	console.log('Time is the nodes\' own time from n8n\'s run data (startTime/executionTime), start-up excluded.\n');
+	console.log(
+		`\n## a. Status checks per second: N = ${n} task ids, stand-in latency ${latencyMs} ms, median of ${repeats} runs`,
+	);
+	console.log(
+		"Time is the nodes' own time from n8n's run data (startTime/executionTime), start-up excluded.\n",
+	);
 	const defaultMs = median(measured[0].ms);
 	const httpMs = median(measured[measured.length - 1].ms);
 	printTable(
-		['how', 'node time s', 'checks/s', 'peak in flight', 'limit checks/s', 'of limit', 'speed vs HTTP+Switch'],
+		[
+			'how',
+			'node time s',
+			'checks/s',
+			'peak in flight',
+			'limit checks/s',
+			'of limit',
+			'speed vs HTTP+Switch',
+		],
 		variants.map((variant, i) => {
 			const ms = median(measured[i].ms);
 			const rate = n / (ms / 1000);
@@ -312,7 +411,9 @@ async function benchThroughput({ options, session, camb }: Context): Promise<voi
 			];
 		}),
 	);
-	console.log(`\nruns (s): ${variants.map((variant, i) => `${variant.label}: ${measured[i].ms.map((ms) => (ms / 1000).toFixed(2)).join(', ')}`).join('; ')}`);
+	console.log(
+		`\nruns (s): ${variants.map((variant, i) => `${variant.label}: ${measured[i].ms.map((ms) => (ms / 1000).toFixed(2)).join(', ')}`).join('; ')}`,
+	);
 	const fastestMs = Math.min(...measured.slice(0, -1).map((m) => median(m.ms)));
 	console.log(
 		`this node takes ${(defaultMs / httpMs).toFixed(2)} x the time of HTTP Request + Switch at its default of ${DEFAULTS.maxInFlight} in flight, ` +
@@ -324,13 +425,22 @@ async function benchThroughput({ options, session, camb }: Context): Promise<voi
 
 async function benchWait({ options, session, camb }: Context): Promise<void> {
 	const { waitN: n, latencyMs } = options;
-	const pending: Reply = { json: { status: 'PENDING', run_id: null, exception_reason: null, message: null } };
-	const done: Reply = { json: { status: 'SUCCESS', run_id: 9, exception_reason: null, message: null } };
-	const idsFor = (prefix: string) => Array.from({ length: n }, (_, i) => `${prefix}-${String(i).padStart(3, '0')}`);
+	const pending: Reply = {
+		json: { status: 'PENDING', run_id: null, exception_reason: null, message: null },
+	};
+	const done: Reply = {
+		json: { status: 'SUCCESS', run_id: 9, exception_reason: null, message: null },
+	};
+	const idsFor = (prefix: string) =>
+		Array.from({ length: n }, (_, i) => `${prefix}-${String(i).padStart(3, '0')}`);
 	const together = idsFor('together');
 	const oneByOne = idsFor('one-by-one');
-	const [togetherId, oneByOneId] = await session.importWorkflows([waitTogetherWorkflow(together), waitOneByOneWorkflow(oneByOne)]);
-	const script = (ids: string[]) => ids.forEach((id) => camb.task(id, ...Array<Reply>(WAIT_PENDING_CHECKS).fill(pending), done));
+	const [togetherId, oneByOneId] = await session.importWorkflows([
+		waitTogetherWorkflow(together),
+		waitOneByOneWorkflow(oneByOne),
+	]);
+	const script = (ids: string[]) =>
+		ids.forEach((id) => camb.task(id, ...Array<Reply>(WAIT_PENDING_CHECKS).fill(pending), done));
 
 	camb.reset();
 	script(together);
@@ -347,10 +457,13 @@ async function benchWait({ options, session, camb }: Context): Promise<void> {
 	const oneByOneSuccess = loopRuns.reduce((sum, run) => sum + run.outputs[0].length, 0);
 	const oneByOneMs = nodeSpan(oneByOneRun, [LOOP_NODE, STATUS_NODE]).ms;
 	if (togetherSuccess !== n || oneByOneSuccess !== n || loopRuns.length !== n) {
-		throw new Error(`b: expected ${n} successes each (and ${n} runs of the node in the loop), got ${togetherSuccess}, ${oneByOneSuccess} (${loopRuns.length} runs)`);
+		throw new Error(
+			`b: expected ${n} successes each (and ${n} runs of the node in the loop), got ${togetherSuccess}, ${oneByOneSuccess} (${loopRuns.length} runs)`,
+		);
 	}
 
-	const idealMs = WAIT_PENDING_CHECKS * WAIT_INTERVAL_S * 1000 + (WAIT_PENDING_CHECKS + 1) * latencyMs;
+	const idealMs =
+		WAIT_PENDING_CHECKS * WAIT_INTERVAL_S * 1000 + (WAIT_PENDING_CHECKS + 1) * latencyMs;
 	console.log(
 		`\n## b. Wall time to resolve N = ${n} tasks, each PENDING for ${WAIT_PENDING_CHECKS} checks ${WAIT_INTERVAL_S} s apart, then SUCCESS (T = ${(idealMs / 1000).toFixed(2)} s), latency ${latencyMs} ms\n`,
 	);
@@ -358,11 +471,21 @@ async function benchWait({ options, session, camb }: Context): Promise<void> {
 		['how', 'wall s', 'vs ideal'],
 		[
 			['ideal (T)', (idealMs / 1000).toFixed(2), '1.00 x'],
-			['Wait for Completion, all items in one run of the node', (togetherMs / 1000).toFixed(2), `${(togetherMs / idealMs).toFixed(2)} x`],
-			[`one after another (Loop Over Items, batch size 1, ${n} runs of the node)`, (oneByOneMs / 1000).toFixed(2), `${(oneByOneMs / idealMs).toFixed(2)} x`],
+			[
+				'Wait for Completion, all items in one run of the node',
+				(togetherMs / 1000).toFixed(2),
+				`${(togetherMs / idealMs).toFixed(2)} x`,
+			],
+			[
+				`one after another (Loop Over Items, batch size 1, ${n} runs of the node)`,
+				(oneByOneMs / 1000).toFixed(2),
+				`${(oneByOneMs / idealMs).toFixed(2)} x`,
+			],
 		],
 	);
-	console.log(`\none after another / Wait for Completion = ${(oneByOneMs / togetherMs).toFixed(1)} x`);
+	console.log(
+		`\none after another / Wait for Completion = ${(oneByOneMs / togetherMs).toFixed(1)} x`,
+	);
 }
 
 // ---- c. peak memory while downloading stems ---------------------------------------------------------
@@ -376,7 +499,8 @@ interface MemorySample {
 function readMemory(pid: number): { rssKiB: number; hwmKiB: number } | undefined {
 	try {
 		const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
-		const field = (name: string) => Number(new RegExp(`^${name}:\\s+(\\d+) kB`, 'm').exec(status)?.[1]);
+		const field = (name: string) =>
+			Number(new RegExp(`^${name}:\\s+(\\d+) kB`, 'm').exec(status)?.[1]);
 		const rssKiB = field('VmRSS');
 		const hwmKiB = field('VmHWM');
 		return Number.isFinite(rssKiB) && Number.isFinite(hwmKiB) ? { rssKiB, hwmKiB } : undefined;
@@ -389,7 +513,9 @@ function readMemory(pid: number): { rssKiB: number; hwmKiB: number } | undefined
 function storedFile(session: N8nSession, binary: Json): string | undefined {
 	const relative = /^filesystem(?:-v2)?:(.+)$/.exec(String(binary?.id ?? ''))?.[1];
 	if (!relative) return undefined;
-	return ['binaryData', 'storage'].map((folder) => path.join(session.userFolder, '.n8n', folder, relative)).find((file) => fs.existsSync(file));
+	return ['binaryData', 'storage']
+		.map((folder) => path.join(session.userFolder, '.n8n', folder, relative))
+		.find((file) => fs.existsSync(file));
 }
 
 async function benchStems({ options, session, camb, storage }: Context): Promise<void> {
@@ -402,11 +528,29 @@ async function benchStems({ options, session, camb, storage }: Context): Promise
 		const taskId = `stems-${i}`;
 		camb.reset();
 		storage.reset();
-		const url = (file: string) => `${storage.baseUrl}/separation/${runId}/${file}?X-Amz-Expires=3600&X-Amz-Signature=bench`;
-		for (const file of ['fg_audio.flac', 'bg_audio.flac']) storage.on('GET', `/separation/${runId}/${file}`, { stream: { bytes, contentType: 'audio/flac' } });
-		camb.task(taskId, { json: { status: 'SUCCESS', run_id: runId, exception_reason: null, message: null } });
-		camb.on('GET', `/audio-separation-result/${runId}`, { json: { foreground_audio_url: url('fg_audio.flac'), background_audio_url: url('bg_audio.flac') } });
-		camb.on('POST', '/audio-separation-results', { json: { [runId]: { foreground_audio_url: url('fg_audio.flac'), background_audio_url: url('bg_audio.flac') } } });
+		const url = (file: string) =>
+			`${storage.baseUrl}/separation/${runId}/${file}?X-Amz-Expires=3600&X-Amz-Signature=bench`;
+		for (const file of ['fg_audio.flac', 'bg_audio.flac'])
+			storage.on('GET', `/separation/${runId}/${file}`, {
+				stream: { bytes, contentType: 'audio/flac' },
+			});
+		camb.task(taskId, {
+			json: { status: 'SUCCESS', run_id: runId, exception_reason: null, message: null },
+		});
+		camb.on('GET', `/audio-separation-result/${runId}`, {
+			json: {
+				foreground_audio_url: url('fg_audio.flac'),
+				background_audio_url: url('bg_audio.flac'),
+			},
+		});
+		camb.on('POST', '/audio-separation-results', {
+			json: {
+				[runId]: {
+					foreground_audio_url: url('fg_audio.flac'),
+					background_audio_url: url('bg_audio.flac'),
+				},
+			},
+		});
 		const [workflowId] = await session.importWorkflows([stemsWorkflow(taskId)]);
 
 		const samples: MemorySample[] = [];
@@ -430,15 +574,26 @@ async function benchStems({ options, session, camb, storage }: Context): Promise
 		const [item] = result.runsOf(STATUS_NODE)[0].outputs[0];
 		for (const property of ['foreground', 'background']) {
 			const file = storedFile(session, item?.binary?.[property]);
-			if (!file) throw new Error(`stems of ${stemMiB} MiB: ${property} is not in n8n's filesystem store: ${JSON.stringify(item?.binary?.[property])?.slice(0, 300)}`);
+			if (!file)
+				throw new Error(
+					`stems of ${stemMiB} MiB: ${property} is not in n8n's filesystem store: ${JSON.stringify(item?.binary?.[property])?.slice(0, 300)}`,
+				);
 			const size = fs.statSync(file).size;
-			if (size !== bytes) throw new Error(`stems of ${stemMiB} MiB: ${property} has ${size} bytes instead of ${bytes}`);
+			if (size !== bytes)
+				throw new Error(
+					`stems of ${stemMiB} MiB: ${property} has ${size} bytes instead of ${bytes}`,
+				);
 			fs.rmSync(file); // Keep the temp folder small.
 		}
 		// RSS just before the node started, and its peak while the node ran.
 		const before = samples.filter((sample) => sample.at <= span.start).at(-1) ?? samples[0];
-		const during = samples.filter((sample) => sample.at >= span.start - SAMPLE_MS && sample.at <= span.end + SAMPLE_MS);
-		if (!before || during.length === 0) throw new Error(`stems of ${stemMiB} MiB: no memory samples while the node ran (${samples.length} in all)`);
+		const during = samples.filter(
+			(sample) => sample.at >= span.start - SAMPLE_MS && sample.at <= span.end + SAMPLE_MS,
+		);
+		if (!before || during.length === 0)
+			throw new Error(
+				`stems of ${stemMiB} MiB: no memory samples while the node ran (${samples.length} in all)`,
+			);
 		const peakKiB = Math.max(...during.map((sample) => sample.rssKiB));
 		const growthMiB = (peakKiB - before.rssKiB) / 1024;
 		const hwmMiB = Math.max(...samples.map((sample) => sample.hwmKiB)) / 1024;
@@ -457,12 +612,27 @@ async function benchStems({ options, session, camb, storage }: Context): Promise
 			String(during.length),
 		]);
 	}
-	console.log(`\n## c. Peak memory of the n8n process while the node downloads two stems, N8N_DEFAULT_BINARY_DATA_MODE=filesystem\n`);
+	console.log(
+		`\n## c. Peak memory of the n8n process while the node downloads two stems, N8N_DEFAULT_BINARY_DATA_MODE=filesystem\n`,
+	);
 	printTable(
-		['stem size', 'total MiB', 'node s', 'MiB/s', 'RSS at start MiB', 'peak RSS MiB', 'growth MiB', 'growth - 64 KiB run', 'process VmHWM MiB', 'samples'],
+		[
+			'stem size',
+			'total MiB',
+			'node s',
+			'MiB/s',
+			'RSS at start MiB',
+			'peak RSS MiB',
+			'growth MiB',
+			'growth - 64 KiB run',
+			'process VmHWM MiB',
+			'samples',
+		],
 		rows,
 	);
-	console.log('\nRSS sampled from /proc/<pid>/status every 20 ms; "at start" = the last sample before the node started, "peak" = the highest while it ran.');
+	console.log(
+		'\nRSS sampled from /proc/<pid>/status every 20 ms; "at start" = the last sample before the node started, "peak" = the highest while it ran.',
+	);
 }
 
 // ---- main ----------------------------------------------------------------------------------------
@@ -478,7 +648,9 @@ function routedCounts(result: RunResult, nodeName: string): number[] {
 async function benchRateLimit({ options, session, limited, limitedBare }: Context): Promise<void> {
 	const { n, repeats } = options;
 	const ids = Array.from({ length: n }, (_, i) => `limited-${String(i).padStart(4, '0')}`);
-	const reply: Reply = { json: { status: 'SUCCESS', run_id: 7, exception_reason: null, message: null } };
+	const reply: Reply = {
+		json: { status: 'SUCCESS', run_id: 7, exception_reason: null, message: null },
+	};
 	const idealS = n / RATE_LIMIT.perSecond;
 	console.log(
 		`\n## r. ${n} status checks against a rate limit: token bucket ${RATE_LIMIT.perSecond} requests/s, burst ${RATE_LIMIT.burst}, ` +
@@ -490,27 +662,44 @@ async function benchRateLimit({ options, session, limited, limitedBare }: Contex
 		['no Retry-After', limitedBare, LIMITED_BARE],
 	] as const) {
 		const variants = [
-			{ label: 'this node, defaults', workflow: nodeCheckWorkflowWith(ids, {}, credential), routedBy: STATUS_NODE },
-			{ label: 'HTTP Request + Switch, defaults', workflow: httpSwitchWorkflow(ids, server.baseUrl, credential), routedBy: SWITCH_NODE },
+			{
+				label: 'this node, defaults',
+				workflow: nodeCheckWorkflowWith(ids, {}, credential),
+				routedBy: STATUS_NODE,
+			},
+			{
+				label: 'HTTP Request + Switch, defaults',
+				workflow: httpSwitchWorkflow(ids, server.baseUrl, credential),
+				routedBy: SWITCH_NODE,
+			},
 			{
 				label: 'HTTP Request (Retry On Fail) + Switch',
-				workflow: httpSwitchWorkflow(ids, server.baseUrl, credential, { settings: { retryOnFail: true } }),
+				workflow: httpSwitchWorkflow(ids, server.baseUrl, credential, {
+					settings: { retryOnFail: true },
+				}),
 				routedBy: SWITCH_NODE,
 			},
 			{
 				label: 'HTTP Request (Batching 20 per 1 s) + Switch',
-				workflow: httpSwitchWorkflow(ids, server.baseUrl, credential, { options: { batching: { batch: { batchSize: 20, batchInterval: 1000 } } } }),
+				workflow: httpSwitchWorkflow(ids, server.baseUrl, credential, {
+					options: { batching: { batch: { batchSize: 20, batchInterval: 1000 } } },
+				}),
 				routedBy: SWITCH_NODE,
 			},
 		];
 		const workflowIds = await session.importWorkflows(variants.map((variant) => variant.workflow));
-		const runs = variants.map(() => [] as Array<{ ms: number; ok: number; failed: number; requests: number; limited: number }>);
+		const runs = variants.map(
+			() =>
+				[] as Array<{ ms: number; ok: number; failed: number; requests: number; limited: number }>,
+		);
 		for (let round = 0; round < repeats; round++) {
 			for (const [i, variant] of variants.entries()) {
 				server.reset();
 				ids.forEach((id) => server.task(id, reply));
 				// Let the bucket fill up again between runs, as it would between executions.
-				await new Promise((resolve) => setTimeout(resolve, (RATE_LIMIT.burst / RATE_LIMIT.perSecond) * 1000 + 200));
+				await new Promise((resolve) =>
+					setTimeout(resolve, (RATE_LIMIT.burst / RATE_LIMIT.perSecond) * 1000 + 200),
+				);
 				server.reset();
 				ids.forEach((id) => server.task(id, reply));
 				const startedAt = Date.now();
@@ -518,8 +707,21 @@ async function benchRateLimit({ options, session, limited, limitedBare }: Contex
 				const wallMs = Date.now() - startedAt;
 				const counts = routedCounts(result, variant.routedBy);
 				const ok = result.status === 'success' ? counts[0] : 0;
-				const ms = result.status === 'success' || result.runsOf(variant.routedBy).length ? safeSpan(result, variant.routedBy === STATUS_NODE ? [STATUS_NODE] : [HTTP_NODE, SWITCH_NODE], wallMs) : wallMs;
-				runs[i].push({ ms, ok, failed: n - ok, requests: server.requests.length, limited: server.limited });
+				const ms =
+					result.status === 'success' || result.runsOf(variant.routedBy).length
+						? safeSpan(
+								result,
+								variant.routedBy === STATUS_NODE ? [STATUS_NODE] : [HTTP_NODE, SWITCH_NODE],
+								wallMs,
+							)
+						: wallMs;
+				runs[i].push({
+					ms,
+					ok,
+					failed: n - ok,
+					requests: server.requests.length,
+					limited: server.limited,
+				});
 			}
 		}
 		variants.forEach((variant, i) => {
@@ -535,10 +737,15 @@ async function benchRateLimit({ options, session, limited, limitedBare }: Contex
 				`${middle.limited} (${((100 * middle.limited) / Math.max(1, middle.requests)).toFixed(1)} %)`,
 			]);
 		});
-		console.log(`runs (${serverLabel}): ${variants.map((variant, i) => `${variant.label}: ${runs[i].map((run) => `${(run.ms / 1000).toFixed(1)} s ${run.ok} ok`).join(', ')}`).join('; ')}`);
+		console.log(
+			`runs (${serverLabel}): ${variants.map((variant, i) => `${variant.label}: ${runs[i].map((run) => `${(run.ms / 1000).toFixed(1)} s ${run.ok} ok`).join(', ')}`).join('; ')}`,
+		);
 	}
 	console.log('');
-	printTable(['server', 'how', 'items routed', 'items failed', 'time s', 'of N/R', 'requests', '429s'], rows);
+	printTable(
+		['server', 'how', 'items routed', 'items failed', 'time s', 'of N/R', 'requests', '429s'],
+		rows,
+	);
 	console.log('\nA run that stopped with an error routed 0 items; its time is until it stopped.');
 }
 
@@ -551,10 +758,19 @@ function safeSpan(result: RunResult, names: string[], wallMs: number): number {
 	}
 }
 
-function nodeCheckWorkflowWith(ids: string[], parameters: Json, credential: Credential, extra: Json = {}): Json {
+function nodeCheckWorkflowWith(
+	ids: string[],
+	parameters: Json,
+	credential: Credential,
+	extra: Json = {},
+): Json {
 	return workflow(
 		'bench: node',
-		[trigger(), taskIdsNode(ids), statusNode({ fetchResultUrls: false, ...parameters }, credential, extra)],
+		[
+			trigger(),
+			taskIdsNode(ids),
+			statusNode({ fetchResultUrls: false, ...parameters }, credential, extra),
+		],
 		{ Start: { main: [[to('Task IDs')]] }, 'Task IDs': { main: [[to(STATUS_NODE)]] } },
 	);
 }
@@ -565,12 +781,22 @@ async function benchWaitLimited({ options, session, limited }: Context): Promise
 	const n = options.waitBigN;
 	const pendingChecks = 3;
 	const ids = Array.from({ length: n }, (_, i) => `wait-limited-${String(i).padStart(4, '0')}`);
-	const pending: Reply = { json: { status: 'PENDING', run_id: null, exception_reason: null, message: null } };
-	const done: Reply = { json: { status: 'SUCCESS', run_id: 9, exception_reason: null, message: null } };
+	const pending: Reply = {
+		json: { status: 'PENDING', run_id: null, exception_reason: null, message: null },
+	};
+	const done: Reply = {
+		json: { status: 'SUCCESS', run_id: 9, exception_reason: null, message: null },
+	};
 	const requests = n * (pendingChecks + 1);
 	const limitS = (requests - RATE_LIMIT.burst) / RATE_LIMIT.perSecond;
-	const parameters = { waitForCompletion: true, fetchResultUrls: false, options: { maxWaitSeconds: 3600 } };
-	const [workflowId] = await session.importWorkflows([nodeCheckWorkflowWith(ids, parameters, LIMITED)]);
+	const parameters = {
+		waitForCompletion: true,
+		fetchResultUrls: false,
+		options: { maxWaitSeconds: 3600 },
+	};
+	const [workflowId] = await session.importWorkflows([
+		nodeCheckWorkflowWith(ids, parameters, LIMITED),
+	]);
 	const rows: string[][] = [];
 	for (let round = 0; round < Math.min(options.repeats, 1); round++) {
 		limited.reset();
@@ -595,7 +821,9 @@ async function benchWaitLimited({ options, session, limited }: Context): Promise
 		const span = nodeSpan(result, [STATUS_NODE]);
 		const counts = routedCounts(result, STATUS_NODE);
 		const before = samples.filter((sample) => sample.at <= span.start).at(-1) ?? samples[0];
-		const peak = Math.max(...samples.filter((sample) => sample.at >= span.start).map((sample) => sample.rssKiB));
+		const peak = Math.max(
+			...samples.filter((sample) => sample.at >= span.start).map((sample) => sample.rssKiB),
+		);
 		rows.push([
 			String(n),
 			`${counts[0]} / ${n}`,
@@ -613,7 +841,21 @@ async function benchWaitLimited({ options, session, limited }: Context): Promise
 		`\n## w. Wait for Completion: ${n} tasks, each PENDING for ${pendingChecks} checks then SUCCESS, against the rate limit ` +
 			`(${RATE_LIMIT.perSecond}/s, burst ${RATE_LIMIT.burst}, Retry-After: 1); one run. The limit allows ${requests} requests in ${limitS.toFixed(0)} s.\n`,
 	);
-	printTable(['items', 'Success', 'lost', 'failed', 'node s', 'limit allows s', 'of limit', 'requests', '429s', 'RSS growth MiB'], rows);
+	printTable(
+		[
+			'items',
+			'Success',
+			'lost',
+			'failed',
+			'node s',
+			'limit allows s',
+			'of limit',
+			'requests',
+			'429s',
+			'RSS growth MiB',
+		],
+		rows,
+	);
 }
 
 // ---- p. CPU per check ------------------------------------------------------------------------------
@@ -621,10 +863,20 @@ async function benchWaitLimited({ options, session, limited }: Context): Promise
 async function benchCpu({ options, session, fast }: Context): Promise<void> {
 	const { n, repeats } = options;
 	const ids = Array.from({ length: n }, (_, i) => `cpu-${String(i).padStart(4, '0')}`);
-	const reply: Reply = { json: { status: 'SUCCESS', run_id: 7, exception_reason: null, message: null } };
+	const reply: Reply = {
+		json: { status: 'SUCCESS', run_id: 7, exception_reason: null, message: null },
+	};
 	const variants = [
-		{ label: 'this node, defaults', workflow: nodeCheckWorkflowWith(ids, {}, FAST), nodes: [STATUS_NODE] },
-		{ label: 'HTTP Request', workflow: httpSwitchWorkflow(ids, fast.baseUrl, FAST), nodes: [HTTP_NODE] },
+		{
+			label: 'this node, defaults',
+			workflow: nodeCheckWorkflowWith(ids, {}, FAST),
+			nodes: [STATUS_NODE],
+		},
+		{
+			label: 'HTTP Request',
+			workflow: httpSwitchWorkflow(ids, fast.baseUrl, FAST),
+			nodes: [HTTP_NODE],
+		},
 	];
 	const workflowIds = await session.importWorkflows(variants.map((variant) => variant.workflow));
 	const measured = variants.map(() => [] as number[]);
@@ -637,13 +889,20 @@ async function benchCpu({ options, session, fast }: Context): Promise<void> {
 			measured[i].push(nodeSpan(result, variant.nodes).ms);
 		}
 	}
-	console.log(`\n## p. CPU per check: ${n} checks, the stand-in answers at once (no added latency); median of ${repeats} runs\n`);
+	console.log(
+		`\n## p. CPU per check: ${n} checks, the stand-in answers at once (no added latency); median of ${repeats} runs\n`,
+	);
 	const httpMs = median(measured[1]);
 	printTable(
 		['how', 'node time s', 'ms per item', 'vs HTTP Request'],
 		variants.map((variant, i) => {
 			const ms = median(measured[i]);
-			return [variant.label, (ms / 1000).toFixed(2), (ms / n).toFixed(2), `${(ms / httpMs).toFixed(2)} x its time`];
+			return [
+				variant.label,
+				(ms / 1000).toFixed(2),
+				(ms / n).toFixed(2),
+				`${(ms / httpMs).toFixed(2)} x its time`,
+			];
 		}),
 	);
 }
@@ -653,16 +912,31 @@ async function main(): Promise<void> {
 	const started = Date.now();
 	const camb = await startStandIn({ apiKey: API_KEY, latencyMs: options.latencyMs });
 	const storage = await startStandIn();
-	const limited = await startStandIn({ apiKey: API_KEY, latencyMs: options.latencyMs, rateLimit: { ...RATE_LIMIT, retryAfterSeconds: 1 } });
-	const limitedBare = await startStandIn({ apiKey: API_KEY, latencyMs: options.latencyMs, rateLimit: RATE_LIMIT });
+	const limited = await startStandIn({
+		apiKey: API_KEY,
+		latencyMs: options.latencyMs,
+		rateLimit: { ...RATE_LIMIT, retryAfterSeconds: 1 },
+	});
+	const limitedBare = await startStandIn({
+		apiKey: API_KEY,
+		latencyMs: options.latencyMs,
+		rateLimit: RATE_LIMIT,
+	});
 	const fast = await startStandIn({ apiKey: API_KEY });
 	let session: N8nSession | undefined;
 	try {
-		session = await startSession(options.major, { timeoutMs: 300_000, env: { N8N_DEFAULT_BINARY_DATA_MODE: 'filesystem' } });
+		session = await startSession(options.major, {
+			timeoutMs: 300_000,
+			env: { N8N_DEFAULT_BINARY_DATA_MODE: 'filesystem' },
+		});
 		await session.importCredentials([
 			{ ...CREDENTIAL, type: 'cambAiApi', data: { apiKey: API_KEY, baseUrl: camb.baseUrl } },
 			{ ...LIMITED, type: 'cambAiApi', data: { apiKey: API_KEY, baseUrl: limited.baseUrl } },
-			{ ...LIMITED_BARE, type: 'cambAiApi', data: { apiKey: API_KEY, baseUrl: limitedBare.baseUrl } },
+			{
+				...LIMITED_BARE,
+				type: 'cambAiApi',
+				data: { apiKey: API_KEY, baseUrl: limitedBare.baseUrl },
+			},
 			{ ...FAST, type: 'cambAiApi', data: { apiKey: API_KEY, baseUrl: fast.baseUrl } },
 		]);
 		const cpu = os.cpus();

@@ -57,7 +57,12 @@ export interface RunResult {
 	kernelMaxRss: number;
 	/** The same before the measured run: if equal to kernelMaxRss, the run set no new high. */
 	kernelMaxRssBefore: number;
-	stems: Array<{ bytes: number; stored: 'file' | 'inline'; firstMismatch?: number; fileSize?: string }>;
+	stems: Array<{
+		bytes: number;
+		stored: 'file' | 'inline';
+		firstMismatch?: number;
+		fileSize?: string;
+	}>;
 }
 
 export type ChildMessage =
@@ -91,13 +96,22 @@ async function collectGarbage(): Promise<void> {
 	}
 }
 
-async function runOnce(spec: RunSpec, input: StemBenchInput, timeoutMs: number): Promise<WorkflowRun> {
+async function runOnce(
+	spec: RunSpec,
+	input: StemBenchInput,
+	timeoutMs: number,
+): Promise<WorkflowRun> {
 	const subject = NODES_UNDER_TEST[spec.node];
 	const { types, workflow, startNode } = subject.setup(spec.hosts);
-	const run = await runWorkflow(workflow, { nodeName: startNode, items: [{ json: { ...input } }] }, types, {
-		binaryDataMode: spec.binaryDataMode,
-		timeoutMs,
-	});
+	const run = await runWorkflow(
+		workflow,
+		{ nodeName: startNode, items: [{ json: { ...input } }] },
+		types,
+		{
+			binaryDataMode: spec.binaryDataMode,
+			timeoutMs,
+		},
+	);
 	if (run.status !== 'success') {
 		const error = run.error ?? run.tasks(startNode)[0]?.error;
 		throw new Error(`the run ended '${run.status}': ${error?.message ?? 'no error recorded'}`);
@@ -129,7 +143,10 @@ async function main(): Promise<void> {
 
 	const warm = await runOnce(spec, spec.warmup, 30_000);
 	const warmStems = await checkStems(spec, warm);
-	if (warmStems.length !== 2 || warmStems.some((s) => s.bytes !== spec.warmupStemBytes || s.firstMismatch !== undefined)) {
+	if (
+		warmStems.length !== 2 ||
+		warmStems.some((s) => s.bytes !== spec.warmupStemBytes || s.firstMismatch !== undefined)
+	) {
 		throw new Error(`warm-up run: unexpected stems ${JSON.stringify(warmStems)}`);
 	}
 	warm.deleteBinaryData();
@@ -169,7 +186,10 @@ async function main(): Promise<void> {
 
 main()
 	.catch(async (error: unknown) => {
-		await send({ type: 'failed', error: error instanceof Error ? (error.stack ?? error.message) : String(error) });
+		await send({
+			type: 'failed',
+			error: error instanceof Error ? (error.stack ?? error.message) : String(error),
+		});
 		process.exitCode = 1;
 	})
 	.finally(() => {

@@ -64,7 +64,12 @@ interface Outcome {
 }
 
 function parseOptions(argv: string[]): Options {
-	const options: Options = { sizes: [8, 32, 128, 512], defaultSizes: [8, 32, 128], node: 'camb', budgetMs: 270_000 };
+	const options: Options = {
+		sizes: [8, 32, 128, 512],
+		defaultSizes: [8, 32, 128],
+		node: 'camb',
+		budgetMs: 270_000,
+	};
 	const sizes = (value: string) =>
 		value
 			.split(',')
@@ -83,9 +88,12 @@ function parseOptions(argv: string[]): Options {
 		else throw new Error(`unknown option "${flag}" (see the top of test/bench/stem-memory.ts)`);
 	}
 	if (!NODES_UNDER_TEST[options.node]) {
-		throw new Error(`unknown --node "${options.node}" (have: ${Object.keys(NODES_UNDER_TEST).join(', ')})`);
+		throw new Error(
+			`unknown --node "${options.node}" (have: ${Object.keys(NODES_UNDER_TEST).join(', ')})`,
+		);
 	}
-	if (!(options.budgetMs > 0 && options.budgetMs <= 290_000)) throw new Error('--budget must be 1 to 290 seconds');
+	if (!(options.budgetMs > 0 && options.budgetMs <= 290_000))
+		throw new Error('--budget must be 1 to 290 seconds');
 	return options;
 }
 
@@ -116,17 +124,27 @@ function scriptStems(
 		return `${storage.baseUrl}${path}?X-Amz-Expires=3600&X-Amz-Signature=bench`;
 	});
 	const taskId = `bench-${name}`;
-	camb.task(taskId, { json: { status: 'SUCCESS', run_id: runId, exception_reason: null, message: null } });
+	camb.task(taskId, {
+		json: { status: 'SUCCESS', run_id: runId, exception_reason: null, message: null },
+	});
 	const result = { foreground_audio_url: urls[0], background_audio_url: urls[1] };
 	camb.on('GET', `/audio-separation-result/${runId}`, { json: result });
 	// The bulk route knows every run scripted so far, as CAMB would.
 	bulk[runId] = result;
 	camb.on('POST', '/audio-separation-results', { json: { ...bulk } });
-	return { task_id: taskId, run_id: runId, foreground_audio_url: urls[0], background_audio_url: urls[1] };
+	return {
+		task_id: taskId,
+		run_id: runId,
+		foreground_audio_url: urls[0],
+		background_audio_url: urls[1],
+	};
 }
 
 /** Forks one measured run and waits for its report, killing it if it outlives `timeoutMs`. */
-function runChild(spec: RunSpec, timeoutMs: number): Promise<{ result?: RunResult; error?: string }> {
+function runChild(
+	spec: RunSpec,
+	timeoutMs: number,
+): Promise<{ result?: RunResult; error?: string }> {
 	return new Promise((resolve) => {
 		const child = fork(join(__dirname, 'stem-memory-run.js'), [JSON.stringify(spec)], {
 			execArgv: ['--expose-gc'],
@@ -158,8 +176,10 @@ function runChild(spec: RunSpec, timeoutMs: number): Promise<{ result?: RunResul
 		child.on('exit', (code, signal) => {
 			clearTimeout(timer);
 			// A killed child could not clean up after itself; its user folder may hold stems.
-			if (userFolder && existsSync(userFolder)) rmSync(userFolder, { recursive: true, force: true });
-			if (!result && !error) error = `the child exited (${signal ?? `code ${code}`}) without a report`;
+			if (userFolder && existsSync(userFolder))
+				rmSync(userFolder, { recursive: true, force: true });
+			if (!result && !error)
+				error = `the child exited (${signal ?? `code ${code}`}) without a report`;
 			if (error && output.trim()) error += `\n--- child output ---\n${output.trim()}`;
 			resolve(error ? { error } : { result });
 		});
@@ -173,7 +193,8 @@ function problems(c: Case, result: RunResult): string[] {
 	if (result.stems.length !== 2) found.push(`${result.stems.length} stems instead of 2`);
 	for (const stem of result.stems) {
 		if (stem.bytes !== bytes) found.push(`a stem of ${stem.bytes} bytes instead of ${bytes}`);
-		if (stem.firstMismatch !== undefined) found.push(`a stem differs from what was sent at byte ${stem.firstMismatch}`);
+		if (stem.firstMismatch !== undefined)
+			found.push(`a stem differs from what was sent at byte ${stem.firstMismatch}`);
 		const expected = c.mode === 'filesystem' ? 'file' : 'inline';
 		if (stem.stored !== expected) found.push(`a stem stored ${stem.stored}, expected ${expected}`);
 	}
@@ -217,7 +238,9 @@ function table(outcomes: Outcome[]): string {
 		if (!result) {
 			// The first line says what went wrong; the stack would only say where in the child.
 			const reason = (error ?? '').split('\n    at ')[0];
-			notes.push(`${c.mode} ${c.stemMiB} MiB: ${skipped ? 'skipped, over the time budget' : `FAILED: ${reason}`}`);
+			notes.push(
+				`${c.mode} ${c.stemMiB} MiB: ${skipped ? 'skipped, over the time budget' : `FAILED: ${reason}`}`,
+			);
 			return [...lead, ...header.slice(lead.length).map(() => (skipped ? 'skipped' : 'FAILED'))];
 		}
 		const g = growth(result);
@@ -236,7 +259,12 @@ function table(outcomes: Outcome[]): string {
 	const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
 	const line = (cells: string[]) =>
 		`| ${cells.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]) : cell.padStart(widths[i]))).join(' | ')} |`;
-	return [line(header), `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`, ...rows.map(line), ...notes].join('\n');
+	return [
+		line(header),
+		`|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`,
+		...rows.map(line),
+		...notes,
+	].join('\n');
 }
 
 /** How the peak growth changes from the smallest to the largest run of a mode. */
@@ -323,11 +351,16 @@ async function main(): Promise<void> {
 			const { result, error } = await runChild(spec, Math.min(RUN_TIMEOUT_MS, left));
 			const found = result ? problems(c, result) : [];
 			// Pre-signed URLs must never get the CAMB key.
-			const leaked = storage.requests.slice(before).filter((r) => r.headers['x-api-key'] !== undefined);
-			if (leaked.length) found.push(`${leaked.length} storage requests carried an x-api-key header`);
+			const leaked = storage.requests
+				.slice(before)
+				.filter((r) => r.headers['x-api-key'] !== undefined);
+			if (leaked.length)
+				found.push(`${leaked.length} storage requests carried an x-api-key header`);
 			if (found.length) outcomes.push({ case: c, error: found.join('; ') });
 			else outcomes.push({ case: c, result, error });
-			console.log(result && !found.length ? `${(result.wallMs / 1000).toFixed(2)} s` : 'FAILED (see below)');
+			console.log(
+				result && !found.length ? `${(result.wallMs / 1000).toFixed(2)} s` : 'FAILED (see below)',
+			);
 		}
 	} finally {
 		await Promise.all([camb.close(), storage.close()]);
@@ -337,7 +370,7 @@ async function main(): Promise<void> {
 		'peak RSS/heap/external: highest sampled value during the run minus the baseline taken after gc; kernel peak RSS: ' +
 			'getrusage high-water mark minus the same baseline ("<=" when the run set no new high, so it is an upper bound);\n' +
 			"external: memory outside the V8 heap, where Buffers and Node's large base64 strings live (so inline binary data " +
-				'shows there rather than in heap); RSS growth / total: sampled peak RSS growth divided by both stems together.\n',
+			'shows there rather than in heap); RSS growth / total: sampled peak RSS growth divided by both stems together.\n',
 	);
 	const { text, ok } = verdict(outcomes);
 	console.log(text);

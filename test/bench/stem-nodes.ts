@@ -33,7 +33,11 @@ export interface StemNodeUnderTest {
 	/** Shown in the report. */
 	label: string;
 	/** The node types, credentials and workflow of a run; the run starts at `startNode` with one StemBenchInput item. */
-	setup(hosts: StemBenchHosts): { types: HarnessTypes; workflow: HarnessWorkflow; startNode: string };
+	setup(hosts: StemBenchHosts): {
+		types: HarnessTypes;
+		workflow: HarnessWorkflow;
+		startNode: string;
+	};
 	/** The stored stems of a finished run (both of them; order does not matter). */
 	stems(run: WorkflowRun): IBinaryData[];
 }
@@ -45,10 +49,16 @@ export const CAMB_SEPARATION_STATUS: StemNodeUnderTest = {
 	label: 'Camb Separation Status, Download Stems on (status -> result URLs -> stems)',
 	setup: (hosts) => ({
 		types: cambTypes(hosts.cambBaseUrl, hosts.cambApiKey),
-		workflow: { id: 'stem-bench', name: 'Stem download benchmark', nodes: [statusNode({ downloadStems: true })], connections: {} },
+		workflow: {
+			id: 'stem-bench',
+			name: 'Stem download benchmark',
+			nodes: [statusNode({ downloadStems: true })],
+			connections: {},
+		},
 		startNode: NODE_NAME,
 	}),
-	stems: (run) => (run.outputs(NODE_NAME)[0] ?? []).flatMap((item) => Object.values(item.binary ?? {})),
+	stems: (run) =>
+		(run.outputs(NODE_NAME)[0] ?? []).flatMap((item) => Object.values(item.binary ?? {})),
 };
 
 /** `--node <name>` picks one of these. */

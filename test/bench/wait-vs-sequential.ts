@@ -25,18 +25,28 @@ async function main(): Promise<void> {
 	const script = (prefix: string) => {
 		const pending: Reply = { json: { status: 'PENDING' } };
 		const ids = Array.from({ length: N }, (_, i) => `${prefix}-${i}`);
-		for (const id of ids) camb.task(id, ...Array(PENDING_CHECKS).fill(pending), { json: { status: 'SUCCESS', run_id: 1 } });
+		for (const id of ids)
+			camb.task(id, ...Array(PENDING_CHECKS).fill(pending), {
+				json: { status: 'SUCCESS', run_id: 1 },
+			});
 		return ids;
 	};
 	try {
 		// Warm-up: the first run pays for loading n8n-core.
-		await runStatusNode(camb.baseUrl, [{ task_id: 'warm' }], { parameters: { fetchResultUrls: false, options: { notFoundAsPending: true } } });
+		await runStatusNode(camb.baseUrl, [{ task_id: 'warm' }], {
+			parameters: { fetchResultUrls: false, options: { notFoundAsPending: true } },
+		});
 
 		const together = script('together');
 		let started = Date.now();
-		const result = await runStatusNode(camb.baseUrl, together.map((task_id) => ({ task_id })), { parameters });
+		const result = await runStatusNode(
+			camb.baseUrl,
+			together.map((task_id) => ({ task_id })),
+			{ parameters },
+		);
 		const togetherMs = Date.now() - started;
-		if (result.success.length !== N) throw new Error(`expected ${N} successes, got ${result.success.length}`);
+		if (result.success.length !== N)
+			throw new Error(`expected ${N} successes, got ${result.success.length}`);
 
 		const oneByOne = script('sequential');
 		started = Date.now();
@@ -49,13 +59,17 @@ async function main(): Promise<void> {
 		const idealMs = PENDING_CHECKS * 1000 + (PENDING_CHECKS + 1) * LATENCY_MS;
 		const row = (name: string, ms: number) =>
 			`| ${name.padEnd(34)} | ${(ms / 1000).toFixed(2).padStart(7)} s | ${(ms / idealMs).toFixed(2).padStart(6)} x |`;
-		console.log(`N = ${N} tasks, each PENDING for ${PENDING_CHECKS} checks 1 s apart, stand-in latency ${LATENCY_MS} ms`);
+		console.log(
+			`N = ${N} tasks, each PENDING for ${PENDING_CHECKS} checks 1 s apart, stand-in latency ${LATENCY_MS} ms`,
+		);
 		console.log(`| ${'how'.padEnd(34)} | wall time | vs ideal |`);
 		console.log(`| ${'-'.repeat(34)} | --------- | -------- |`);
 		console.log(row('ideal (T)', idealMs));
 		console.log(row('Wait for Completion, one execution', togetherMs));
 		console.log(row('one after another', sequentialMs));
-		console.log(`one after another / Wait for Completion = ${(sequentialMs / togetherMs).toFixed(1)} x`);
+		console.log(
+			`one after another / Wait for Completion = ${(sequentialMs / togetherMs).toFixed(1)} x`,
+		);
 	} finally {
 		await camb.close();
 		disposeHarness();

@@ -10,7 +10,8 @@ beforeAll(async () => {
 	report = await runDemo();
 });
 
-const byOutput = (name: string) => DEMO_TASKS.filter((task) => task.expected === name).map((task) => task.task_id);
+const byOutput = (name: string) =>
+	DEMO_TASKS.filter((task) => task.expected === name).map((task) => task.task_id);
 
 it('routes every demo task to the output the README gives it, in input order', () => {
 	const { success, pending, failure, run } = report.run;
@@ -18,15 +19,23 @@ it('routes every demo task to the output the README gives it, in input order', (
 	expect(success.map((item) => item.json.task_id)).toEqual(byOutput('Success'));
 	expect(pending.map((item) => item.json.task_id)).toEqual(byOutput('Pending'));
 	expect(failure.map((item) => item.json.task_id)).toEqual(byOutput('Failure'));
-	expect(failure.map((item) => item.json.reason)).toEqual(DEMO_TASKS.filter((task) => task.reason).map((task) => task.reason));
+	expect(failure.map((item) => item.json.reason)).toEqual(
+		DEMO_TASKS.filter((task) => task.reason).map((task) => task.reason),
+	);
 });
 
 it('shows result links and downloaded stems for every finished task with a run', () => {
 	for (const task of DEMO_TASKS.filter((t) => t.stems)) {
 		const item = report.run.success.find((i) => i.json.task_id === task.task_id);
 		expect(item?.json.foreground_audio_url).toMatch(/\/runs\/\d+\/fg_audio\.flac\?/);
-		expect(item?.binary?.foreground).toMatchObject({ fileName: 'fg_audio.flac', mimeType: 'audio/flac' });
-		expect(item?.binary?.background).toMatchObject({ fileName: 'bg_audio.flac', mimeType: 'audio/flac' });
+		expect(item?.binary?.foreground).toMatchObject({
+			fileName: 'fg_audio.flac',
+			mimeType: 'audio/flac',
+		});
+		expect(item?.binary?.background).toMatchObject({
+			fileName: 'bg_audio.flac',
+			mimeType: 'audio/flac',
+		});
 		const printed = report.lines.join('\n');
 		expect(printed).toContain(`foreground_audio_url: ${String(item?.json.foreground_audio_url)}`);
 		expect(printed).toMatch(new RegExp(`stem "foreground": fg_audio\\.flac, audio/flac, \\d`));
@@ -38,9 +47,13 @@ it('prints each output with its count, every reason, and a summary line last', (
 	expect(printed).toContain(`Success (${byOutput('Success').length})`);
 	expect(printed).toContain(`Pending (${byOutput('Pending').length})`);
 	expect(printed).toContain(`Failure (${byOutput('Failure').length})`);
-	for (const task of DEMO_TASKS) if (task.reason) expect(printed).toMatch(new RegExp(`${task.task_id} .* reason ${task.reason}`));
+	for (const task of DEMO_TASKS)
+		if (task.reason)
+			expect(printed).toMatch(new RegExp(`${task.task_id} .* reason ${task.reason}`));
 	expect(printed).toContain('next_check_in_seconds: ');
 	expect(report.lines[report.lines.length - 1]).toBe(report.summary);
-	expect(report.summary).toMatch(/^Summary: 10 items in, 10 out: 3 Success, 1 Pending, 6 Failure; 4 stems downloaded, in \d+\.\d s\.$/);
+	expect(report.summary).toMatch(
+		/^Summary: 10 items in, 10 out: 3 Success, 1 Pending, 6 Failure; 4 stems downloaded, in \d+\.\d s\.$/,
+	);
 	expect(printed).toContain('Storage host: 4 downloads, 0 with the key.');
 });

@@ -31,12 +31,16 @@ export async function runDemo(say: (line: string) => void = () => {}): Promise<D
 	const demo = await startDemoCamb();
 	try {
 		print(`CAMB stand-in on ${demo.camb.baseUrl}, storage host on ${demo.storage.baseUrl}.`);
-		print(`Checking ${demo.items.length} tasks with Camb Separation Status in n8n's workflow engine (n8n-core),`);
+		print(
+			`Checking ${demo.items.length} tasks with Camb Separation Status in n8n's workflow engine (n8n-core),`,
+		);
 		print('with Fetch Result URLs and Download Stems on…');
 		print();
 
 		const started = Date.now();
-		const run = await runStatusNode(demo.camb.baseUrl, demo.items, { parameters: { downloadStems: true } });
+		const run = await runStatusNode(demo.camb.baseUrl, demo.items, {
+			parameters: { downloadStems: true },
+		});
 		if (run.run.error) throw new Error(`the run failed: ${run.run.error.message}`);
 		const seconds = ((Date.now() - started) / 1000).toFixed(1);
 
@@ -47,8 +51,12 @@ export async function runDemo(say: (line: string) => void = () => {}): Promise<D
 		});
 
 		const stems = [...run.success].flatMap((item) => Object.values(item.binary ?? {}));
-		const keyed = demo.camb.requests.filter((request) => request.headers['x-api-key'] === API_KEY).length;
-		const keyToStorage = demo.storage.requests.filter((request) => 'x-api-key' in request.headers).length;
+		const keyed = demo.camb.requests.filter(
+			(request) => request.headers['x-api-key'] === API_KEY,
+		).length;
+		const keyToStorage = demo.storage.requests.filter(
+			(request) => 'x-api-key' in request.headers,
+		).length;
 		print(
 			`CAMB stand-in: ${demo.camb.requests.length} requests, ${keyed} with the credential's x-api-key. ` +
 				`Storage host: ${demo.storage.requests.length} downloads, ${keyToStorage} with the key.`,
@@ -65,17 +73,22 @@ export async function runDemo(say: (line: string) => void = () => {}): Promise<D
 }
 
 function describe(item: INodeExecutionData): string[] {
-	const { task_id, status, run_id, reason, retryable, message, story, next_check_in_seconds } = item.json;
+	const { task_id, status, run_id, reason, retryable, message, story, next_check_in_seconds } =
+		item.json;
 	const index = (item.pairedItem as { item: number }).item;
 	const head = `item ${index}  ${String(task_id).padEnd(14)} ${String(status).padEnd(17)}`;
-	if (reason !== undefined) return [`${head} reason ${reason}, retryable ${retryable}`, `         ${message}`];
+	if (reason !== undefined)
+		return [`${head} reason ${reason}, retryable ${retryable}`, `         ${message}`];
 	const lines = [`${head} ${run_id === undefined ? '' : `run_id ${run_id}  `}(${story})`];
-	if (next_check_in_seconds !== undefined) lines.push(`         next_check_in_seconds: ${next_check_in_seconds}`);
+	if (next_check_in_seconds !== undefined)
+		lines.push(`         next_check_in_seconds: ${next_check_in_seconds}`);
 	for (const key of ['foreground_audio_url', 'background_audio_url']) {
 		if (typeof item.json[key] === 'string') lines.push(`         ${key}: ${item.json[key]}`);
 	}
 	for (const [property, binary] of Object.entries(item.binary ?? {})) {
-		lines.push(`         stem "${property}": ${binary.fileName}, ${binary.mimeType}, ${binary.fileSize}`);
+		lines.push(
+			`         stem "${property}": ${binary.fileName}, ${binary.mimeType}, ${binary.fileSize}`,
+		);
 	}
 	return lines;
 }

@@ -39,7 +39,12 @@ import {
 import { DEMO_WORKFLOW_NAME, DEV_CREDENTIAL, devCredential, devWorkflows } from './devWorkflows';
 
 /** Local only, in a user folder that is deleted on exit: a fixed password lets the browser remember it. */
-export const DEV_OWNER: N8nAccount = { email: 'dev@example.com', firstName: 'Camb', lastName: 'Developer', password: 'Camb-dev-0wner' };
+export const DEV_OWNER: N8nAccount = {
+	email: 'dev@example.com',
+	firstName: 'Camb',
+	lastName: 'Developer',
+	password: 'Camb-dev-0wner',
+};
 const PREFERRED_PORT = 5678;
 
 const USAGE = `Usage: npm run dev [-- --n8n 1|2] [--port N]
@@ -47,7 +52,13 @@ const USAGE = `Usage: npm run dev [-- --n8n 1|2] [--port N]
   --port N    editor port on 127.0.0.1 (default ${PREFERRED_PORT} if free, else any free port)`;
 
 function options(): { major: Major; port?: number } {
-	const { values } = parseArgs({ options: { n8n: { type: 'string', default: '2' }, port: { type: 'string' }, help: { type: 'boolean' } } });
+	const { values } = parseArgs({
+		options: {
+			n8n: { type: 'string', default: '2' },
+			port: { type: 'string' },
+			help: { type: 'boolean' },
+		},
+	});
 	if (values.help) {
 		console.log(USAGE);
 		process.exit(0);
@@ -55,7 +66,8 @@ function options(): { major: Major; port?: number } {
 	const major = values.n8n.replace(/^(\d+)(\.x)?$/, '$1');
 	if (major !== '1' && major !== '2') throw new Error(`--n8n ${values.n8n}: pick 1 or 2\n${USAGE}`);
 	const port = values.port === undefined ? undefined : Number(values.port);
-	if (port !== undefined && !(Number.isInteger(port) && port > 0 && port < 65536)) throw new Error(`--port ${values.port} is not a port\n${USAGE}`);
+	if (port !== undefined && !(Number.isInteger(port) && port > 0 && port < 65536))
+		throw new Error(`--port ${values.port} is not a port\n${USAGE}`);
 	return { major, port };
 }
 
@@ -72,15 +84,24 @@ function ensureInstall(major: Major): N8nInstall {
 	try {
 		return findInstall(major);
 	} catch (missing) {
-		console.log(`${(missing as Error).message.split('\n')[0]}\nInstalling it now (a few minutes, once)…`);
-		const installed = spawnSync('bash', [path.join(REPO_DIR, 'test', 'e2e', 'install-n8n.sh'), major], { stdio: 'inherit' });
-		if (installed.status !== 0) throw new Error(`install-n8n.sh ${major} failed (exit ${installed.status})`);
+		console.log(
+			`${(missing as Error).message.split('\n')[0]}\nInstalling it now (a few minutes, once)…`,
+		);
+		const installed = spawnSync(
+			'bash',
+			[path.join(REPO_DIR, 'test', 'e2e', 'install-n8n.sh'), major],
+			{ stdio: 'inherit' },
+		);
+		if (installed.status !== 0)
+			throw new Error(`install-n8n.sh ${major} failed (exit ${installed.status})`);
 		return findInstall(major);
 	}
 }
 
 /** Everything started, so any exit path can end it. */
-const started: { demo?: DemoCamb; session?: N8nSession; server?: N8nServer; tempDirs: string[] } = { tempDirs: [] };
+const started: { demo?: DemoCamb; session?: N8nSession; server?: N8nServer; tempDirs: string[] } = {
+	tempDirs: [],
+};
 let stopping = false;
 let restarting = false;
 
@@ -91,11 +112,15 @@ function packIntoTemp(): string {
 }
 
 async function startN8n(session: N8nSession, logFile: string): Promise<N8nServer> {
-	const server = await session.startServer({ onOutput: (text) => fs.appendFileSync(logFile, text) });
+	const server = await session.startServer({
+		onOutput: (text) => fs.appendFileSync(logFile, text),
+	});
 	started.server = server;
 	void server.whenExited.then(() => {
 		if (stopping || restarting || started.server !== server) return;
-		console.error(`\nn8n exited by itself. The end of its log (${logFile}):\n${server.output().slice(-3000)}`);
+		console.error(
+			`\nn8n exited by itself. The end of its log (${logFile}):\n${server.output().slice(-3000)}`,
+		);
 		void shutdown(1);
 	});
 	return server;
@@ -119,11 +144,16 @@ async function rebuild(session: N8nSession, logFile: string): Promise<void> {
 	try {
 		console.log('\nRebuilding: npm run build…');
 		const built = await new Promise<number | null>((resolve) =>
-			spawn('npm', ['run', 'build'], { cwd: REPO_DIR, stdio: ['ignore', 'inherit', 'inherit'] }).once('close', resolve),
+			spawn('npm', ['run', 'build'], {
+				cwd: REPO_DIR,
+				stdio: ['ignore', 'inherit', 'inherit'],
+			}).once('close', resolve),
 		);
 		if (stopping) return;
 		if (built !== 0) {
-			console.log('The build failed; n8n keeps the package it had. Fix it and press r + Enter again.');
+			console.log(
+				'The build failed; n8n keeps the package it had. Fix it and press r + Enter again.',
+			);
 			return;
 		}
 		const tarball = packIntoTemp();
@@ -133,7 +163,9 @@ async function rebuild(session: N8nSession, logFile: string): Promise<void> {
 		installPackage(session.userFolder, tarball);
 		const server = await startN8n(session, logFile);
 		const seconds = ((Date.now() - restartedAt) / 1000).toFixed(1);
-		console.log(`n8n is back (pid ${server.pid}, restarted in ${seconds} s) with the rebuilt package: reload the editor tab; you stay logged in.`);
+		console.log(
+			`n8n is back (pid ${server.pid}, restarted in ${seconds} s) with the rebuilt package: reload the editor tab; you stay logged in.`,
+		);
 	} catch (error) {
 		console.error(`Rebuild failed: ${(error as Error).message}`);
 		await shutdown(1);
@@ -150,15 +182,21 @@ async function main(): Promise<void> {
 	process.on('SIGTERM', () => void shutdown(0));
 
 	const install = ensureInstall(major);
-	const port = askedPort ?? ((await portIsFree(PREFERRED_PORT)) ? PREFERRED_PORT : await freePort());
-	if (askedPort !== undefined && !(await portIsFree(askedPort))) throw new Error(`port ${askedPort} on 127.0.0.1 is in use`);
+	const port =
+		askedPort ?? ((await portIsFree(PREFERRED_PORT)) ? PREFERRED_PORT : await freePort());
+	if (askedPort !== undefined && !(await portIsFree(askedPort)))
+		throw new Error(`port ${askedPort} on 127.0.0.1 is in use`);
 
 	started.demo = await startDemoCamb();
 	const demo = started.demo;
 	console.log(`Packing ${PACKAGE_NAME} (dist/ as npm run build left it)…`);
 	const tarball = packIntoTemp();
 	console.log(`Starting n8n ${install.version} on Node ${install.nodeVersion}…`);
-	const session = await startSession(major, { tarball, env: { N8N_PORT: String(port) }, folderPrefix: `camb-dev-n8n${major}-` });
+	const session = await startSession(major, {
+		tarball,
+		env: { N8N_PORT: String(port) },
+		folderPrefix: `camb-dev-n8n${major}-`,
+	});
 	started.session = session;
 	const logFile = path.join(session.userFolder, 'n8n.log');
 
@@ -168,7 +206,9 @@ async function main(): Promise<void> {
 	const server = await startN8n(session, logFile);
 	await new N8nRest(server.baseUrl).setUpOwner(DEV_OWNER);
 
-	const version = (JSON.parse(fs.readFileSync(path.join(REPO_DIR, 'package.json'), 'utf8')) as { version: string }).version;
+	const version = (
+		JSON.parse(fs.readFileSync(path.join(REPO_DIR, 'package.json'), 'utf8')) as { version: string }
+	).version;
 	const lines = [
 		'',
 		`n8n ${install.version} (Node ${install.nodeVersion}) is running with ${PACKAGE_NAME} ${version} installed as a community package ` +
@@ -179,7 +219,10 @@ async function main(): Promise<void> {
 		`  Password: ${DEV_OWNER.password}`,
 		'',
 		'  Workflows (open one, click "Execute workflow", then click a node to see its items):',
-		...workflows.map((workflow, index) => `    ${String(workflow.name).padEnd(72)} ${server.baseUrl}/workflow/${workflowIds[index]}`),
+		...workflows.map(
+			(workflow, index) =>
+				`    ${String(workflow.name).padEnd(72)} ${server.baseUrl}/workflow/${workflowIds[index]}`,
+		),
 		`  Credential "${DEV_CREDENTIAL.name}" (CAMB.AI API) points at the CAMB stand-in ${demo.camb.baseUrl}`,
 		`  Stem links and the examples' audio point at the storage stand-in ${demo.storage.baseUrl}. Nothing is sent to CAMB.AI.`,
 		'',
@@ -196,7 +239,8 @@ async function main(): Promise<void> {
 	// terminal: false keeps the terminal out of raw mode, so Ctrl-C still sends SIGINT.
 	readline.createInterface({ input: process.stdin, terminal: false }).on('line', (line) => {
 		if (line.trim().toLowerCase() === 'r') void rebuild(session, logFile);
-		else if (line.trim() !== '') console.log('Press r + Enter to rebuild and restart, Ctrl-C to stop.');
+		else if (line.trim() !== '')
+			console.log('Press r + Enter to rebuild and restart, Ctrl-C to stop.');
 	});
 }
 

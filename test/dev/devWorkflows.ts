@@ -7,20 +7,37 @@
 import { API_KEY } from '../fixtures/cambWorkflow';
 import { DEMO_TASKS, type DemoCamb } from '../fixtures/demoScenario';
 import type { Reply } from '../stand-in/camb-stand-in';
-import { loadExample, nodeNamed, withLocalSubmitLinks, withPollTaskId, type CredentialToImport, type Json } from '../e2e/n8n';
+import {
+	loadExample,
+	nodeNamed,
+	withLocalSubmitLinks,
+	withPollTaskId,
+	type CredentialToImport,
+	type Json,
+} from '../e2e/n8n';
 
 /** The credential every example refers to (by this id and name). */
-export const DEV_CREDENTIAL = { id: 'cambAiAccount01', name: 'CAMB.AI account', type: 'cambAiApi' } as const;
+export const DEV_CREDENTIAL = {
+	id: 'cambAiAccount01',
+	name: 'CAMB.AI account',
+	type: 'cambAiApi',
+} as const;
 
 export const DEMO_WORKFLOW_NAME = 'CAMB.AI demo: tasks in every state (start here)';
 
 /** The example files imported, in the order they are listed. */
-export const DEV_EXAMPLES = ['check-once-and-route.json', 'poll-until-done.json', 'submit-wait-and-download-stems.json'];
+export const DEV_EXAMPLES = [
+	'check-once-and-route.json',
+	'poll-until-done.json',
+	'submit-wait-and-download-stems.json',
+];
 
 /** Task ids only the examples use (the demo tasks are in demoScenario.ts). */
 const POLLED_TASK = 'sep-polled';
 const UPLOADED_TASK = 'sep-uploaded';
-const PENDING: Reply = { json: { status: 'PENDING', run_id: null, exception_reason: null, message: null } };
+const PENDING: Reply = {
+	json: { status: 'PENDING', run_id: null, exception_reason: null, message: null },
+};
 
 export function devCredential(demo: DemoCamb): CredentialToImport {
 	return { ...DEV_CREDENTIAL, data: { apiKey: API_KEY, baseUrl: demo.camb.baseUrl } };
@@ -33,11 +50,17 @@ export function devCredential(demo: DemoCamb): CredentialToImport {
  * the upload with a task that finishes after two checks.
  */
 export function devWorkflows(demo: DemoCamb): Json[] {
-	const [firstRun, secondRun] = DEMO_TASKS.flatMap((task) => (task.stems ? [task.stems.runId] : []));
+	const [firstRun, secondRun] = DEMO_TASKS.flatMap((task) =>
+		task.stems ? [task.stems.runId] : [],
+	);
 	demo.camb.task(POLLED_TASK, PENDING, PENDING, { json: { status: 'SUCCESS', run_id: firstRun } });
 	demo.camb.on('POST', '/audio-separation', { json: { task_id: UPLOADED_TASK } });
-	demo.camb.task(UPLOADED_TASK, PENDING, PENDING, { json: { status: 'SUCCESS', run_id: secondRun } });
-	demo.storage.on('GET', '/uploads/interview.wav', { stream: { bytes: 96_000, contentType: 'audio/wav' } });
+	demo.camb.task(UPLOADED_TASK, PENDING, PENDING, {
+		json: { status: 'SUCCESS', run_id: secondRun },
+	});
+	demo.storage.on('GET', '/uploads/interview.wav', {
+		stream: { bytes: 96_000, contentType: 'audio/wav' },
+	});
 
 	const workflows = [
 		demoWorkflow(demo),
@@ -72,8 +95,13 @@ function demoWorkflow(demo: DemoCamb): Json {
 function expectDevCredential(workflow: Json): void {
 	for (const node of workflow.nodes as Json[]) {
 		const reference = node.credentials?.cambAiApi as Json | undefined;
-		if (reference && (reference.id !== DEV_CREDENTIAL.id || reference.name !== DEV_CREDENTIAL.name)) {
-			throw new Error(`"${workflow.name}" node "${node.name}" refers to credential ${JSON.stringify(reference)}, not ${DEV_CREDENTIAL.id}`);
+		if (
+			reference &&
+			(reference.id !== DEV_CREDENTIAL.id || reference.name !== DEV_CREDENTIAL.name)
+		) {
+			throw new Error(
+				`"${workflow.name}" node "${node.name}" refers to credential ${JSON.stringify(reference)}, not ${DEV_CREDENTIAL.id}`,
+			);
 		}
 	}
 }

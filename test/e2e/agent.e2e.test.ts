@@ -17,7 +17,17 @@ import * as path from 'node:path';
 import { TOOL_DESCRIPTION } from '../../nodes/CambSeparationStatus/description';
 import { startFakeChatModel, type FakeChatModel } from '../stand-in/fake-chat-model';
 import { startStandIn, taskStatusPath, type StandIn } from '../stand-in/camb-stand-in';
-import { expectRun, freePort, loadExample, nodeNamed, startSession, type Json, type Major, type N8nSession, type RunResult } from './n8n';
+import {
+	expectRun,
+	freePort,
+	loadExample,
+	nodeNamed,
+	startSession,
+	type Json,
+	type Major,
+	type N8nSession,
+	type RunResult,
+} from './n8n';
 
 const EXAMPLE = 'agent-checks-separation.json';
 const TOOL_NODE = 'Camb Separation Status';
@@ -38,8 +48,12 @@ function agentWorkflow(questions: string[], agentVersion: number, credential = C
 	const workflow = loadExample(EXAMPLE);
 	const code = nodeNamed(workflow, 'Questions');
 	const line = /^const questions = \[.*\];$/m;
-	if (!line.test(code.parameters.jsCode)) throw new Error('the "Questions" Code node no longer has a `const questions = [...];` line');
-	code.parameters.jsCode = code.parameters.jsCode.replace(line, `const questions = ${JSON.stringify(questions)};`);
+	if (!line.test(code.parameters.jsCode))
+		throw new Error('the "Questions" Code node no longer has a `const questions = [...];` line');
+	code.parameters.jsCode = code.parameters.jsCode.replace(
+		line,
+		`const questions = ${JSON.stringify(questions)};`,
+	);
 	nodeNamed(workflow, AGENT_NODE).typeVersion = agentVersion;
 	nodeNamed(workflow, TOOL_NODE).credentials = { cambAiApi: credential };
 	return workflow;
@@ -73,10 +87,22 @@ describeE2e.each(['1', '2'] as Major[])('n8n %s.x: the node as an AI Agent tool'
 		session = await startSession(major);
 		await session.importCredentials([
 			{ ...CREDENTIAL, type: 'cambAiApi', data: { apiKey: API_KEY, baseUrl: camb.baseUrl } },
-			{ ...REJECTED, type: 'cambAiApi', data: { apiKey: API_KEY, baseUrl: cambWithOtherKey.baseUrl } },
+			{
+				...REJECTED,
+				type: 'cambAiApi',
+				data: { apiKey: API_KEY, baseUrl: cambWithOtherKey.baseUrl },
+			},
 			// Nothing listens there: CAMB.AI unreachable.
-			{ ...UNREACHABLE, type: 'cambAiApi', data: { apiKey: API_KEY, baseUrl: `http://127.0.0.1:${await freePort()}` } },
-			{ ...OPENAI, type: 'openAiApi', data: { apiKey: 'fake-model-key-not-a-secret', url: model.baseUrl } },
+			{
+				...UNREACHABLE,
+				type: 'cambAiApi',
+				data: { apiKey: API_KEY, baseUrl: `http://127.0.0.1:${await freePort()}` },
+			},
+			{
+				...OPENAI,
+				type: 'openAiApi',
+				data: { apiKey: 'fake-model-key-not-a-secret', url: model.baseUrl },
+			},
 		]);
 	}, 240_000);
 
@@ -95,19 +121,25 @@ describeE2e.each(['1', '2'] as Major[])('n8n %s.x: the node as an AI Agent tool'
 	});
 
 	/** Runs the workflow; checks the key is nowhere but in CAMB's requests; gives each tool answer by task id. */
-	async function runAgent(workflow: Json, label: string): Promise<{ result: RunResult; answers: Map<string, Json> }> {
+	async function runAgent(
+		workflow: Json,
+		label: string,
+	): Promise<{ result: RunResult; answers: Map<string, Json> }> {
 		const result = await session.run(workflow);
 		timings.push(`${label}: n8n execute ${(result.durationMs / 1000).toFixed(1)} s`);
 		expectRun(result, 'success', 0);
 
 		// The key is in no model request, no run data, no output, no file of n8n's user folder.
-		for (const request of model.requests) expect(JSON.stringify([request.headers, request.raw])).not.toContain(API_KEY);
+		for (const request of model.requests)
+			expect(JSON.stringify([request.headers, request.raw])).not.toContain(API_KEY);
 		expect(JSON.stringify(result.run)).not.toContain(API_KEY);
 		expect(result.stdout + result.stderr).not.toContain(API_KEY);
 		expect(filesContaining(session.userFolder, API_KEY)).toEqual([]);
 
 		// The model was told what the tool is for and asked only for task_id.
-		const offered = model.requests.flatMap((request) => request.body?.tools ?? []).filter((tool) => /camb/i.test(tool.function.name));
+		const offered = model.requests
+			.flatMap((request) => request.body?.tools ?? [])
+			.filter((tool) => /camb/i.test(tool.function.name));
 		expect(offered.length).toBeGreaterThan(0);
 		for (const tool of offered) {
 			expect(tool.function.description).toBe(TOOL_DESCRIPTION);
@@ -119,12 +151,17 @@ describeE2e.each(['1', '2'] as Major[])('n8n %s.x: the node as an AI Agent tool'
 		const answers = new Map<string, Json>();
 		for (const call of model.toolCalls) {
 			const content = results.get(call.id);
-			if (content === undefined) throw new Error(`the model never got an answer to ${call.id}; it got ${JSON.stringify([...results])}`);
+			if (content === undefined)
+				throw new Error(
+					`the model never got an answer to ${call.id}; it got ${JSON.stringify([...results])}`,
+				);
 			const parsed = JSON.parse(content) as Json[];
 			expect(parsed).toHaveLength(1);
 			answers.set(String(call.args.task_id), parsed[0]);
 			// What the model read, in the test log: the report's excerpts come from here.
-			timings.push(`  ${call.args.task_id}: ${content.length > 400 ? `${content.slice(0, 400)}…` : content}`);
+			timings.push(
+				`  ${call.args.task_id}: ${content.length > 400 ? `${content.slice(0, 400)}…` : content}`,
+			);
 		}
 		expect(answers.size).toBe(model.toolCalls.length);
 		return { result, answers };
@@ -134,13 +171,27 @@ describeE2e.each(['1', '2'] as Major[])('n8n %s.x: the node as an AI Agent tool'
 	// 2.2, which calls the tool through n8n-core's wrapper.
 	describe.each(AGENT_VERSIONS[major])('AI Agent %s', (agentVersion) => {
 		it('SUCCESS, PENDING, an unknown id (404) and ERROR: the model gets status and what to do, one status request per call', async () => {
-			camb.task('task-done', { json: { status: 'SUCCESS', run_id: 501, exception_reason: null, message: null } });
-			camb.task('task-running', { json: { status: 'PENDING', run_id: null, exception_reason: null, message: null } });
-			camb.task('task-failed', { json: { status: 'ERROR', run_id: null, exception_reason: 'SOURCE_TOO_LARGE', message: 'File exceeds the limit' } });
+			camb.task('task-done', {
+				json: { status: 'SUCCESS', run_id: 501, exception_reason: null, message: null },
+			});
+			camb.task('task-running', {
+				json: { status: 'PENDING', run_id: null, exception_reason: null, message: null },
+			});
+			camb.task('task-failed', {
+				json: {
+					status: 'ERROR',
+					run_id: null,
+					exception_reason: 'SOURCE_TOO_LARGE',
+					message: 'File exceeds the limit',
+				},
+			});
 			// task-unknown is not scripted: the stand-in answers 404 {"detail": "Task not found"}.
 			const taskIds = ['task-done', 'task-running', 'task-unknown', 'task-failed'];
 
-			const { result, answers } = await runAgent(agentWorkflow(taskIds.map(question), agentVersion), `agent ${agentVersion}, four statuses`);
+			const { result, answers } = await runAgent(
+				agentWorkflow(taskIds.map(question), agentVersion),
+				`agent ${agentVersion}, four statuses`,
+			);
 
 			expect(model.toolCalls.map((call) => call.args.task_id).sort()).toEqual([...taskIds].sort());
 			expect(answers.get('task-done')).toEqual({
@@ -171,32 +222,45 @@ describeE2e.each(['1', '2'] as Major[])('n8n %s.x: the node as an AI Agent tool'
 			});
 
 			// Exactly one status request per tool call, nothing else (links are not fetched for the model by default).
-			expect(camb.requests.map((request) => `${request.method} ${request.path}`).sort()).toEqual(taskIds.map((id) => `GET ${taskStatusPath(id)}`).sort());
+			expect(camb.requests.map((request) => `${request.method} ${request.path}`).sort()).toEqual(
+				taskIds.map((id) => `GET ${taskStatusPath(id)}`).sort(),
+			);
 			for (const request of camb.requests) expect(request.headers['x-api-key']).toBe(API_KEY);
 
 			// The model's final answers came back to the workflow: one per question, each built on its tool answer.
 			const outputs = result.json(AGENT_NODE).map((json) => String(json.output));
 			expect(outputs).toHaveLength(taskIds.length);
-			for (const status of ['"SUCCESS"', '"PENDING"', '"NOT_FOUND"', '"ERROR"']) expect(outputs.some((output) => output.includes(status))).toBe(true);
+			for (const status of ['"SUCCESS"', '"PENDING"', '"NOT_FOUND"', '"ERROR"'])
+				expect(outputs.some((output) => output.includes(status))).toBe(true);
 		});
 
 		it('a rejected key: the model gets CHECK_FAILED with a message it can relay; the key went only to CAMB.AI, once', async () => {
-			const { answers } = await runAgent(agentWorkflow([question('task-x')], agentVersion, REJECTED), `agent ${agentVersion}, rejected key`);
+			const { answers } = await runAgent(
+				agentWorkflow([question('task-x')], agentVersion, REJECTED),
+				`agent ${agentVersion}, rejected key`,
+			);
 
 			expect(answers.get('task-x')).toEqual({
 				task_id: 'task-x',
 				status: 'CHECK_FAILED',
 				reason: 'API_KEY_REJECTED',
-				message: expect.stringMatching(/^CAMB\.AI rejected the API key \(HTTP 401\)\. .*workflow owner must update the credential/),
+				message: expect.stringMatching(
+					/^CAMB\.AI rejected the API key \(HTTP 401\)\. .*workflow owner must update the credential/,
+				),
 				retryable: false,
 			});
-			expect(cambWithOtherKey.requests.map((request) => `${request.method} ${request.path}`)).toEqual([`GET ${taskStatusPath('task-x')}`]);
+			expect(
+				cambWithOtherKey.requests.map((request) => `${request.method} ${request.path}`),
+			).toEqual([`GET ${taskStatusPath('task-x')}`]);
 			expect(cambWithOtherKey.requests[0].headers['x-api-key']).toBe(API_KEY);
 			expect(camb.requests).toHaveLength(0);
 		});
 
 		it('CAMB.AI unreachable: the model gets CHECK_FAILED, retryable, naming the request', async () => {
-			const { answers } = await runAgent(agentWorkflow([question('task-y')], agentVersion, UNREACHABLE), `agent ${agentVersion}, CAMB.AI unreachable`);
+			const { answers } = await runAgent(
+				agentWorkflow([question('task-y')], agentVersion, UNREACHABLE),
+				`agent ${agentVersion}, CAMB.AI unreachable`,
+			);
 
 			expect(answers.get('task-y')).toEqual({
 				task_id: 'task-y',

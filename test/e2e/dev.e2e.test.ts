@@ -13,7 +13,19 @@ import * as net from 'node:net';
 import { DEMO_WORKFLOW_NAME, DEV_CREDENTIAL } from '../dev/devWorkflows';
 import { API_KEY } from '../fixtures/cambWorkflow';
 import { DEMO_TASKS } from '../fixtures/demoScenario';
-import { descendantsOf, findInstall, groupGone, groupMembers, isRunning, loadExample, N8nRest, NODE_TYPE, REPO_DIR, type Json, type Major } from './n8n';
+import {
+	descendantsOf,
+	findInstall,
+	groupGone,
+	groupMembers,
+	isRunning,
+	loadExample,
+	N8nRest,
+	NODE_TYPE,
+	REPO_DIR,
+	type Json,
+	type Major,
+} from './n8n';
 
 // jest.config.js (unit tests) matches *.test.ts too; this needs jest.e2e.config.js (n8n installed).
 const describeE2e = process.env.CAMB_E2E_TARBALL ? describe : describe.skip;
@@ -21,14 +33,18 @@ const describeE2e = process.env.CAMB_E2E_TARBALL ? describe : describe.skip;
 /** n8n 2.x first: it is the default, and the one whose rebuild is tested. */
 const MAJORS: Major[] = ['2', '1'];
 const DEFAULT_MAJOR: Major = '2';
-const EXAMPLE_NAMES = ['check-once-and-route.json', 'poll-until-done.json', 'submit-wait-and-download-stems.json'].map(
-	(file) => loadExample(file).name as string,
-);
+const EXAMPLE_NAMES = [
+	'check-once-and-route.json',
+	'poll-until-done.json',
+	'submit-wait-and-download-stems.json',
+].map((file) => loadExample(file).name as string);
 
 /** What a user's shell would pass: no jest, no outer npm run, no e2e tarball (dev packs its own). */
 function userEnv(): NodeJS.ProcessEnv {
 	return Object.fromEntries(
-		Object.entries(process.env).filter(([name]) => !/^(JEST_|npm_|NODE_ENV$|NODE_OPTIONS$|CAMB_E2E_(TARBALL|PACK_DIR)$)/.test(name)),
+		Object.entries(process.env).filter(
+			([name]) => !/^(JEST_|npm_|NODE_ENV$|NODE_OPTIONS$|CAMB_E2E_(TARBALL|PACK_DIR)$)/.test(name),
+		),
 	);
 }
 
@@ -61,11 +77,20 @@ function parseBanner(text: string): Printed {
 }
 
 /** Resolves once `predicate` holds for everything the child printed so far; rejects on timeout or exit. */
-async function waitForOutput(child: ChildProcess, output: () => string, predicate: (text: string) => boolean, timeoutMs: number): Promise<string> {
+async function waitForOutput(
+	child: ChildProcess,
+	output: () => string,
+	predicate: (text: string) => boolean,
+	timeoutMs: number,
+): Promise<string> {
 	const deadline = Date.now() + timeoutMs;
 	while (!predicate(output())) {
-		if (child.exitCode !== null || child.signalCode !== null) throw new Error(`npm run dev exited (${child.exitCode ?? child.signalCode}):\n${output()}`);
-		if (Date.now() > deadline) throw new Error(`npm run dev did not print what was expected within ${timeoutMs / 1000} s:\n${output().slice(-6000)}`);
+		if (child.exitCode !== null || child.signalCode !== null)
+			throw new Error(`npm run dev exited (${child.exitCode ?? child.signalCode}):\n${output()}`);
+		if (Date.now() > deadline)
+			throw new Error(
+				`npm run dev did not print what was expected within ${timeoutMs / 1000} s:\n${output().slice(-6000)}`,
+			);
 		await new Promise((resolve) => setTimeout(resolve, 250));
 	}
 	return output();
@@ -97,20 +122,36 @@ async function workflowsSeen(rest: N8nRest): Promise<Json[]> {
  * output of `nodeName` once the execution ended. n8n keeps run data serialised with `flatted`: it
  * is read with the copy the n8n under test ships.
  */
-async function executeAsEditor(rest: N8nRest, major: Major, workflowId: string, nodeName: string): Promise<Json[][]> {
+async function executeAsEditor(
+	rest: N8nRest,
+	major: Major,
+	workflowId: string,
+	nodeName: string,
+): Promise<Json[][]> {
 	const workflow = (await rest.data('GET', `/workflows/${workflowId}`)) as Json;
-	const started = (await rest.data('POST', `/workflows/${workflowId}/run`, { workflowData: workflow, triggerToStartFrom: { name: workflow.nodes[0].name } })) as Json;
+	const started = (await rest.data('POST', `/workflows/${workflowId}/run`, {
+		workflowData: workflow,
+		triggerToStartFrom: { name: workflow.nodes[0].name },
+	})) as Json;
 	const deadline = Date.now() + 120_000;
 	for (;;) {
 		const execution = (await rest.data('GET', `/executions/${started.executionId}`)) as Json;
 		if (execution && !['new', 'running'].includes(execution.status)) {
-			const { parse } = createRequire(findInstall(major).n8nScript)('flatted') as { parse: (text: string) => Json };
+			const { parse } = createRequire(findInstall(major).n8nScript)('flatted') as {
+				parse: (text: string) => Json;
+			};
 			const run = parse(execution.data as string);
-			if (execution.status !== 'success') throw new Error(`the execution ended ${execution.status}: ${JSON.stringify(run.resultData.error)}`);
-			const outputs = (run.resultData.runData[nodeName]?.[0]?.data?.main ?? []) as Array<Json[] | null>;
+			if (execution.status !== 'success')
+				throw new Error(
+					`the execution ended ${execution.status}: ${JSON.stringify(run.resultData.error)}`,
+				);
+			const outputs = (run.resultData.runData[nodeName]?.[0]?.data?.main ?? []) as Array<
+				Json[] | null
+			>;
 			return outputs.map((items) => items ?? []);
 		}
-		if (Date.now() > deadline) throw new Error(`execution ${started.executionId} still ${execution?.status} after 120 s`);
+		if (Date.now() > deadline)
+			throw new Error(`execution ${started.executionId} still ${execution?.status} after 120 s`);
 		await new Promise((resolve) => setTimeout(resolve, 500));
 	}
 }
@@ -127,22 +168,40 @@ describeE2e.each(MAJORS)('npm run dev -- --n8n %s', (major) => {
 			process.kill(-dev.pid, 'SIGINT');
 			if ((await groupGone(dev.pid, 30_000)).length > 0) process.kill(-dev.pid, 'SIGKILL');
 		}
-		if (printed && groupMembers(printed.n8nPid).length > 0) process.kill(-printed.n8nPid, 'SIGKILL');
+		if (printed && groupMembers(printed.n8nPid).length > 0)
+			process.kill(-printed.n8nPid, 'SIGKILL');
 		if (printed) fs.rmSync(printed.folder, { recursive: true, force: true });
 	}, 60_000);
 
 	it('prints a login that works, serves the editor with the package, credential and workflows, and Ctrl-C leaves nothing running', async () => {
 		let output = '';
 		const startedAt = Date.now();
-		const took = (what: string) => timings.push(`${what}: ${((Date.now() - startedAt) / 1000).toFixed(1)} s after npm run dev started`);
-		dev = spawn('npm', ['run', 'dev', '--', '--n8n', major], { cwd: REPO_DIR, env: userEnv(), detached: true, stdio: ['pipe', 'pipe', 'pipe'] });
+		const took = (what: string) =>
+			timings.push(
+				`${what}: ${((Date.now() - startedAt) / 1000).toFixed(1)} s after npm run dev started`,
+			);
+		dev = spawn('npm', ['run', 'dev', '--', '--n8n', major], {
+			cwd: REPO_DIR,
+			env: userEnv(),
+			detached: true,
+			stdio: ['pipe', 'pipe', 'pipe'],
+		});
 		dev.stdout?.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
 		dev.stderr?.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
-		const exited = new Promise<[number | null, NodeJS.Signals | null]>((resolve) => dev?.once('exit', (code, signal) => resolve([code, signal])));
+		const exited = new Promise<[number | null, NodeJS.Signals | null]>((resolve) =>
+			dev?.once('exit', (code, signal) => resolve([code, signal])),
+		);
 
 		// Build, pack, fresh user folder, imports, n8n start, owner: a few minutes at most on a busy machine.
-		await waitForOutput(dev, () => output, (text) => text.includes('Ctrl-C stops n8n'), 300_000);
-		took(`banner printed (build, then ${/ready in ([\d.]+ s)/.exec(output)?.[1]} for pack, user folder, imports, n8n start, owner)`);
+		await waitForOutput(
+			dev,
+			() => output,
+			(text) => text.includes('Ctrl-C stops n8n'),
+			300_000,
+		);
+		took(
+			`banner printed (build, then ${/ready in ([\d.]+ s)/.exec(output)?.[1]} for pack, user folder, imports, n8n start, owner)`,
+		);
 		printed = parseBanner(output);
 		expect(output).toMatch(new RegExp(`^n8n ${major}\\.\\d+\\.\\d+ \\(Node v\\d+`, 'm'));
 		expect(isRunning(printed.n8nPid)).toBe(true);
@@ -161,12 +220,16 @@ describeE2e.each(MAJORS)('npm run dev -- --n8n %s', (major) => {
 		const credentials = (await rest.data('GET', '/credentials')) as Json[];
 		expect(credentials.map(({ id, name, type }) => ({ id, name, type }))).toEqual([DEV_CREDENTIAL]);
 		const workflows = await workflowsSeen(rest);
-		expect(workflows.map((workflow) => workflow.name).sort()).toEqual([DEMO_WORKFLOW_NAME, ...EXAMPLE_NAMES].sort());
+		expect(workflows.map((workflow) => workflow.name).sort()).toEqual(
+			[DEMO_WORKFLOW_NAME, ...EXAMPLE_NAMES].sort(),
+		);
 		for (const { id, name } of workflows) {
 			const workflow = (await rest.data('GET', `/workflows/${id}`)) as Json;
 			const statusNodes = (workflow.nodes as Json[]).filter((node) => node.type === NODE_TYPE);
 			expect([name, statusNodes.length]).toEqual([name, 1]);
-			expect(statusNodes[0].credentials).toEqual({ cambAiApi: { id: DEV_CREDENTIAL.id, name: DEV_CREDENTIAL.name } });
+			expect(statusNodes[0].credentials).toEqual({
+				cambAiApi: { id: DEV_CREDENTIAL.id, name: DEV_CREDENTIAL.name },
+			});
 			// Nothing in a workflow points anywhere but the stand-ins (the shipped examples point at CAMB.AI).
 			for (const url of JSON.stringify(workflow.nodes).match(/https?:\/\/[^"'\s\\]+/g) ?? []) {
 				expect([name, url]).toEqual([name, expect.stringMatching(/^http:\/\/127\.0\.0\.1:\d+\//)]);
@@ -176,17 +239,28 @@ describeE2e.each(MAJORS)('npm run dev -- --n8n %s', (major) => {
 		// Execute on the demo workflow: every output of the node gets the demo tasks the README promises.
 		const demo = workflows.find((workflow) => workflow.name === DEMO_WORKFLOW_NAME) as Json;
 		const outputs = await executeAsEditor(rest, major, demo.id as string, 'Camb Separation Status');
-		const expected = ['Success', 'Pending', 'Failure'].map((output) => DEMO_TASKS.filter((task) => task.expected === output).map((task) => task.task_id));
+		const expected = ['Success', 'Pending', 'Failure'].map((output) =>
+			DEMO_TASKS.filter((task) => task.expected === output).map((task) => task.task_id),
+		);
 		expect(outputs.map((items) => items.map((item) => item.json.task_id))).toEqual(expected);
 		// Finished tasks with a run carry both stems, downloaded from the storage stand-in.
 		const withStems = DEMO_TASKS.filter((task) => task.stems).map((task) => task.task_id);
-		expect(outputs[0].filter((item) => item.binary?.foreground && item.binary?.background).map((item) => item.json.task_id)).toEqual(withStems);
+		expect(
+			outputs[0]
+				.filter((item) => item.binary?.foreground && item.binary?.background)
+				.map((item) => item.json.task_id),
+		).toEqual(withStems);
 
 		if (major === DEFAULT_MAJOR) {
 			// r + Enter: rebuild, reinstall, restart on the same URL; the login survives.
 			const oldPid = printed.n8nPid;
 			dev.stdin?.write('r\n');
-			const afterRebuild = await waitForOutput(dev, () => output, (text) => /n8n is back \(pid \d+/.test(text), 240_000);
+			const afterRebuild = await waitForOutput(
+				dev,
+				() => output,
+				(text) => /n8n is back \(pid \d+/.test(text),
+				240_000,
+			);
 			const newPid = Number(/n8n is back \(pid (\d+)/.exec(afterRebuild)?.[1]);
 			expect(newPid).not.toBe(oldPid);
 			expect(await groupGone(oldPid)).toEqual([]);
@@ -196,16 +270,25 @@ describeE2e.each(MAJORS)('npm run dev -- --n8n %s', (major) => {
 		}
 
 		// Ctrl-C, as a terminal sends it: SIGINT to the whole foreground group (npm and node).
-		const below = [printed.n8nPid, ...descendantsOf(printed.n8nPid), ...descendantsOf(dev.pid as number)];
+		const below = [
+			printed.n8nPid,
+			...descendantsOf(printed.n8nPid),
+			...descendantsOf(dev.pid as number),
+		];
 		process.kill(-(dev.pid as number), 'SIGINT');
 		const [code, signal] = await exited;
 		took('exited after Ctrl-C');
-		expect({ code, signal, said: /Stopped; the temporary user folder is deleted\./.test(output) }).toEqual({ code: 0, signal: null, said: true });
+		expect({
+			code,
+			signal,
+			said: /Stopped; the temporary user folder is deleted\./.test(output),
+		}).toEqual({ code: 0, signal: null, said: true });
 
 		expect(await groupGone(printed.n8nPid)).toEqual([]);
 		expect(await groupGone(dev.pid as number)).toEqual([]);
 		expect(below.filter(isRunning)).toEqual([]);
-		for (const url of [printed.url, printed.cambUrl, printed.storageUrl]) expect([url, await portClosed(url)]).toEqual([url, true]);
+		for (const url of [printed.url, printed.cambUrl, printed.storageUrl])
+			expect([url, await portClosed(url)]).toEqual([url, true]);
 		expect(fs.existsSync(printed.folder)).toBe(false);
 		// The credential's key is the stand-in's, but still a key: it is never printed.
 		expect(output).not.toContain(API_KEY);

@@ -26,11 +26,13 @@ function findRepoDir(from: string): string {
 		if (
 			fs.existsSync(manifest) &&
 			fs.existsSync(path.join(dir, 'test', 'e2e', 'versions.json')) &&
-			(JSON.parse(fs.readFileSync(manifest, 'utf8')) as { name?: string }).name === 'n8n-nodes-camb-separation'
+			(JSON.parse(fs.readFileSync(manifest, 'utf8')) as { name?: string }).name ===
+				'n8n-nodes-camb-separation'
 		) {
 			return dir;
 		}
-		if (path.dirname(dir) === dir) throw new Error(`no n8n-nodes-camb-separation package.json above ${from}`);
+		if (path.dirname(dir) === dir)
+			throw new Error(`no n8n-nodes-camb-separation package.json above ${from}`);
 	}
 }
 export const REPO_DIR = findRepoDir(__dirname);
@@ -53,7 +55,8 @@ export function cacheDir(): string {
 
 export function versionPins(): Record<Major, VersionPin> {
 	const file = path.join(E2E_DIR, 'versions.json');
-	return (JSON.parse(fs.readFileSync(file, 'utf8')) as { majors: Record<Major, VersionPin> }).majors;
+	return (JSON.parse(fs.readFileSync(file, 'utf8')) as { majors: Record<Major, VersionPin> })
+		.majors;
 }
 
 export interface N8nInstall {
@@ -78,18 +81,35 @@ export function findInstall(major: Major): N8nInstall {
 	const markerFile = path.join(dir, '.camb-e2e-installed.json');
 	const hint = `Run \`bash test/e2e/install-n8n.sh ${major}\` (npm run test:e2e does).`;
 	if (!fs.existsSync(markerFile)) {
-		throw new Error(`n8n ${pin.n8n} is not installed in ${dir} (no ${path.basename(markerFile)}). ${hint}`);
+		throw new Error(
+			`n8n ${pin.n8n} is not installed in ${dir} (no ${path.basename(markerFile)}). ${hint}`,
+		);
 	}
-	const marker = JSON.parse(fs.readFileSync(markerFile, 'utf8')) as { n8n: string; nodeBin: string; nodeVersion: string };
-	if (marker.n8n !== pin.n8n) throw new Error(`${dir} holds n8n ${marker.n8n}, versions.json pins ${pin.n8n}. ${hint}`);
+	const marker = JSON.parse(fs.readFileSync(markerFile, 'utf8')) as {
+		n8n: string;
+		nodeBin: string;
+		nodeVersion: string;
+	};
+	if (marker.n8n !== pin.n8n)
+		throw new Error(`${dir} holds n8n ${marker.n8n}, versions.json pins ${pin.n8n}. ${hint}`);
 	if (pin.node && marker.nodeVersion !== `v${pin.node}`) {
-		throw new Error(`n8n ${pin.n8n} was installed for Node ${marker.nodeVersion}, versions.json pins ${pin.node}. ${hint}`);
+		throw new Error(
+			`n8n ${pin.n8n} was installed for Node ${marker.nodeVersion}, versions.json pins ${pin.node}. ${hint}`,
+		);
 	}
 	const n8nScript = path.join(dir, 'node_modules', 'n8n', 'bin', 'n8n');
 	for (const file of [marker.nodeBin, n8nScript]) {
-		if (!fs.existsSync(file)) throw new Error(`${file} is missing from the n8n ${pin.n8n} install. ${hint}`);
+		if (!fs.existsSync(file))
+			throw new Error(`${file} is missing from the n8n ${pin.n8n} install. ${hint}`);
 	}
-	return { major, version: pin.n8n, nodeBin: marker.nodeBin, nodeVersion: marker.nodeVersion, n8nScript, env: pin.env ?? {} };
+	return {
+		major,
+		version: pin.n8n,
+		nodeBin: marker.nodeBin,
+		nodeVersion: marker.nodeVersion,
+		n8nScript,
+		env: pin.env ?? {},
+	};
 }
 
 /** A TCP port that was free a moment ago on 127.0.0.1 (the OS picks it). */
@@ -113,8 +133,12 @@ export async function freePort(): Promise<number> {
  * Runs in global-setup once per test run; packTarball() reuses it.
  */
 export function packPackage(destination: string): string {
-	for (const file of ['dist/nodes/CambSeparationStatus/CambSeparationStatus.node.js', 'dist/credentials/CambAiApi.credentials.js']) {
-		if (!fs.existsSync(path.join(REPO_DIR, file))) throw new Error(`${file} is missing: run \`npm run build\` first`);
+	for (const file of [
+		'dist/nodes/CambSeparationStatus/CambSeparationStatus.node.js',
+		'dist/credentials/CambAiApi.credentials.js',
+	]) {
+		if (!fs.existsSync(path.join(REPO_DIR, file)))
+			throw new Error(`${file} is missing: run \`npm run build\` first`);
 	}
 	fs.mkdirSync(destination, { recursive: true });
 	const result = spawnSync('npm', ['pack', '--json', '--pack-destination', destination], {
@@ -148,26 +172,43 @@ export function installPackage(userFolder: string, tarball: string): string {
 	// A reinstall (npm run dev's rebuild) replaces the old files: none may linger from an earlier build.
 	fs.rmSync(packageDir, { recursive: true, force: true });
 	fs.mkdirSync(packageDir, { recursive: true });
-	const tar = spawnSync('tar', ['-xzf', tarball, '-C', packageDir, '--strip-components=1'], { encoding: 'utf8' });
+	const tar = spawnSync('tar', ['-xzf', tarball, '-C', packageDir, '--strip-components=1'], {
+		encoding: 'utf8',
+	});
 	if (tar.status !== 0) throw new Error(`tar failed: ${tar.stderr}`);
 
 	const manifestFile = path.join(packageDir, 'package.json');
 	const manifest = JSON.parse(fs.readFileSync(manifestFile, 'utf8')) as Record<string, unknown>;
 	if (manifest.dependencies && Object.keys(manifest.dependencies).length > 0) {
-		throw new Error(`the package has runtime dependencies (${Object.keys(manifest.dependencies).join(', ')}); n8n would npm-install them`);
+		throw new Error(
+			`the package has runtime dependencies (${Object.keys(manifest.dependencies).join(', ')}); n8n would npm-install them`,
+		);
 	}
 	const kept = { ...manifest };
-	for (const field of ['devDependencies', 'peerDependencies', 'optionalDependencies']) delete kept[field];
+	for (const field of ['devDependencies', 'peerDependencies', 'optionalDependencies'])
+		delete kept[field];
 	fs.writeFileSync(manifestFile, JSON.stringify(kept, null, 2));
 	fs.writeFileSync(
 		path.join(nodesDir, 'package.json'),
-		JSON.stringify({ name: 'installed-nodes', private: true, dependencies: { [PACKAGE_NAME]: manifest.version } }, null, 2),
+		JSON.stringify(
+			{
+				name: 'installed-nodes',
+				private: true,
+				dependencies: { [PACKAGE_NAME]: manifest.version },
+			},
+			null,
+			2,
+		),
 	);
 
 	// n8n puts its own node_modules on NODE_PATH for community packages; a copy of n8n-workflow
 	// next to (or inside) the package would be found first and break instanceof checks.
-	for (const shadow of [path.join(packageDir, 'node_modules'), path.join(nodesDir, 'node_modules', 'n8n-workflow')]) {
-		if (fs.existsSync(shadow)) throw new Error(`${shadow} exists and would shadow n8n's own n8n-workflow`);
+	for (const shadow of [
+		path.join(packageDir, 'node_modules'),
+		path.join(nodesDir, 'node_modules', 'n8n-workflow'),
+	]) {
+		if (fs.existsSync(shadow))
+			throw new Error(`${shadow} exists and would shadow n8n's own n8n-workflow`);
 	}
 	return packageDir;
 }
@@ -219,7 +260,12 @@ export async function runProcess(
 ): Promise<ProcessResult> {
 	const started = Date.now();
 	const command = [file, ...args].join(' ');
-	const child = spawn(file, args, { cwd: options.cwd, env: options.env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+	const child = spawn(file, args, {
+		cwd: options.cwd,
+		env: options.env,
+		detached: true,
+		stdio: ['ignore', 'pipe', 'pipe'],
+	});
 	const pid = child.pid;
 	if (pid !== undefined) liveGroups.add(pid);
 	options.children?.add(child);
@@ -239,13 +285,24 @@ export async function runProcess(
 	}, options.timeoutMs);
 
 	try {
-		const [exitCode, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve, reject) => {
-			child.once('error', reject);
-			// A helper that outlived n8n could hold stdout open and delay 'close': end the group first.
-			child.once('exit', () => pid !== undefined && killGroup(pid, 'SIGKILL'));
-			child.once('close', (code, sig) => resolve([code, sig]));
-		});
-		return { command, pid, exitCode, signal, stdout, stderr, durationMs: Date.now() - started, timedOut };
+		const [exitCode, signal] = await new Promise<[number | null, NodeJS.Signals | null]>(
+			(resolve, reject) => {
+				child.once('error', reject);
+				// A helper that outlived n8n could hold stdout open and delay 'close': end the group first.
+				child.once('exit', () => pid !== undefined && killGroup(pid, 'SIGKILL'));
+				child.once('close', (code, sig) => resolve([code, sig]));
+			},
+		);
+		return {
+			command,
+			pid,
+			exitCode,
+			signal,
+			stdout,
+			stderr,
+			durationMs: Date.now() - started,
+			timedOut,
+		};
 	} finally {
 		clearTimeout(timer);
 		if (hardKill) clearTimeout(hardKill);
@@ -283,7 +340,12 @@ export function startBackgroundProcess(
 	args: string[],
 	options: { cwd: string; env: NodeJS.ProcessEnv; onOutput?: (text: string) => void },
 ): BackgroundProcess {
-	const child = spawn(file, args, { cwd: options.cwd, env: options.env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+	const child = spawn(file, args, {
+		cwd: options.cwd,
+		env: options.env,
+		detached: true,
+		stdio: ['ignore', 'pipe', 'pipe'],
+	});
 	const pid = child.pid;
 	if (pid === undefined) throw new Error(`${file} did not start`);
 	liveGroups.add(pid);
@@ -388,7 +450,9 @@ export class N8nProcessError extends Error {
 		message: string,
 		readonly result: ProcessResult,
 	) {
-		super(`${message}\n${tail(`$ ${result.command}\n--- stdout ---\n${result.stdout}\n--- stderr ---\n${result.stderr}`)}`);
+		super(
+			`${message}\n${tail(`$ ${result.command}\n--- stdout ---\n${result.stdout}\n--- stderr ---\n${result.stderr}`)}`,
+		);
 		this.name = 'N8nProcessError';
 	}
 }
@@ -483,20 +547,28 @@ export function readRun(run: Json): RunReader {
 			startTime: taskData.startTime,
 			executionTime: taskData.executionTime,
 		}));
-	const items = (nodeName: string, output = 0, runIndex = 0): N8nItem[] => runsOf(nodeName)[runIndex]?.outputs[output] ?? [];
+	const items = (nodeName: string, output = 0, runIndex = 0): N8nItem[] =>
+		runsOf(nodeName)[runIndex]?.outputs[output] ?? [];
 	return {
 		runsOf,
 		items,
-		json: (nodeName, output, runIndex) => items(nodeName, output, runIndex).map((item) => item.json),
+		json: (nodeName, output, runIndex) =>
+			items(nodeName, output, runIndex).map((item) => item.json),
 		nodesThatRan: () => Object.keys(runData),
 	};
 }
 
 function toRunResult(processResult: ProcessResult, workflowId: string): RunResult {
-	const transcript = () => `$ ${processResult.command}\n--- stdout ---\n${processResult.stdout}\n--- stderr ---\n${processResult.stderr}`;
-	if (processResult.timedOut) throw new N8nProcessError('n8n execute did not finish in time and was killed', processResult);
+	const transcript = () =>
+		`$ ${processResult.command}\n--- stdout ---\n${processResult.stdout}\n--- stderr ---\n${processResult.stderr}`;
+	if (processResult.timedOut)
+		throw new N8nProcessError('n8n execute did not finish in time and was killed', processResult);
 	const run = parseRunJson(processResult.stdout);
-	if (!run) throw new N8nProcessError(`no run JSON in the output of n8n execute (exit ${processResult.exitCode})`, processResult);
+	if (!run)
+		throw new N8nProcessError(
+			`no run JSON in the output of n8n execute (exit ${processResult.exitCode})`,
+			processResult,
+		);
 	return {
 		...processResult,
 		...readRun(run),
@@ -602,10 +674,17 @@ export interface SessionOptions {
 }
 
 /** Env names a parent may have set that would change how n8n behaves (jest sets NODE_ENV=test). */
-const DROPPED_ENV = /^(N8N_|DB_|NODE_ENV$|NODE_OPTIONS$|NODE_PATH$|EXECUTIONS_|QUEUE_|GENERIC_TIMEZONE$|JEST_|npm_)/;
+const DROPPED_ENV =
+	/^(N8N_|DB_|NODE_ENV$|NODE_OPTIONS$|NODE_PATH$|EXECUTIONS_|QUEUE_|GENERIC_TIMEZONE$|JEST_|npm_)/;
 
-async function sessionEnv(install: N8nInstall, userFolder: string, extra: Record<string, string> = {}): Promise<NodeJS.ProcessEnv> {
-	const inherited = Object.fromEntries(Object.entries(process.env).filter(([name]) => !DROPPED_ENV.test(name)));
+async function sessionEnv(
+	install: N8nInstall,
+	userFolder: string,
+	extra: Record<string, string> = {},
+): Promise<NodeJS.ProcessEnv> {
+	const inherited = Object.fromEntries(
+		Object.entries(process.env).filter(([name]) => !DROPPED_ENV.test(name)),
+	);
 	return {
 		...inherited,
 		PATH: `${path.dirname(install.nodeBin)}${path.delimiter}${process.env.PATH ?? ''}`,
@@ -633,10 +712,15 @@ async function sessionEnv(install: N8nInstall, userFolder: string, extra: Record
 let workflowCounter = 0;
 
 /** A fresh user folder with the package installed, ready to import and run workflows. */
-export async function startSession(major: Major, options: SessionOptions = {}): Promise<N8nSession> {
+export async function startSession(
+	major: Major,
+	options: SessionOptions = {},
+): Promise<N8nSession> {
 	const install = findInstall(major);
 	const tarball = options.tarball ?? packTarball();
-	const userFolder = fs.mkdtempSync(path.join(os.tmpdir(), options.folderPrefix ?? `camb-e2e-n8n${major}-`));
+	const userFolder = fs.mkdtempSync(
+		path.join(os.tmpdir(), options.folderPrefix ?? `camb-e2e-n8n${major}-`),
+	);
 	installPackage(userFolder, tarball);
 	const env = await sessionEnv(install, userFolder, options.env);
 	const children = new Set<ChildProcess>();
@@ -645,9 +729,19 @@ export async function startSession(major: Major, options: SessionOptions = {}): 
 	const keep = options.keep ?? process.env.CAMB_E2E_KEEP === '1';
 
 	const n8n = async (args: string[], timeoutMs = defaultTimeout, onSpawn?: (pid: number) => void) =>
-		await runProcess(install.nodeBin, [install.n8nScript, ...args], { cwd: userFolder, env, timeoutMs, children, onSpawn });
+		await runProcess(install.nodeBin, [install.n8nScript, ...args], {
+			cwd: userFolder,
+			env,
+			timeoutMs,
+			children,
+			onSpawn,
+		});
 	const mustSucceed = (result: ProcessResult, what: string) => {
-		if (result.exitCode !== 0) throw new N8nProcessError(`${what} failed (exit ${result.exitCode}${result.timedOut ? ', timed out' : ''})`, result);
+		if (result.exitCode !== 0)
+			throw new N8nProcessError(
+				`${what} failed (exit ${result.exitCode}${result.timedOut ? ', timed out' : ''})`,
+				result,
+			);
 	};
 	const writeJson = (name: string, value: unknown) => {
 		const file = path.join(userFolder, name);
@@ -663,22 +757,35 @@ export async function startSession(major: Major, options: SessionOptions = {}): 
 		readyTimeoutMs: number,
 		onOutput?: (text: string) => void,
 	): Promise<BackgroundProcess> => {
-		const started = startBackgroundProcess(install.nodeBin, [install.n8nScript, ...args], { cwd: userFolder, env: { ...env, ...extraEnv }, onOutput });
+		const started = startBackgroundProcess(install.nodeBin, [install.n8nScript, ...args], {
+			cwd: userFolder,
+			env: { ...env, ...extraEnv },
+			onOutput,
+		});
 		background.add(started);
 		const deadline = Date.now() + readyTimeoutMs;
 		for (;;) {
-			if (started.exited()) throw new Error(`n8n ${args.join(' ')} exited before it was ready:\n${tail(started.output())}`);
+			if (started.exited())
+				throw new Error(
+					`n8n ${args.join(' ')} exited before it was ready:\n${tail(started.output())}`,
+				);
 			if (await ready().catch(() => false)) return started;
 			if (Date.now() >= deadline) {
 				await started.stop();
-				throw new Error(`n8n ${args.join(' ')} was not ready after ${readyTimeoutMs / 1000} s:\n${tail(started.output())}`);
+				throw new Error(
+					`n8n ${args.join(' ')} was not ready after ${readyTimeoutMs / 1000} s:\n${tail(started.output())}`,
+				);
 			}
 			await new Promise((resolve) => setTimeout(resolve, 500));
 		}
 	};
-	const answers = async (url: string) => (await fetch(url, { signal: AbortSignal.timeout(2000) })).ok;
+	const answers = async (url: string) =>
+		(await fetch(url, { signal: AbortSignal.timeout(2000) })).ok;
 
-	const startServer = async ({ readyTimeoutMs = 120_000, onOutput }: ServerOptions = {}): Promise<N8nServer> => {
+	const startServer = async ({
+		readyTimeoutMs = 120_000,
+		onOutput,
+	}: ServerOptions = {}): Promise<N8nServer> => {
 		const baseUrl = `http://127.0.0.1:${env.N8N_PORT}`;
 		const server = await startBackground(
 			['start'],
@@ -686,7 +793,9 @@ export async function startSession(major: Major, options: SessionOptions = {}): 
 			// /healthz answers before the REST API is mounted; /rest/settings (no login needed) after.
 			// While it starts, n8n 1.x answers every path with 200 "n8n is starting up. Please wait": wait for JSON.
 			async () => {
-				const response = await fetch(`${baseUrl}/rest/settings`, { signal: AbortSignal.timeout(2000) });
+				const response = await fetch(`${baseUrl}/rest/settings`, {
+					signal: AbortSignal.timeout(2000),
+				});
 				return response.ok && Boolean((JSON.parse(await response.text()) as Json | null)?.data);
 			},
 			readyTimeoutMs,
@@ -695,12 +804,22 @@ export async function startSession(major: Major, options: SessionOptions = {}): 
 		return { ...server, baseUrl };
 	};
 
-	const startWorker = async ({ concurrency, readyTimeoutMs = 120_000 }: { concurrency: number; readyTimeoutMs?: number }): Promise<N8nWorker> => {
+	const startWorker = async ({
+		concurrency,
+		readyTimeoutMs = 120_000,
+	}: {
+		concurrency: number;
+		readyTimeoutMs?: number;
+	}): Promise<N8nWorker> => {
 		const healthPort = String(await freePort());
 		const healthUrl = `http://127.0.0.1:${healthPort}/healthz`;
 		const worker = await startBackground(
 			['worker', `--concurrency=${concurrency}`],
-			{ QUEUE_HEALTH_CHECK_ACTIVE: 'true', QUEUE_HEALTH_CHECK_PORT: healthPort, N8N_WORKER_SERVER_ADDRESS: '127.0.0.1' },
+			{
+				QUEUE_HEALTH_CHECK_ACTIVE: 'true',
+				QUEUE_HEALTH_CHECK_PORT: healthPort,
+				N8N_WORKER_SERVER_ADDRESS: '127.0.0.1',
+			},
 			// The worker's server (health check) starts once it is connected to the database and Redis.
 			() => answers(healthUrl),
 			readyTimeoutMs,
@@ -708,24 +827,45 @@ export async function startSession(major: Major, options: SessionOptions = {}): 
 		return { ...worker, healthUrl };
 	};
 
-	const importWorkflows = async (workflows: Json[], { activate = false } = {}): Promise<string[]> => {
+	const importWorkflows = async (
+		workflows: Json[],
+		{ activate = false } = {},
+	): Promise<string[]> => {
 		// Each session has its own database, so a counter is enough to keep ids apart.
 		const withIds = workflows.map((workflow) => {
 			workflowCounter += 1;
-			return { ...workflow, id: `cambE2eWf${String(workflowCounter).padStart(7, '0')}`, active: activate && install.major === '1' };
+			return {
+				...workflow,
+				id: `cambE2eWf${String(workflowCounter).padStart(7, '0')}`,
+				active: activate && install.major === '1',
+			};
 		});
 		const ids = withIds.map((workflow) => workflow.id);
 		// import:workflow takes one workflow or an array of them.
-		const file = writeJson(`workflow-${ids[0]}${ids.length > 1 ? `-${ids.length}` : ''}.json`, withIds.length === 1 ? withIds[0] : withIds);
+		const file = writeJson(
+			`workflow-${ids[0]}${ids.length > 1 ? `-${ids.length}` : ''}.json`,
+			withIds.length === 1 ? withIds[0] : withIds,
+		);
 		const activeState = activate && install.major === '1' ? ['--activeState=fromJson'] : [];
-		mustSucceed(await n8n(['import:workflow', `--input=${file}`, ...activeState]), `n8n ${install.version} import:workflow`);
+		mustSucceed(
+			await n8n(['import:workflow', `--input=${file}`, ...activeState]),
+			`n8n ${install.version} import:workflow`,
+		);
 		if (activate && install.major !== '1') {
-			for (const id of ids) mustSucceed(await n8n(['publish:workflow', `--id=${id}`]), `n8n ${install.version} publish:workflow`);
+			for (const id of ids)
+				mustSucceed(
+					await n8n(['publish:workflow', `--id=${id}`]),
+					`n8n ${install.version} publish:workflow`,
+				);
 		}
 		return ids;
 	};
 	const execute = async (workflowId: string, runOptions: RunOptions = {}): Promise<RunResult> => {
-		const executed = await n8n(['execute', `--id=${workflowId}`, '--rawOutput'], runOptions.timeoutMs, runOptions.onSpawn);
+		const executed = await n8n(
+			['execute', `--id=${workflowId}`, '--rawOutput'],
+			runOptions.timeoutMs,
+			runOptions.onSpawn,
+		);
 		// Kept with the user folder under CAMB_E2E_KEEP=1, for reading what n8n printed.
 		fs.writeFileSync(path.join(userFolder, `run-${workflowId}.stdout.txt`), executed.stdout);
 		fs.writeFileSync(path.join(userFolder, `run-${workflowId}.stderr.txt`), executed.stderr);
@@ -738,7 +878,10 @@ export async function startSession(major: Major, options: SessionOptions = {}): 
 		async importCredentials(credentials) {
 			const file = writeJson(`credentials-${Date.now()}.json`, credentials);
 			try {
-				mustSucceed(await n8n(['import:credentials', `--input=${file}`]), `n8n ${install.version} import:credentials`);
+				mustSucceed(
+					await n8n(['import:credentials', `--input=${file}`]),
+					`n8n ${install.version} import:credentials`,
+				);
 			} finally {
 				// The plain-text input is this runner's, not n8n's: gone, only n8n's encrypted copy stays (tests scan the folder for keys).
 				fs.rmSync(file, { force: true });
@@ -803,7 +946,11 @@ export class N8nRest {
 	 */
 	async send(method: string, pathFromRoot: string, body?: unknown): Promise<RestAnswer> {
 		const payload = body === undefined ? undefined : JSON.stringify(body);
-		const { status, headers, text } = await new Promise<{ status: number; headers: http.IncomingHttpHeaders; text: string }>((resolve, reject) => {
+		const { status, headers, text } = await new Promise<{
+			status: number;
+			headers: http.IncomingHttpHeaders;
+			text: string;
+		}>((resolve, reject) => {
 			const request = http.request(
 				`${this.baseUrl}${pathFromRoot}`,
 				{
@@ -820,15 +967,25 @@ export class N8nRest {
 				(response) => {
 					let received = '';
 					response.setEncoding('utf8').on('data', (chunk: string) => (received += chunk));
-					response.once('end', () => resolve({ status: response.statusCode ?? 0, headers: response.headers, text: received }));
+					response.once('end', () =>
+						resolve({
+							status: response.statusCode ?? 0,
+							headers: response.headers,
+							text: received,
+						}),
+					);
 					response.once('error', reject);
 				},
 			);
-			request.once('timeout', () => request.destroy(new Error(`${method} ${pathFromRoot}: no answer from n8n in 60 s`)));
+			request.once('timeout', () =>
+				request.destroy(new Error(`${method} ${pathFromRoot}: no answer from n8n in 60 s`)),
+			);
 			request.once('error', reject);
 			request.end(payload);
 		});
-		const authCookie = (headers['set-cookie'] ?? []).find((cookie) => cookie.startsWith('n8n-auth='));
+		const authCookie = (headers['set-cookie'] ?? []).find((cookie) =>
+			cookie.startsWith('n8n-auth='),
+		);
 		if (authCookie) this.cookie = authCookie.split(';')[0];
 		let parsed: Json | undefined;
 		try {
@@ -843,7 +1000,9 @@ export class N8nRest {
 	async data(method: string, apiPath: string, body?: unknown): Promise<any> {
 		const answer = await this.request(method, apiPath, body);
 		if (answer.status < 200 || answer.status > 299) {
-			throw new Error(`n8n answered ${method} /rest${apiPath} with ${answer.status}: ${answer.text.slice(0, 1000)}`);
+			throw new Error(
+				`n8n answered ${method} /rest${apiPath} with ${answer.status}: ${answer.text.slice(0, 1000)}`,
+			);
 		}
 		return answer.body?.data;
 	}
@@ -876,15 +1035,20 @@ export function nodeNamed(workflow: Json, name: string): Json {
 export function withTaskIds(workflow: Json, taskIds: string[]): Json {
 	const node = nodeNamed(workflow, 'Task IDs');
 	const line = /^const taskIds = \[.*\];$/m;
-	if (!line.test(node.parameters.jsCode)) throw new Error('the "Task IDs" Code node no longer has a `const taskIds = [...];` line');
-	node.parameters.jsCode = node.parameters.jsCode.replace(line, `const taskIds = ${JSON.stringify(taskIds)};`);
+	if (!line.test(node.parameters.jsCode))
+		throw new Error('the "Task IDs" Code node no longer has a `const taskIds = [...];` line');
+	node.parameters.jsCode = node.parameters.jsCode.replace(
+		line,
+		`const taskIds = ${JSON.stringify(taskIds)};`,
+	);
 	return workflow;
 }
 
 /** Sets the task id in the "Task ID" Set node of poll-until-done.json. */
 export function withPollTaskId(workflow: Json, taskId: string): Json {
 	const [assignment] = nodeNamed(workflow, 'Task ID').parameters.assignments.assignments as Json[];
-	if (assignment?.name !== 'task_id') throw new Error('the "Task ID" Set node no longer assigns task_id first');
+	if (assignment?.name !== 'task_id')
+		throw new Error('the "Task ID" Set node no longer assigns task_id first');
 	assignment.value = taskId;
 	return workflow;
 }
@@ -894,12 +1058,21 @@ export function withPollTaskId(workflow: Json, taskId: string): Json {
  * "Download audio" fetches a placeholder link and "Submit to CAMB.AI" posts to CAMB.AI itself.
  * Throws if the shipped links changed, so a rewrite can never silently miss one.
  */
-export function withLocalSubmitLinks(workflow: Json, links: { audioUrl: string; cambBaseUrl: string }): Json {
+export function withLocalSubmitLinks(
+	workflow: Json,
+	links: { audioUrl: string; cambBaseUrl: string },
+): Json {
 	const download = nodeNamed(workflow, 'Download audio');
-	if (!/^https:\/\/example\.com\/REPLACE-/.test(download.parameters.url)) throw new Error(`"Download audio" fetches ${download.parameters.url}, not the shipped placeholder`);
+	if (!/^https:\/\/example\.com\/REPLACE-/.test(download.parameters.url))
+		throw new Error(
+			`"Download audio" fetches ${download.parameters.url}, not the shipped placeholder`,
+		);
 	download.parameters.url = links.audioUrl;
 	const submit = nodeNamed(workflow, 'Submit to CAMB.AI');
-	if (submit.parameters.url !== 'https://client.camb.ai/apis/audio-separation') throw new Error(`"Submit to CAMB.AI" posts to ${submit.parameters.url}, not the shipped CAMB.AI URL`);
+	if (submit.parameters.url !== 'https://client.camb.ai/apis/audio-separation')
+		throw new Error(
+			`"Submit to CAMB.AI" posts to ${submit.parameters.url}, not the shipped CAMB.AI URL`,
+		);
 	submit.parameters.url = `${links.cambBaseUrl}/audio-separation`;
 	return workflow;
 }

@@ -9,7 +9,10 @@ import { groupGone, N8nProcessError, parseRunJson, startSession, type Major } fr
 const describeE2e = process.env.CAMB_E2E_TARBALL ? describe : describe.skip;
 
 const pretty = (value: unknown) => JSON.stringify(value, null, 2);
-const aRun = { data: { resultData: { runData: { Start: [] }, error: { message: 'a } in a string {' } } }, status: 'error' };
+const aRun = {
+	data: { resultData: { runData: { Start: [] }, error: { message: 'a } in a string {' } } },
+	status: 'error',
+};
 
 describe('parseRunJson', () => {
 	it('reads the run that 1.x prints after "Execution was NOT successful"', () => {
@@ -28,7 +31,12 @@ describe('parseRunJson', () => {
 	});
 
 	it('skips the log lines 2.x prints first, and objects that are not a run', () => {
-		const stdout = ['n8n Task Broker ready on 127.0.0.1, port 40000', pretty({ not: 'a run' }), pretty(aRun), ''].join('\n');
+		const stdout = [
+			'n8n Task Broker ready on 127.0.0.1, port 40000',
+			pretty({ not: 'a run' }),
+			pretty(aRun),
+			'',
+		].join('\n');
 		expect(parseRunJson(stdout)).toEqual(aRun);
 	});
 
@@ -43,9 +51,23 @@ describeE2e.each(['1', '2'] as Major[])('n8n %s.x runner', (major) => {
 		const workflow = {
 			name: 'sleeps past the limit',
 			nodes: [
-				{ id: 'r1', name: 'Start', type: 'n8n-nodes-base.manualTrigger', typeVersion: 1, position: [0, 0], parameters: {} },
+				{
+					id: 'r1',
+					name: 'Start',
+					type: 'n8n-nodes-base.manualTrigger',
+					typeVersion: 1,
+					position: [0, 0],
+					parameters: {},
+				},
 				// A Code node makes 2.x start its JS task runner, a child process that must die too.
-				{ id: 'r2', name: 'Code', type: 'n8n-nodes-base.code', typeVersion: 2, position: [200, 0], parameters: { jsCode: 'return [{ json: {} }];' } },
+				{
+					id: 'r2',
+					name: 'Code',
+					type: 'n8n-nodes-base.code',
+					typeVersion: 2,
+					position: [200, 0],
+					parameters: { jsCode: 'return [{ json: {} }];' },
+				},
 				{
 					id: 'r3',
 					name: 'Wait',

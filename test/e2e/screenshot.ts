@@ -21,7 +21,14 @@ import * as path from 'node:path';
 
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 
-import { EXAMPLES_DIR, loadExample, startSession, type Major, type N8nServer, type N8nSession } from './n8n';
+import {
+	EXAMPLES_DIR,
+	loadExample,
+	startSession,
+	type Major,
+	type N8nServer,
+	type N8nSession,
+} from './n8n';
 
 const EXAMPLE = 'poll-until-done.json';
 const OUT = process.env.CAMB_SCREENSHOT_OUT || path.join(EXAMPLES_DIR, 'poll-until-done.png');
@@ -45,7 +52,12 @@ const CREDENTIAL = {
 	type: 'cambAiApi',
 	data: { apiKey: 'placeholder-key-for-the-screenshot', baseUrl: 'https://client.camb.ai/apis' },
 };
-const OWNER = { email: 'owner@example.com', firstName: 'Camb', lastName: 'Example', password: 'Screenshot-0wner-pass' };
+const OWNER = {
+	email: 'owner@example.com',
+	firstName: 'Camb',
+	lastName: 'Example',
+	password: 'Screenshot-0wner-pass',
+};
 /** Editor chrome that would sit on top of the workflow in the picture. */
 const HIDDEN = [
 	'[data-test-id="canvas-controls"]',
@@ -61,7 +73,8 @@ const HIDDEN = [
 	'.vue-flow__panel',
 ];
 /** The node's output names (Success, Pending, Failure) a little larger and darker than n8n draws them, so they read at README size. */
-const OUTPUT_LABELS = '[data-test-id="canvas-node-output-handle"] [class*="label"] { font-size: 15px !important; color: #333 !important; font-weight: 500 !important; }';
+const OUTPUT_LABELS =
+	'[data-test-id="canvas-node-output-handle"] [class*="label"] { font-size: 15px !important; color: #333 !important; font-weight: 500 !important; }';
 /** Room around the nodes in the crop, in CSS pixels. */
 const MARGIN = 36;
 
@@ -77,17 +90,28 @@ function isLoopback(url: string): boolean {
 
 async function setUpOwner(context: BrowserContext, server: N8nServer): Promise<void> {
 	// The browser context's request client shares its cookie jar: the session cookie this sets is the page's.
-	const response = await context.request.post(`${server.baseUrl}/rest/owner/setup`, { data: OWNER });
-	if (!response.ok()) throw new Error(`owner setup answered ${response.status()}: ${(await response.text()).slice(0, 500)}`);
+	const response = await context.request.post(`${server.baseUrl}/rest/owner/setup`, {
+		data: OWNER,
+	});
+	if (!response.ok())
+		throw new Error(
+			`owner setup answered ${response.status()}: ${(await response.text()).slice(0, 500)}`,
+		);
 }
 
 /** Closes whatever n8n shows on top of a fresh instance (news, tours, chat panels...). */
 async function dismissOverlays(page: Page): Promise<void> {
 	for (let round = 0; round < 3; round++) {
 		await page.keyboard.press('Escape');
-		for (const selector of ['[data-test-id="close-button"]', '.el-dialog__headerbtn', '.el-message-box__headerbtn', '.el-notification__closeBtn']) {
+		for (const selector of [
+			'[data-test-id="close-button"]',
+			'.el-dialog__headerbtn',
+			'.el-message-box__headerbtn',
+			'.el-notification__closeBtn',
+		]) {
 			for (const handle of await page.locator(selector).all()) {
-				if (await handle.isVisible().catch(() => false)) await handle.click({ timeout: 1000 }).catch(() => undefined);
+				if (await handle.isVisible().catch(() => false))
+					await handle.click({ timeout: 1000 }).catch(() => undefined);
 			}
 		}
 		await page.waitForTimeout(300);
@@ -95,13 +119,21 @@ async function dismissOverlays(page: Page): Promise<void> {
 }
 
 /** The smallest box around every node and its labels, in page coordinates. */
-async function nodesBox(page: Page): Promise<{ x: number; y: number; width: number; height: number }> {
+async function nodesBox(
+	page: Page,
+): Promise<{ x: number; y: number; width: number; height: number }> {
 	const boxes = await page.locator('[data-test-id="canvas-node"]').evaluateAll((nodes) =>
 		nodes.map((node) => {
 			// The node plus its name, subtitle and handle labels, which hang outside its box.
-			const rects = [node, ...Array.from(node.querySelectorAll('*'))].map((element) => element.getBoundingClientRect());
+			const rects = [node, ...Array.from(node.querySelectorAll('*'))].map((element) =>
+				element.getBoundingClientRect(),
+			);
 			const parent = node.closest('.vue-flow__node') ?? node;
-			rects.push(...Array.from(parent.querySelectorAll('*')).map((element) => element.getBoundingClientRect()));
+			rects.push(
+				...Array.from(parent.querySelectorAll('*')).map((element) =>
+					element.getBoundingClientRect(),
+				),
+			);
 			const visible = rects.filter((rect) => rect.width > 0 && rect.height > 0);
 			return {
 				left: Math.min(...visible.map((rect) => rect.left)),
@@ -116,11 +148,17 @@ async function nodesBox(page: Page): Promise<{ x: number; y: number; width: numb
 	const top = Math.min(...boxes.map((box) => box.top)) - MARGIN;
 	const right = Math.max(...boxes.map((box) => box.right)) + MARGIN;
 	const bottom = Math.max(...boxes.map((box) => box.bottom)) + MARGIN;
-	return { x: Math.max(0, left), y: Math.max(0, top), width: right - Math.max(0, left), height: bottom - Math.max(0, top) };
+	return {
+		x: Math.max(0, left),
+		y: Math.max(0, top),
+		width: right - Math.max(0, left),
+		height: bottom - Math.max(0, top),
+	};
 }
 
 async function main(): Promise<void> {
-	if (!fs.existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: apt-get install -y chromium`);
+	if (!fs.existsSync(CHROMIUM))
+		throw new Error(`${CHROMIUM} is missing: apt-get install -y chromium`);
 	const workflow = loadExample(EXAMPLE);
 	const profileDir = fs.mkdtempSync(path.join(os.tmpdir(), 'camb-screenshot-chromium-'));
 	let session: N8nSession | undefined;
@@ -128,7 +166,9 @@ async function main(): Promise<void> {
 	let context: BrowserContext | undefined;
 	try {
 		session = await startSession(MAJOR);
-		console.log(`n8n ${session.install.version} on Node ${session.install.nodeVersion}, user folder ${session.userFolder}`);
+		console.log(
+			`n8n ${session.install.version} on Node ${session.install.nodeVersion}, user folder ${session.userFolder}`,
+		);
 		await session.importCredentials([CREDENTIAL]);
 		const [workflowId] = await session.importWorkflows([workflow]);
 		server = await session.startServer();
@@ -144,17 +184,31 @@ async function main(): Promise<void> {
 			locale: 'en-US',
 			timezoneId: 'UTC',
 		});
-		await context.route('**/*', (route) => (isLoopback(route.request().url()) ? route.continue() : route.abort('blockedbyclient')));
+		await context.route('**/*', (route) =>
+			isLoopback(route.request().url()) ? route.continue() : route.abort('blockedbyclient'),
+		);
 		await setUpOwner(context, server);
 
 		const page = context.pages()[0] ?? (await context.newPage());
-		await page.goto(`${server.baseUrl}/workflow/${workflowId}`, { waitUntil: 'domcontentloaded', timeout: 60_000 });
-		await page.locator('[data-test-id="canvas-node"]').first().waitFor({ state: 'visible', timeout: 60_000 });
+		await page.goto(`${server.baseUrl}/workflow/${workflowId}`, {
+			waitUntil: 'domcontentloaded',
+			timeout: 60_000,
+		});
+		await page
+			.locator('[data-test-id="canvas-node"]')
+			.first()
+			.waitFor({ state: 'visible', timeout: 60_000 });
 		const nodeCount = (workflow.nodes as unknown[]).length;
-		await page.waitForFunction((count) => document.querySelectorAll('[data-test-id="canvas-node"]').length >= count, nodeCount, { timeout: 30_000 });
+		await page.waitForFunction(
+			(count) => document.querySelectorAll('[data-test-id="canvas-node"]').length >= count,
+			nodeCount,
+			{ timeout: 30_000 },
+		);
 		await dismissOverlays(page);
 		// Only the workflow in the picture: no editor controls, hover toolbars, run buttons or "+" stubs.
-		await page.addStyleTag({ content: `${HIDDEN.join(',\n')} { display: none !important; }\n${OUTPUT_LABELS}` });
+		await page.addStyleTag({
+			content: `${HIDDEN.join(',\n')} { display: none !important; }\n${OUTPUT_LABELS}`,
+		});
 		// Zoom to fit ("1" in n8n's editor), then let the canvas and the node icons settle.
 		await page.locator('[data-test-id="canvas-node"]').first().hover();
 		await page.mouse.move(5, 400);
@@ -162,7 +216,8 @@ async function main(): Promise<void> {
 		await page.waitForLoadState('networkidle', { timeout: 15_000 }).catch(() => undefined);
 		await page.waitForTimeout(1500);
 
-		if (process.env.CAMB_SCREENSHOT_FULL) await page.screenshot({ path: process.env.CAMB_SCREENSHOT_FULL });
+		if (process.env.CAMB_SCREENSHOT_FULL)
+			await page.screenshot({ path: process.env.CAMB_SCREENSHOT_FULL });
 		if (process.env.CAMB_SCREENSHOT_DEBUG) {
 			console.log(
 				await page.evaluate(() =>
@@ -178,7 +233,9 @@ async function main(): Promise<void> {
 		const clip = await nodesBox(page);
 		await page.screenshot({ path: OUT, clip, animations: 'disabled' });
 		const size = fs.statSync(OUT).size;
-		console.log(`wrote ${OUT} (${Math.round(clip.width)}x${Math.round(clip.height)} CSS px, ${(size / 1024).toFixed(0)} KB)`);
+		console.log(
+			`wrote ${OUT} (${Math.round(clip.width)}x${Math.round(clip.height)} CSS px, ${(size / 1024).toFixed(0)} KB)`,
+		);
 	} finally {
 		await context?.close().catch(() => undefined);
 		await server?.stop().catch(() => undefined);

@@ -8,7 +8,14 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
-import { startStandIn, streamPattern, taskStatusPath, type RecordedRequest, type Reply, type StandIn } from '../stand-in/camb-stand-in';
+import {
+	startStandIn,
+	streamPattern,
+	taskStatusPath,
+	type RecordedRequest,
+	type Reply,
+	type StandIn,
+} from '../stand-in/camb-stand-in';
 import {
 	EXAMPLES_DIR,
 	expectRun,
@@ -86,7 +93,8 @@ function asciiSafeWav(): Buffer {
 	header.write('data', 36, 'latin1');
 	header.writeUInt32LE(samples, 40);
 	const data = Buffer.alloc(samples);
-	for (let i = 0; i < samples; i++) data[i] = 64 + Math.round(40 * Math.sin((2 * Math.PI * 250 * i) / 8000));
+	for (let i = 0; i < samples; i++)
+		data[i] = 64 + Math.round(40 * Math.sin((2 * Math.PI * 250 * i) / 8000));
 	const wav = Buffer.concat([header, data]);
 	if (wav.some((byte) => byte >= 0x80)) throw new Error('asciiSafeWav: a byte is not ASCII');
 	return wav;
@@ -94,14 +102,23 @@ function asciiSafeWav(): Buffer {
 
 /** The bytes of one binary property of an n8n item: inline base64 (default mode) or the file n8n stored (filesystem mode). */
 function binaryBytes(session: N8nSession, binary: Json): Buffer {
-	if (typeof binary.data === 'string' && binary.data !== 'filesystem-v2' && binary.data !== 'filesystem') {
+	if (
+		typeof binary.data === 'string' &&
+		binary.data !== 'filesystem-v2' &&
+		binary.data !== 'filesystem'
+	) {
 		return Buffer.from(binary.data, 'base64');
 	}
 	// e.g. "filesystem-v2:workflows/<id>/executions/<id>/binary_data/<uuid>", under <user folder>/.n8n/binaryData
 	// (1.x) or <user folder>/.n8n/storage (2.x, where filesystem is the default mode).
 	const match = /^filesystem(?:-v2)?:(.+)$/.exec(String(binary.id));
-	if (!match) throw new Error(`binary data neither inline nor on the filesystem: ${JSON.stringify(binary).slice(0, 300)}`);
-	const candidates = ['binaryData', 'storage'].map((folder) => path.join(session.userFolder, '.n8n', folder, match[1]));
+	if (!match)
+		throw new Error(
+			`binary data neither inline nor on the filesystem: ${JSON.stringify(binary).slice(0, 300)}`,
+		);
+	const candidates = ['binaryData', 'storage'].map((folder) =>
+		path.join(session.userFolder, '.n8n', folder, match[1]),
+	);
 	const file = candidates.find((candidate) => fs.existsSync(candidate));
 	if (!file) throw new Error(`binary data ${binary.id} is in none of ${candidates.join(', ')}`);
 	return fs.readFileSync(file);
@@ -109,298 +126,415 @@ function binaryBytes(session: N8nSession, binary: Json): Buffer {
 
 describe('examples/', () => {
 	it('the suite runs every example in examples/', () => {
-		expect(fs.readdirSync(EXAMPLES_DIR).filter((name) => name.endsWith('.json')).sort()).toEqual([...EXAMPLES].sort());
+		expect(
+			fs
+				.readdirSync(EXAMPLES_DIR)
+				.filter((name) => name.endsWith('.json'))
+				.sort(),
+		).toEqual([...EXAMPLES].sort());
 	});
 
-	it.each(EXAMPLES)('%s starts with a Manual Trigger and uses the community node type and credential', (name) => {
-		const workflow = loadExample(name);
-		expect(workflow.nodes[0].type).toBe('n8n-nodes-base.manualTrigger');
-		const cambNodes = (workflow.nodes as Json[]).filter((node) => node.type.includes('cambSeparationStatus'));
-		expect(cambNodes).toHaveLength(1);
-		expect(cambNodes[0].type).toBe(EXAMPLE_NODE_TYPES[name]);
-		expect(cambNodes[0].credentials).toEqual({ cambAiApi: CREDENTIAL });
-		expect(workflow.id).toBeUndefined();
-	});
+	it.each(EXAMPLES)(
+		'%s starts with a Manual Trigger and uses the community node type and credential',
+		(name) => {
+			const workflow = loadExample(name);
+			expect(workflow.nodes[0].type).toBe('n8n-nodes-base.manualTrigger');
+			const cambNodes = (workflow.nodes as Json[]).filter((node) =>
+				node.type.includes('cambSeparationStatus'),
+			);
+			expect(cambNodes).toHaveLength(1);
+			expect(cambNodes[0].type).toBe(EXAMPLE_NODE_TYPES[name]);
+			expect(cambNodes[0].credentials).toEqual({ cambAiApi: CREDENTIAL });
+			expect(workflow.id).toBeUndefined();
+		},
+	);
 });
 
-describeE2e.each(['1', '2'] as Major[])('n8n %s.x, package installed as a community package', (major) => {
-	let session: N8nSession;
-	let camb: StandIn;
-	/** A CAMB that no longer accepts API_KEY. */
-	let cambWithOtherKey: StandIn;
-	/** A storage host: the audio to upload and the pre-signed stem links. Must never see the key. */
-	let storage: StandIn;
-	const timings: string[] = [];
+describeE2e.each(['1', '2'] as Major[])(
+	'n8n %s.x, package installed as a community package',
+	(major) => {
+		let session: N8nSession;
+		let camb: StandIn;
+		/** A CAMB that no longer accepts API_KEY. */
+		let cambWithOtherKey: StandIn;
+		/** A storage host: the audio to upload and the pre-signed stem links. Must never see the key. */
+		let storage: StandIn;
+		const timings: string[] = [];
 
-	async function run(workflow: Json, label: string): Promise<RunResult> {
-		const result = await session.run(workflow);
-		timings.push(`${label}: n8n execute ${(result.durationMs / 1000).toFixed(1)} s`);
-		expectNoKeyInOutput(result);
-		return result;
-	}
-
-	beforeAll(async () => {
-		camb = await startStandIn({ apiKey: API_KEY });
-		cambWithOtherKey = await startStandIn({ apiKey: 'camb-e2e-key-the-account-uses-now' });
-		storage = await startStandIn();
-		const started = Date.now();
-		session = await startSession(major);
-		await session.importCredentials([
-			{ ...CREDENTIAL, type: 'cambAiApi', data: { apiKey: API_KEY, baseUrl: camb.baseUrl } },
-			{ ...REJECTED_CREDENTIAL, type: 'cambAiApi', data: { apiKey: API_KEY, baseUrl: cambWithOtherKey.baseUrl } },
-		]);
-		timings.push(`n8n ${session.install.version} on Node ${session.install.nodeVersion}: fresh user folder + credentials ${((Date.now() - started) / 1000).toFixed(1)} s`);
-	}, 240_000);
-
-	afterAll(async () => {
-		await session?.close();
-		await camb?.close();
-		await cambWithOtherKey?.close();
-		await storage?.close();
-		if (timings.length) console.log(timings.join('\n'));
-	});
-
-	beforeEach(() => {
-		camb.reset();
-		cambWithOtherKey.reset();
-		storage.reset();
-	});
-
-	it('check-once-and-route: every status reaches its output and the NoOp behind it', async () => {
-		camb.task('task-success', { json: { status: 'SUCCESS', run_id: 101, exception_reason: null, message: null } });
-		camb.on('GET', resultPath(101), { json: resultUrls(101) });
-		camb.task('task-pending', { json: { status: 'PENDING', run_id: null, exception_reason: null, message: null } });
-		camb.task('task-error', { json: { status: 'ERROR', run_id: null, exception_reason: 'SOURCE_TOO_LARGE', message: 'File exceeds the limit' } });
-		camb.task('task-success-bare', { json: 'SUCCESS' });
-		camb.task('task-timeout', { json: { status: 'TIMEOUT', run_id: null } });
-		camb.task('task-payment', { json: { status: 'PAYMENT_REQUIRED', run_id: null } });
-		camb.task('task-unknown', { json: { status: 'QUEUED_FOR_GPU', run_id: null } });
-		const taskIds = ['task-success', 'task-pending', 'task-error', 'task-success-bare', 'task-timeout', 'task-payment', 'task-unknown'];
-
-		const result = await run(withTaskIds(loadExample('check-once-and-route.json'), taskIds), 'route every status');
-
-		expectRun(result, 'success', 0);
-		const [success, pending, failure] = [0, 1, 2].map((output) => result.json(STATUS_NODE, output));
-		expect(ids(success)).toEqual(['task-success', 'task-success-bare']);
-		expect(success[0]).toMatchObject({ status: 'SUCCESS', run_id: 101, ...resultUrls(101) });
-		expect(success[1]).toMatchObject({ status: 'SUCCESS' });
-		expect(ids(pending)).toEqual(['task-pending']);
-		expect(pending[0]).toMatchObject({ status: 'PENDING' });
-		expect(ids(failure)).toEqual(['task-error', 'task-timeout', 'task-payment', 'task-unknown']);
-		expect(failure.map((json) => [json.status, json.reason, json.retryable])).toEqual([
-			['ERROR', 'SOURCE_TOO_LARGE', false],
-			['TIMEOUT', 'TIMEOUT', false],
-			['PAYMENT_REQUIRED', 'PAYMENT_REQUIRED', false],
-			['QUEUED_FOR_GPU', 'UNKNOWN_STATUS', false],
-		]);
-		for (const json of failure) expect(typeof json.message).toBe('string');
-		// n8n carried each output on to the NoOp connected to it.
-		expect(ids(result.json('Done'))).toEqual(ids(success));
-		expect(ids(result.json('Still running'))).toEqual(ids(pending));
-		expect(ids(result.json('Failed'))).toEqual(ids(failure));
-		expect(result.runsOf(STATUS_NODE)).toHaveLength(1);
-
-		// One status check per task, the result links of the one run, nothing else; all with the key.
-		expect(camb.requests.map(requestLine).sort()).toEqual(
-			[...taskIds.map((id) => `GET ${taskStatusPath(id)}`), `GET ${resultPath(101)}`].sort(),
-		);
-		expectKeyOnEveryRequest(camb.requests);
-		expect(cambWithOtherKey.requests).toHaveLength(0);
-	});
-
-	it('check-once-and-route as shipped: the placeholder ids are unknown to CAMB, so both end on Failed with TASK_NOT_FOUND', async () => {
-		const result = await run(loadExample('check-once-and-route.json'), 'example as shipped');
-
-		expectRun(result, 'success', 0);
-		expect(result.json('Failed').map((json) => [json.task_id, json.reason])).toEqual([
-			['REPLACE-WITH-TASK-ID-1', 'TASK_NOT_FOUND'],
-			['REPLACE-WITH-TASK-ID-2', 'TASK_NOT_FOUND'],
-		]);
-		expect(result.runsOf('Done')).toHaveLength(0);
-		expect(camb.requests.map(requestLine).sort()).toEqual(
-			[`GET ${taskStatusPath('REPLACE-WITH-TASK-ID-1')}`, `GET ${taskStatusPath('REPLACE-WITH-TASK-ID-2')}`].sort(),
-		);
-		expectKeyOnEveryRequest(camb.requests);
-	});
-
-	it('poll-until-done: waits inside on the first pass only, then goes Pending → Wait → back with one check a pass, then Success', async () => {
-		const pendingReply: Reply = { json: { status: 'PENDING', run_id: null } };
-		camb.task('task-slow', ...Array(6).fill(pendingReply), { json: { status: 'SUCCESS', run_id: 202 } });
-		camb.on('GET', resultPath(202), { json: resultUrls(202) });
-		const workflow = withPollTaskId(loadExample('poll-until-done.json'), 'task-slow');
-		const statusNode = nodeNamed(workflow, STATUS_NODE);
-		expect(statusNode.parameters.waitForCompletion).toBe('={{ $runIndex === 0 }}');
-		// A first pass of 3 s instead of a minute, and a 2 s Wait instead of the shipped 66 s (which
-		// parks the execution: test/queue runs that, in queue mode): same loop, seconds not minutes.
-		statusNode.parameters.options.maxWaitSeconds = 3;
-		const wait = nodeNamed(workflow, 'Wait before next check');
-		expect(wait.parameters.amount).toBe('={{ Math.max(66, $json.next_check_in_seconds || 0) }}');
-		wait.parameters.amount = 2;
-
-		const result = await run(workflow, 'poll loop');
-
-		expectRun(result, 'success', 0);
-		const checks = result.runsOf(STATUS_NODE);
-		const last = checks.length - 1;
-		expect(checks.map((check) => check.outputs.map((items) => items.length))).toEqual(checks.map((_, i) => (i === last ? [1, 0, 0] : [0, 1, 0])));
-		const counts = checks.map((_, i) => result.json(STATUS_NODE, i === last ? 0 : 1, i)[0].check_count);
-		// The first pass waited inside (several checks in one run); every later pass checked once.
-		expect(counts[0]).toBeGreaterThanOrEqual(2);
-		for (let i = 1; i < counts.length; i++) expect(counts[i]).toBe(counts[i - 1] + 1);
-		expect(counts[last]).toBe(7);
-		expect(last).toBeGreaterThanOrEqual(2);
-		expect(result.runsOf('Wait before next check')).toHaveLength(last);
-		expect(result.json('Done')).toEqual([expect.objectContaining({ task_id: 'task-slow', status: 'SUCCESS', run_id: 202, check_count: 7, ...resultUrls(202) })]);
-		expect(result.runsOf('Failed')).toHaveLength(0);
-
-		const statusChecks = camb.requestsForTask('task-slow');
-		expect(statusChecks).toHaveLength(7);
-		// Between passes the Wait node really waited its 2 s.
-		for (let i = counts[0]; i < statusChecks.length; i++) {
-			expect(statusChecks[i].at - statusChecks[i - 1].at).toBeGreaterThanOrEqual(1900);
+		async function run(workflow: Json, label: string): Promise<RunResult> {
+			const result = await session.run(workflow);
+			timings.push(`${label}: n8n execute ${(result.durationMs / 1000).toFixed(1)} s`);
+			expectNoKeyInOutput(result);
+			return result;
 		}
-		expect(camb.requests.map(requestLine)).toEqual([...Array(7).fill(`GET ${taskStatusPath('task-slow')}`), `GET ${resultPath(202)}`]);
-		expectKeyOnEveryRequest(camb.requests);
-	});
 
-	it('submit-wait-and-download-stems: uploads the audio, waits inside the node, downloads both stems', async () => {
-		const wav = asciiSafeWav();
-		storage.on('GET', '/uploads/interview.wav', { text: wav.toString('latin1'), headers: { 'content-type': 'audio/wav' } });
-		const stemBytes = { fg: 180_000, bg: 120_000 };
-		const stemUrl = (file: string) => `${storage.baseUrl}/separation/404/${file}?X-Amz-Expires=3600&X-Amz-Signature=e2e`;
-		storage.on('GET', '/separation/404/fg_audio.flac', { stream: { bytes: stemBytes.fg, contentType: 'audio/flac' } });
-		storage.on('GET', '/separation/404/bg_audio.flac', { stream: { bytes: stemBytes.bg, contentType: 'audio/flac' } });
-		camb.on('POST', '/audio-separation', { json: { task_id: 'task-uploaded' } });
-		const pendingReply: Reply = { json: { status: 'PENDING', run_id: null, exception_reason: null, message: null } };
-		camb.task('task-uploaded', pendingReply, pendingReply, pendingReply, { json: { status: 'SUCCESS', run_id: 404, exception_reason: null, message: null } });
-		const links = { foreground_audio_url: stemUrl('fg_audio.flac'), background_audio_url: stemUrl('bg_audio.flac') };
-		camb.on('GET', resultPath(404), { json: links });
+		beforeAll(async () => {
+			camb = await startStandIn({ apiKey: API_KEY });
+			cambWithOtherKey = await startStandIn({ apiKey: 'camb-e2e-key-the-account-uses-now' });
+			storage = await startStandIn();
+			const started = Date.now();
+			session = await startSession(major);
+			await session.importCredentials([
+				{ ...CREDENTIAL, type: 'cambAiApi', data: { apiKey: API_KEY, baseUrl: camb.baseUrl } },
+				{
+					...REJECTED_CREDENTIAL,
+					type: 'cambAiApi',
+					data: { apiKey: API_KEY, baseUrl: cambWithOtherKey.baseUrl },
+				},
+			]);
+			timings.push(
+				`n8n ${session.install.version} on Node ${session.install.nodeVersion}: fresh user folder + credentials ${((Date.now() - started) / 1000).toFixed(1)} s`,
+			);
+		}, 240_000);
 
-		// As shipped, the audio link is a placeholder and the upload goes to CAMB.AI itself: point both at the stand-ins.
-		const workflow = withLocalSubmitLinks(loadExample('submit-wait-and-download-stems.json'), {
-			audioUrl: `${storage.baseUrl}/uploads/interview.wav`,
-			cambBaseUrl: camb.baseUrl,
+		afterAll(async () => {
+			await session?.close();
+			await camb?.close();
+			await cambWithOtherKey?.close();
+			await storage?.close();
+			if (timings.length) console.log(timings.join('\n'));
 		});
 
-		const result = await run(workflow, 'submit, wait, download stems');
-
-		expectRun(result, 'success', 0);
-		// CAMB got the upload, then the status checks, then the result links; every request with the key.
-		expect(camb.requests.map(requestLine)).toEqual([
-			'POST /audio-separation',
-			...Array(4).fill(`GET ${taskStatusPath('task-uploaded')}`),
-			`GET ${resultPath(404)}`,
-		]);
-		expectKeyOnEveryRequest(camb.requests);
-
-		// The upload: multipart/form-data with one part, media_file, holding the WAV byte for byte.
-		const upload = camb.requests[0];
-		const boundary = /^multipart\/form-data; *boundary=(.+)$/i.exec(String(upload.headers['content-type']))?.[1];
-		expect(boundary).toBeDefined();
-		const parts = upload.body.split(`--${boundary}`).slice(1, -1);
-		expect(parts).toHaveLength(1);
-		const [partHead, ...partBody] = parts[0].replace(/^\r\n/, '').split('\r\n\r\n');
-		expect(partHead).toMatch(/content-disposition: form-data; name="media_file"; filename="interview\.wav"/i);
-		expect(partHead).toMatch(/content-type: audio\/wav/i);
-		expect(partBody.join('\r\n\r\n').replace(/\r\n$/, '')).toBe(wav.toString('latin1'));
-
-		// Waited inside the node: one run of it, four checks about 2 s, 3 s, 4.5 s apart (±10%).
-		const statusRuns = result.runsOf(STATUS_NODE);
-		expect(statusRuns).toHaveLength(1);
-		expect(statusRuns[0].outputs.map((items) => items.length)).toEqual([1, 0, 0]);
-		const checks = camb.requestsForTask('task-uploaded');
-		for (let i = 1; i < checks.length; i++) expect(checks[i].at - checks[i - 1].at).toBeGreaterThanOrEqual(1700);
-		expect(result.runsOf('Wait before next check')).toHaveLength(0);
-		expect(result.runsOf('Failed')).toHaveLength(0);
-
-		// The item on Success carries the links and both stems as binary data, and reaches "Stems ready".
-		const [done] = result.items(STATUS_NODE, 0);
-		expect(done.json).toMatchObject({ task_id: 'task-uploaded', status: 'SUCCESS', run_id: 404, check_count: 4, ...links });
-		const stems = [
-			{ property: 'foreground', fileName: 'fg_audio.flac', bytes: stemBytes.fg },
-			{ property: 'background', fileName: 'bg_audio.flac', bytes: stemBytes.bg },
-		];
-		for (const stem of stems) {
-			const binary = done.binary?.[stem.property];
-			expect(binary).toMatchObject({ fileName: stem.fileName, mimeType: 'audio/flac', fileExtension: 'flac' });
-			const bytes = binaryBytes(session, binary);
-			expect(bytes.length).toBe(stem.bytes);
-			expect(bytes.equals(streamPattern(0, stem.bytes))).toBe(true);
-		}
-		const ready: N8nItem[] = result.items('Stems ready');
-		expect(ready).toHaveLength(1);
-		expect(Object.keys(ready[0].binary ?? {}).sort()).toEqual(['background', 'foreground']);
-
-		// The storage host served the audio and the two stems, and never saw the key.
-		// (The two stems are downloaded side by side: their order is not fixed.)
-		expect(storage.requests.map(requestLine).sort()).toEqual([
-			'GET /separation/404/bg_audio.flac?X-Amz-Expires=3600&X-Amz-Signature=e2e',
-			'GET /separation/404/fg_audio.flac?X-Amz-Expires=3600&X-Amz-Signature=e2e',
-			'GET /uploads/interview.wav',
-		]);
-		for (const request of storage.requests) {
-			expect(request.headers['x-api-key']).toBeUndefined();
-			expect(JSON.stringify(request.headers)).not.toContain(API_KEY);
-		}
-	});
-
-	it('a rejected API key fails the run with "rejected the API key", and the key is sent only once', async () => {
-		const workflow = withTaskIds(loadExample('check-once-and-route.json'), ['task-a', 'task-b', 'task-c']);
-		const node = nodeNamed(workflow, STATUS_NODE);
-		node.credentials = { cambAiApi: REJECTED_CREDENTIAL };
-		// One request at a time, so "not sent again after the 401" is exact.
-		node.parameters.options = { maxInFlight: 1 };
-
-		const result = await run(workflow, 'rejected key');
-
-		expectRun(result, 'error', 1);
-		expect(result.error?.message).toMatch(/rejected the API key \(HTTP 401\)/);
-		expect(result.runsOf(STATUS_NODE)[0].error?.message).toMatch(/rejected the API key/);
-		for (const noOp of ['Done', 'Still running', 'Failed']) expect(result.runsOf(noOp)).toHaveLength(0);
-
-		expect(cambWithOtherKey.requests.map(requestLine)).toEqual([`GET ${taskStatusPath('task-a')}`]);
-		expectKeyOnEveryRequest(cambWithOtherKey.requests);
-		expect(camb.requests).toHaveLength(0);
-	});
-
-	it('On Error "Continue (using error output)": a request error leaves on output 3, the other items are routed', async () => {
-		camb.task('task-fine', { json: { status: 'SUCCESS', run_id: 303 } });
-		camb.on('GET', resultPath(303), { json: resultUrls(303) });
-		camb.task('task-boom', { status: 500, json: { detail: 'Internal Server Error' }, headers: { 'retry-after': '0' } });
-		camb.task('task-later', { json: { status: 'PENDING' } });
-		const workflow = withTaskIds(loadExample('check-once-and-route.json'), ['task-fine', 'task-boom', 'task-later']);
-		const node = nodeNamed(workflow, STATUS_NODE);
-		node.onError = 'continueErrorOutput';
-		node.parameters.options = { attempts: 1 };
-		workflow.nodes.push({
-			id: 'e2e-request-error',
-			name: 'Request error',
-			type: 'n8n-nodes-base.noOp',
-			typeVersion: 1,
-			position: [700, 520],
-			parameters: {},
+		beforeEach(() => {
+			camb.reset();
+			cambWithOtherKey.reset();
+			storage.reset();
 		});
-		workflow.connections[STATUS_NODE].main[3] = [{ node: 'Request error', type: 'main', index: 0 }];
 
-		const result = await run(workflow, 'error output');
+		it('check-once-and-route: every status reaches its output and the NoOp behind it', async () => {
+			camb.task('task-success', {
+				json: { status: 'SUCCESS', run_id: 101, exception_reason: null, message: null },
+			});
+			camb.on('GET', resultPath(101), { json: resultUrls(101) });
+			camb.task('task-pending', {
+				json: { status: 'PENDING', run_id: null, exception_reason: null, message: null },
+			});
+			camb.task('task-error', {
+				json: {
+					status: 'ERROR',
+					run_id: null,
+					exception_reason: 'SOURCE_TOO_LARGE',
+					message: 'File exceeds the limit',
+				},
+			});
+			camb.task('task-success-bare', { json: 'SUCCESS' });
+			camb.task('task-timeout', { json: { status: 'TIMEOUT', run_id: null } });
+			camb.task('task-payment', { json: { status: 'PAYMENT_REQUIRED', run_id: null } });
+			camb.task('task-unknown', { json: { status: 'QUEUED_FOR_GPU', run_id: null } });
+			const taskIds = [
+				'task-success',
+				'task-pending',
+				'task-error',
+				'task-success-bare',
+				'task-timeout',
+				'task-payment',
+				'task-unknown',
+			];
 
-		expectRun(result, 'success', 0);
-		const outputs = result.runsOf(STATUS_NODE)[0].outputs;
-		expect(outputs).toHaveLength(4);
-		expect(ids(result.json(STATUS_NODE, 0))).toEqual(['task-fine']);
-		expect(ids(result.json(STATUS_NODE, 1))).toEqual(['task-later']);
-		expect(result.json(STATUS_NODE, 2)).toEqual([]);
-		const errors = result.json(STATUS_NODE, 3);
-		expect(errors).toHaveLength(1);
-		expect(errors[0].error).toMatch(/CAMB\.AI could not answer GET \/audio-separation\/\S+ after 1 attempt \(last: HTTP 500\)/);
-		expect(result.json('Request error')).toEqual(errors);
-		expect(result.runsOf('Failed')).toHaveLength(0);
+			const result = await run(
+				withTaskIds(loadExample('check-once-and-route.json'), taskIds),
+				'route every status',
+			);
 
-		// Attempts per Check 1: the 500 was not retried.
-		expect(camb.requestsForTask('task-boom')).toHaveLength(1);
-		expect(camb.requests.map(requestLine).sort()).toEqual(
-			[`GET ${taskStatusPath('task-fine')}`, `GET ${taskStatusPath('task-boom')}`, `GET ${taskStatusPath('task-later')}`, `GET ${resultPath(303)}`].sort(),
-		);
-		expectKeyOnEveryRequest(camb.requests);
-	});
-});
+			expectRun(result, 'success', 0);
+			const [success, pending, failure] = [0, 1, 2].map((output) =>
+				result.json(STATUS_NODE, output),
+			);
+			expect(ids(success)).toEqual(['task-success', 'task-success-bare']);
+			expect(success[0]).toMatchObject({ status: 'SUCCESS', run_id: 101, ...resultUrls(101) });
+			expect(success[1]).toMatchObject({ status: 'SUCCESS' });
+			expect(ids(pending)).toEqual(['task-pending']);
+			expect(pending[0]).toMatchObject({ status: 'PENDING' });
+			expect(ids(failure)).toEqual(['task-error', 'task-timeout', 'task-payment', 'task-unknown']);
+			expect(failure.map((json) => [json.status, json.reason, json.retryable])).toEqual([
+				['ERROR', 'SOURCE_TOO_LARGE', false],
+				['TIMEOUT', 'TIMEOUT', false],
+				['PAYMENT_REQUIRED', 'PAYMENT_REQUIRED', false],
+				['QUEUED_FOR_GPU', 'UNKNOWN_STATUS', false],
+			]);
+			for (const json of failure) expect(typeof json.message).toBe('string');
+			// n8n carried each output on to the NoOp connected to it.
+			expect(ids(result.json('Done'))).toEqual(ids(success));
+			expect(ids(result.json('Still running'))).toEqual(ids(pending));
+			expect(ids(result.json('Failed'))).toEqual(ids(failure));
+			expect(result.runsOf(STATUS_NODE)).toHaveLength(1);
+
+			// One status check per task, the result links of the one run, nothing else; all with the key.
+			expect(camb.requests.map(requestLine).sort()).toEqual(
+				[...taskIds.map((id) => `GET ${taskStatusPath(id)}`), `GET ${resultPath(101)}`].sort(),
+			);
+			expectKeyOnEveryRequest(camb.requests);
+			expect(cambWithOtherKey.requests).toHaveLength(0);
+		});
+
+		it('check-once-and-route as shipped: the placeholder ids are unknown to CAMB, so both end on Failed with TASK_NOT_FOUND', async () => {
+			const result = await run(loadExample('check-once-and-route.json'), 'example as shipped');
+
+			expectRun(result, 'success', 0);
+			expect(result.json('Failed').map((json) => [json.task_id, json.reason])).toEqual([
+				['REPLACE-WITH-TASK-ID-1', 'TASK_NOT_FOUND'],
+				['REPLACE-WITH-TASK-ID-2', 'TASK_NOT_FOUND'],
+			]);
+			expect(result.runsOf('Done')).toHaveLength(0);
+			expect(camb.requests.map(requestLine).sort()).toEqual(
+				[
+					`GET ${taskStatusPath('REPLACE-WITH-TASK-ID-1')}`,
+					`GET ${taskStatusPath('REPLACE-WITH-TASK-ID-2')}`,
+				].sort(),
+			);
+			expectKeyOnEveryRequest(camb.requests);
+		});
+
+		it('poll-until-done: waits inside on the first pass only, then goes Pending → Wait → back with one check a pass, then Success', async () => {
+			const pendingReply: Reply = { json: { status: 'PENDING', run_id: null } };
+			camb.task('task-slow', ...Array(6).fill(pendingReply), {
+				json: { status: 'SUCCESS', run_id: 202 },
+			});
+			camb.on('GET', resultPath(202), { json: resultUrls(202) });
+			const workflow = withPollTaskId(loadExample('poll-until-done.json'), 'task-slow');
+			const statusNode = nodeNamed(workflow, STATUS_NODE);
+			expect(statusNode.parameters.waitForCompletion).toBe('={{ $runIndex === 0 }}');
+			// A first pass of 3 s instead of a minute, and a 2 s Wait instead of the shipped 66 s (which
+			// parks the execution: test/queue runs that, in queue mode): same loop, seconds not minutes.
+			statusNode.parameters.options.maxWaitSeconds = 3;
+			const wait = nodeNamed(workflow, 'Wait before next check');
+			expect(wait.parameters.amount).toBe('={{ Math.max(66, $json.next_check_in_seconds || 0) }}');
+			wait.parameters.amount = 2;
+
+			const result = await run(workflow, 'poll loop');
+
+			expectRun(result, 'success', 0);
+			const checks = result.runsOf(STATUS_NODE);
+			const last = checks.length - 1;
+			expect(checks.map((check) => check.outputs.map((items) => items.length))).toEqual(
+				checks.map((_, i) => (i === last ? [1, 0, 0] : [0, 1, 0])),
+			);
+			const counts = checks.map(
+				(_, i) => result.json(STATUS_NODE, i === last ? 0 : 1, i)[0].check_count,
+			);
+			// The first pass waited inside (several checks in one run); every later pass checked once.
+			expect(counts[0]).toBeGreaterThanOrEqual(2);
+			for (let i = 1; i < counts.length; i++) expect(counts[i]).toBe(counts[i - 1] + 1);
+			expect(counts[last]).toBe(7);
+			expect(last).toBeGreaterThanOrEqual(2);
+			expect(result.runsOf('Wait before next check')).toHaveLength(last);
+			expect(result.json('Done')).toEqual([
+				expect.objectContaining({
+					task_id: 'task-slow',
+					status: 'SUCCESS',
+					run_id: 202,
+					check_count: 7,
+					...resultUrls(202),
+				}),
+			]);
+			expect(result.runsOf('Failed')).toHaveLength(0);
+
+			const statusChecks = camb.requestsForTask('task-slow');
+			expect(statusChecks).toHaveLength(7);
+			// Between passes the Wait node really waited its 2 s.
+			for (let i = counts[0]; i < statusChecks.length; i++) {
+				expect(statusChecks[i].at - statusChecks[i - 1].at).toBeGreaterThanOrEqual(1900);
+			}
+			expect(camb.requests.map(requestLine)).toEqual([
+				...Array(7).fill(`GET ${taskStatusPath('task-slow')}`),
+				`GET ${resultPath(202)}`,
+			]);
+			expectKeyOnEveryRequest(camb.requests);
+		});
+
+		it('submit-wait-and-download-stems: uploads the audio, waits inside the node, downloads both stems', async () => {
+			const wav = asciiSafeWav();
+			storage.on('GET', '/uploads/interview.wav', {
+				text: wav.toString('latin1'),
+				headers: { 'content-type': 'audio/wav' },
+			});
+			const stemBytes = { fg: 180_000, bg: 120_000 };
+			const stemUrl = (file: string) =>
+				`${storage.baseUrl}/separation/404/${file}?X-Amz-Expires=3600&X-Amz-Signature=e2e`;
+			storage.on('GET', '/separation/404/fg_audio.flac', {
+				stream: { bytes: stemBytes.fg, contentType: 'audio/flac' },
+			});
+			storage.on('GET', '/separation/404/bg_audio.flac', {
+				stream: { bytes: stemBytes.bg, contentType: 'audio/flac' },
+			});
+			camb.on('POST', '/audio-separation', { json: { task_id: 'task-uploaded' } });
+			const pendingReply: Reply = {
+				json: { status: 'PENDING', run_id: null, exception_reason: null, message: null },
+			};
+			camb.task('task-uploaded', pendingReply, pendingReply, pendingReply, {
+				json: { status: 'SUCCESS', run_id: 404, exception_reason: null, message: null },
+			});
+			const links = {
+				foreground_audio_url: stemUrl('fg_audio.flac'),
+				background_audio_url: stemUrl('bg_audio.flac'),
+			};
+			camb.on('GET', resultPath(404), { json: links });
+
+			// As shipped, the audio link is a placeholder and the upload goes to CAMB.AI itself: point both at the stand-ins.
+			const workflow = withLocalSubmitLinks(loadExample('submit-wait-and-download-stems.json'), {
+				audioUrl: `${storage.baseUrl}/uploads/interview.wav`,
+				cambBaseUrl: camb.baseUrl,
+			});
+
+			const result = await run(workflow, 'submit, wait, download stems');
+
+			expectRun(result, 'success', 0);
+			// CAMB got the upload, then the status checks, then the result links; every request with the key.
+			expect(camb.requests.map(requestLine)).toEqual([
+				'POST /audio-separation',
+				...Array(4).fill(`GET ${taskStatusPath('task-uploaded')}`),
+				`GET ${resultPath(404)}`,
+			]);
+			expectKeyOnEveryRequest(camb.requests);
+
+			// The upload: multipart/form-data with one part, media_file, holding the WAV byte for byte.
+			const upload = camb.requests[0];
+			const boundary = /^multipart\/form-data; *boundary=(.+)$/i.exec(
+				String(upload.headers['content-type']),
+			)?.[1];
+			expect(boundary).toBeDefined();
+			const parts = upload.body.split(`--${boundary}`).slice(1, -1);
+			expect(parts).toHaveLength(1);
+			const [partHead, ...partBody] = parts[0].replace(/^\r\n/, '').split('\r\n\r\n');
+			expect(partHead).toMatch(
+				/content-disposition: form-data; name="media_file"; filename="interview\.wav"/i,
+			);
+			expect(partHead).toMatch(/content-type: audio\/wav/i);
+			expect(partBody.join('\r\n\r\n').replace(/\r\n$/, '')).toBe(wav.toString('latin1'));
+
+			// Waited inside the node: one run of it, four checks about 2 s, 3 s, 4.5 s apart (±10%).
+			const statusRuns = result.runsOf(STATUS_NODE);
+			expect(statusRuns).toHaveLength(1);
+			expect(statusRuns[0].outputs.map((items) => items.length)).toEqual([1, 0, 0]);
+			const checks = camb.requestsForTask('task-uploaded');
+			for (let i = 1; i < checks.length; i++)
+				expect(checks[i].at - checks[i - 1].at).toBeGreaterThanOrEqual(1700);
+			expect(result.runsOf('Wait before next check')).toHaveLength(0);
+			expect(result.runsOf('Failed')).toHaveLength(0);
+
+			// The item on Success carries the links and both stems as binary data, and reaches "Stems ready".
+			const [done] = result.items(STATUS_NODE, 0);
+			expect(done.json).toMatchObject({
+				task_id: 'task-uploaded',
+				status: 'SUCCESS',
+				run_id: 404,
+				check_count: 4,
+				...links,
+			});
+			const stems = [
+				{ property: 'foreground', fileName: 'fg_audio.flac', bytes: stemBytes.fg },
+				{ property: 'background', fileName: 'bg_audio.flac', bytes: stemBytes.bg },
+			];
+			for (const stem of stems) {
+				const binary = done.binary?.[stem.property];
+				expect(binary).toMatchObject({
+					fileName: stem.fileName,
+					mimeType: 'audio/flac',
+					fileExtension: 'flac',
+				});
+				const bytes = binaryBytes(session, binary);
+				expect(bytes.length).toBe(stem.bytes);
+				expect(bytes.equals(streamPattern(0, stem.bytes))).toBe(true);
+			}
+			const ready: N8nItem[] = result.items('Stems ready');
+			expect(ready).toHaveLength(1);
+			expect(Object.keys(ready[0].binary ?? {}).sort()).toEqual(['background', 'foreground']);
+
+			// The storage host served the audio and the two stems, and never saw the key.
+			// (The two stems are downloaded side by side: their order is not fixed.)
+			expect(storage.requests.map(requestLine).sort()).toEqual([
+				'GET /separation/404/bg_audio.flac?X-Amz-Expires=3600&X-Amz-Signature=e2e',
+				'GET /separation/404/fg_audio.flac?X-Amz-Expires=3600&X-Amz-Signature=e2e',
+				'GET /uploads/interview.wav',
+			]);
+			for (const request of storage.requests) {
+				expect(request.headers['x-api-key']).toBeUndefined();
+				expect(JSON.stringify(request.headers)).not.toContain(API_KEY);
+			}
+		});
+
+		it('a rejected API key fails the run with "rejected the API key", and the key is sent only once', async () => {
+			const workflow = withTaskIds(loadExample('check-once-and-route.json'), [
+				'task-a',
+				'task-b',
+				'task-c',
+			]);
+			const node = nodeNamed(workflow, STATUS_NODE);
+			node.credentials = { cambAiApi: REJECTED_CREDENTIAL };
+			// One request at a time, so "not sent again after the 401" is exact.
+			node.parameters.options = { maxInFlight: 1 };
+
+			const result = await run(workflow, 'rejected key');
+
+			expectRun(result, 'error', 1);
+			expect(result.error?.message).toMatch(/rejected the API key \(HTTP 401\)/);
+			expect(result.runsOf(STATUS_NODE)[0].error?.message).toMatch(/rejected the API key/);
+			for (const noOp of ['Done', 'Still running', 'Failed'])
+				expect(result.runsOf(noOp)).toHaveLength(0);
+
+			expect(cambWithOtherKey.requests.map(requestLine)).toEqual([
+				`GET ${taskStatusPath('task-a')}`,
+			]);
+			expectKeyOnEveryRequest(cambWithOtherKey.requests);
+			expect(camb.requests).toHaveLength(0);
+		});
+
+		it('On Error "Continue (using error output)": a request error leaves on output 3, the other items are routed', async () => {
+			camb.task('task-fine', { json: { status: 'SUCCESS', run_id: 303 } });
+			camb.on('GET', resultPath(303), { json: resultUrls(303) });
+			camb.task('task-boom', {
+				status: 500,
+				json: { detail: 'Internal Server Error' },
+				headers: { 'retry-after': '0' },
+			});
+			camb.task('task-later', { json: { status: 'PENDING' } });
+			const workflow = withTaskIds(loadExample('check-once-and-route.json'), [
+				'task-fine',
+				'task-boom',
+				'task-later',
+			]);
+			const node = nodeNamed(workflow, STATUS_NODE);
+			node.onError = 'continueErrorOutput';
+			node.parameters.options = { attempts: 1 };
+			workflow.nodes.push({
+				id: 'e2e-request-error',
+				name: 'Request error',
+				type: 'n8n-nodes-base.noOp',
+				typeVersion: 1,
+				position: [700, 520],
+				parameters: {},
+			});
+			workflow.connections[STATUS_NODE].main[3] = [
+				{ node: 'Request error', type: 'main', index: 0 },
+			];
+
+			const result = await run(workflow, 'error output');
+
+			expectRun(result, 'success', 0);
+			const outputs = result.runsOf(STATUS_NODE)[0].outputs;
+			expect(outputs).toHaveLength(4);
+			expect(ids(result.json(STATUS_NODE, 0))).toEqual(['task-fine']);
+			expect(ids(result.json(STATUS_NODE, 1))).toEqual(['task-later']);
+			expect(result.json(STATUS_NODE, 2)).toEqual([]);
+			const errors = result.json(STATUS_NODE, 3);
+			expect(errors).toHaveLength(1);
+			expect(errors[0].error).toMatch(
+				/CAMB\.AI could not answer GET \/audio-separation\/\S+ after 1 attempt \(last: HTTP 500\)/,
+			);
+			expect(result.json('Request error')).toEqual(errors);
+			expect(result.runsOf('Failed')).toHaveLength(0);
+
+			// Attempts per Check 1: the 500 was not retried.
+			expect(camb.requestsForTask('task-boom')).toHaveLength(1);
+			expect(camb.requests.map(requestLine).sort()).toEqual(
+				[
+					`GET ${taskStatusPath('task-fine')}`,
+					`GET ${taskStatusPath('task-boom')}`,
+					`GET ${taskStatusPath('task-later')}`,
+					`GET ${resultPath(303)}`,
+				].sort(),
+			);
+			expectKeyOnEveryRequest(camb.requests);
+		});
+	},
+);

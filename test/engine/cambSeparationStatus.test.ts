@@ -11,15 +11,28 @@ beforeAll(async () => {
 afterEach(() => camb.reset());
 afterAll(async () => camb.close());
 
-const run = (items: Parameters<typeof runStatusNode>[1], options?: Parameters<typeof runStatusNode>[2]) =>
-	runStatusNode(camb.baseUrl, items, options);
+const run = (
+	items: Parameters<typeof runStatusNode>[1],
+	options?: Parameters<typeof runStatusNode>[2],
+) => runStatusNode(camb.baseUrl, items, options);
 
 describe('routing', () => {
 	it('sends every status, in both answer shapes and any case, to its output in input order', async () => {
 		camb.task('s1', { json: 'SUCCESS' });
-		camb.task('p1', { json: { status: 'PENDING', run_id: null, exception_reason: null, message: null } });
-		camb.task('s2', { json: { status: 'success', run_id: 42, exception_reason: null, message: null } });
-		camb.task('e1', { json: { status: 'ERROR', run_id: null, exception_reason: 'PROCESSING_ERROR', message: 'boom' } });
+		camb.task('p1', {
+			json: { status: 'PENDING', run_id: null, exception_reason: null, message: null },
+		});
+		camb.task('s2', {
+			json: { status: 'success', run_id: 42, exception_reason: null, message: null },
+		});
+		camb.task('e1', {
+			json: {
+				status: 'ERROR',
+				run_id: null,
+				exception_reason: 'PROCESSING_ERROR',
+				message: 'boom',
+			},
+		});
 		camb.task('p2', { json: 'pending' });
 		camb.task('t1', { json: 'TIMEOUT' });
 		camb.task('pay', { json: { status: 'PAYMENT_REQUIRED' } });
@@ -39,23 +52,42 @@ describe('routing', () => {
 		expect(result.errorOutput).toEqual([]);
 
 		// pairedItem points back at the input item, and every input item left exactly once.
-		const paired = [...result.success, ...result.pending, ...result.failure].map((item) => item.pairedItem);
+		const paired = [...result.success, ...result.pending, ...result.failure].map(
+			(item) => item.pairedItem,
+		);
 		expect(paired).toHaveLength(tasks.length);
 		for (const item of [...result.success, ...result.pending, ...result.failure]) {
 			expect(item.pairedItem).toEqual({ item: tasks.indexOf(item.json.task_id as string) });
 		}
-		expect(result.failure.map((item) => item.json.reason)).toEqual(['PROCESSING_ERROR', 'TIMEOUT', 'PAYMENT_REQUIRED', 'UNKNOWN_STATUS']);
+		expect(result.failure.map((item) => item.json.reason)).toEqual([
+			'PROCESSING_ERROR',
+			'TIMEOUT',
+			'PAYMENT_REQUIRED',
+			'UNKNOWN_STATUS',
+		]);
 	});
 
 	it('adds the documented fields, keeps the input JSON and passes binary data through', async () => {
 		camb.task('s', { json: { status: 'SUCCESS', run_id: 7 } });
-		camb.on('GET', '/audio-separation-result/7', { json: { foreground_audio_url: 'https://store.example/fg_audio.flac', background_audio_url: 'https://store.example/bg_audio.flac' } });
+		camb.on('GET', '/audio-separation-result/7', {
+			json: {
+				foreground_audio_url: 'https://store.example/fg_audio.flac',
+				background_audio_url: 'https://store.example/bg_audio.flac',
+			},
+		});
 		camb.task('p', { json: 'PENDING' });
 		camb.task('e', { json: { status: 'ERROR', exception_reason: 'SOURCE_TOO_LARGE' } });
 		const binary = { data: { data: 'aGVsbG8=', mimeType: 'audio/wav', fileName: 'a.wav' } };
 		const result = await run([
 			{ json: { task_id: 's', project: 'x' }, binary },
-			{ json: { task_id: 'p', project: 'z', check_count: 4, pending_since: '2026-11-28T10:00:00.000Z' } },
+			{
+				json: {
+					task_id: 'p',
+					project: 'z',
+					check_count: 4,
+					pending_since: '2026-11-28T10:00:00.000Z',
+				},
+			},
 			{ json: { task_id: 'e', project: 'y' } },
 		]);
 
@@ -117,7 +149,9 @@ describe('routing', () => {
 
 	it('reads the task id from the Task ID parameter, numbers included', async () => {
 		camb.task('12345', { json: 'PENDING' });
-		const result = await run([{ job: { id: 12345 } }], { parameters: { taskId: '={{ $json.job.id }}' } });
+		const result = await run([{ job: { id: 12345 } }], {
+			parameters: { taskId: '={{ $json.job.id }}' },
+		});
 		expect(ids(result.pending)).toEqual(['12345']);
 	});
 
@@ -125,13 +159,17 @@ describe('routing', () => {
 		const strict = await run([{ task_id: 'nobody' }]);
 		expect(strict.failure[0].json).toMatchObject({ reason: 'TASK_NOT_FOUND', retryable: false });
 
-		const lenient = await run([{ task_id: 'nobody' }], { parameters: { options: { notFoundAsPending: true } } });
+		const lenient = await run([{ task_id: 'nobody' }], {
+			parameters: { options: { notFoundAsPending: true } },
+		});
 		expect(ids(lenient.pending)).toEqual(['nobody']);
 	});
 
 	it('puts unknown statuses on Pending when the option says so', async () => {
 		camb.task('q', { json: 'QUEUED' });
-		const result = await run([{ task_id: 'q' }], { parameters: { options: { unknownStatusAsPending: true } } });
+		const result = await run([{ task_id: 'q' }], {
+			parameters: { options: { unknownStatusAsPending: true } },
+		});
 		expect(result.pending[0].json).toMatchObject({ task_id: 'q', status: 'QUEUED' });
 	});
 
@@ -166,10 +204,19 @@ describe('bad input', () => {
 	});
 
 	it('never lets a crafted id reach another path', async () => {
-		const crafted = ['../list-voices', '..%2Flist-voices', '%2e%2e', 'x/../../list-voices', '?x=1', '#frag'];
+		const crafted = [
+			'../list-voices',
+			'..%2Flist-voices',
+			'%2e%2e',
+			'x/../../list-voices',
+			'?x=1',
+			'#frag',
+		];
 		const result = await run(crafted.map((task_id) => ({ task_id })));
 		expect(result.failure).toHaveLength(crafted.length);
-		expect(camb.requests.map((r) => r.path).sort()).toEqual(crafted.map((id) => taskStatusPath(id)).sort());
+		expect(camb.requests.map((r) => r.path).sort()).toEqual(
+			crafted.map((id) => taskStatusPath(id)).sort(),
+		);
 	});
 
 	it('refuses a plain-http base URL that is not loopback, without sending the key', async () => {
@@ -180,7 +227,11 @@ describe('bad input', () => {
 
 describe('request failures', () => {
 	it('retries 429 honouring Retry-After, then routes the answer', async () => {
-		camb.task('busy', { status: 429, json: { detail: 'slow down' }, headers: { 'retry-after': '1' } }, { json: 'SUCCESS' });
+		camb.task(
+			'busy',
+			{ status: 429, json: { detail: 'slow down' }, headers: { 'retry-after': '1' } },
+			{ json: 'SUCCESS' },
+		);
 		const started = Date.now();
 		const result = await run([{ task_id: 'busy' }]);
 		expect(ids(result.success)).toEqual(['busy']);
@@ -191,7 +242,12 @@ describe('request failures', () => {
 	});
 
 	it('retries 5xx and dropped connections', async () => {
-		camb.task('flaky', { status: 503, text: 'busy', headers: { 'retry-after': '0' } }, { fault: 'reset' }, { json: 'PENDING' });
+		camb.task(
+			'flaky',
+			{ status: 503, text: 'busy', headers: { 'retry-after': '0' } },
+			{ fault: 'reset' },
+			{ json: 'PENDING' },
+		);
 		const result = await run([{ task_id: 'flaky' }], { parameters: { options: { attempts: 3 } } });
 		expect(ids(result.pending)).toEqual(['flaky']);
 		expect(camb.requestsForTask('flaky')).toHaveLength(3);
@@ -199,18 +255,28 @@ describe('request failures', () => {
 
 	it('times out a request that never answers and tries again', async () => {
 		camb.task('slow', { fault: 'hang' }, { json: 'SUCCESS' });
-		const result = await run([{ task_id: 'slow' }], { parameters: { options: { timeoutSeconds: 1 } } });
+		const result = await run([{ task_id: 'slow' }], {
+			parameters: { options: { timeoutSeconds: 1 } },
+		});
 		expect(ids(result.success)).toEqual(['slow']);
 		expect(camb.requestsForTask('slow')).toHaveLength(2);
 	});
 
 	it('gives up after "Attempts per Check" and says what was tried', async () => {
-		camb.task('down', { status: 502, text: '<html>Bad Gateway</html>', headers: { 'retry-after': '0' } });
+		camb.task('down', {
+			status: 502,
+			text: '<html>Bad Gateway</html>',
+			headers: { 'retry-after': '0' },
+		});
 		const result = await run([{ task_id: 'down' }], { parameters: { options: { attempts: 2 } } });
 		expect(camb.requestsForTask('down')).toHaveLength(2);
 		expect(result.run.error?.name).toBe('NodeApiError');
-		expect(result.run.error?.message).toMatch(/could not answer GET \/audio-separation\/down after 2 attempts \(last: HTTP 502\)/);
-		expect(result.run.error?.description).toMatch(/Tried GET \/audio-separation\/down 2 times .*HTTP 502 <html>Bad Gateway<\/html>/);
+		expect(result.run.error?.message).toMatch(
+			/could not answer GET \/audio-separation\/down after 2 attempts \(last: HTTP 502\)/,
+		);
+		expect(result.run.error?.description).toMatch(
+			/Tried GET \/audio-separation\/down 2 times .*HTTP 502 <html>Bad Gateway<\/html>/,
+		);
 	});
 
 	it('gives up at once when Retry-After asks for longer than the node waits', async () => {
@@ -222,7 +288,10 @@ describe('request failures', () => {
 
 	it('stops with a clear error when the key is rejected, and does not keep sending it', async () => {
 		const tasks = Array.from({ length: 20 }, (_, i) => ({ task_id: `k${i}` }));
-		const result = await run(tasks, { apiKey: 'wrong-key', parameters: { options: { maxInFlight: 2 } } });
+		const result = await run(tasks, {
+			apiKey: 'wrong-key',
+			parameters: { options: { maxInFlight: 2 } },
+		});
 		expect(result.run.error?.name).toBe('NodeApiError');
 		expect(result.run.error?.message).toMatch(/CAMB.AI rejected the API key \(HTTP 401\)/);
 		expect(camb.requests.length).toBeLessThanOrEqual(2);
@@ -236,15 +305,28 @@ describe('request failures', () => {
 	});
 
 	it.each([
-		['HTML', { text: '<html><body>Welcome to nginx</body></html>' }, /not a task status/, /Welcome to nginx/],
-		['broken JSON', { text: '{"status": "SUCC', headers: { 'content-type': 'application/json' } }, /not a task status/, /not JSON/],
+		[
+			'HTML',
+			{ text: '<html><body>Welcome to nginx</body></html>' },
+			/not a task status/,
+			/Welcome to nginx/,
+		],
+		[
+			'broken JSON',
+			{ text: '{"status": "SUCC', headers: { 'content-type': 'application/json' } },
+			/not a task status/,
+			/not JSON/,
+		],
 		['JSON without status', { json: { hello: 'world' } }, /not a task status/, /has no status/],
-	])('stops on a 200 whose body is %s, quoting a short excerpt', async (_, reply, message, description) => {
-		camb.task('odd', reply);
-		const result = await run([{ task_id: 'odd' }]);
-		expect(result.run.error?.message).toMatch(message);
-		expect(result.run.error?.description).toMatch(description);
-	});
+	])(
+		'stops on a 200 whose body is %s, quoting a short excerpt',
+		async (_, reply, message, description) => {
+			camb.task('odd', reply);
+			const result = await run([{ task_id: 'odd' }]);
+			expect(result.run.error?.message).toMatch(message);
+			expect(result.run.error?.description).toMatch(description);
+		},
+	);
 
 	it('does not follow redirects, so the key cannot be carried to another host', async () => {
 		const elsewhere = await startStandIn();
@@ -291,11 +373,15 @@ describe("n8n's On Error settings", () => {
 		expect(result.failure[0].error).toBeUndefined();
 		expect(result.failure[1].json).toEqual({ error: expect.stringMatching(/could not answer/) });
 		expect(result.failure[2].json).toEqual({ error: expect.stringMatching(/item 3 is empty/) });
-		expect(result.failure.map((item) => item.pairedItem)).toEqual([{ item: 1 }, { item: 2 }, { item: 3 }]);
+		expect(result.failure.map((item) => item.pairedItem)).toEqual([
+			{ item: 1 },
+			{ item: 2 },
+			{ item: 3 },
+		]);
 		expect(result.errorOutput).toEqual([]);
 	});
 
-	it('Continue (using error output): errors reach n8n\'s error output, task failures stay on Failure', async () => {
+	it("Continue (using error output): errors reach n8n's error output, task failures stay on Failure", async () => {
 		const result = await run(scenario(), { onError: 'continueErrorOutput' });
 		expect(result.run.error).toBeUndefined();
 		expect(ids(result.success)).toEqual(['ok']);
@@ -306,9 +392,15 @@ describe("n8n's On Error settings", () => {
 
 	it('Continue with a rejected key: every item carries the error, and the key is sent only once per slot', async () => {
 		const items = Array.from({ length: 10 }, (_, i) => ({ task_id: `k${i}` }));
-		const result = await run(items, { apiKey: 'wrong-key', onError: 'continueErrorOutput', parameters: { options: { maxInFlight: 1 } } });
+		const result = await run(items, {
+			apiKey: 'wrong-key',
+			onError: 'continueErrorOutput',
+			parameters: { options: { maxInFlight: 1 } },
+		});
 		expect(result.errorOutput).toHaveLength(10);
-		expect(result.errorOutput.every((item) => /rejected the API key/.test(item.json.error as string))).toBe(true);
+		expect(
+			result.errorOutput.every((item) => /rejected the API key/.test(item.json.error as string)),
+		).toBe(true);
 		expect(camb.requests).toHaveLength(1);
 	});
 });
@@ -321,13 +413,18 @@ describe('secrets', () => {
 		camb.task('x', { status: 500, text: 'oops', headers: { 'retry-after': '0' } });
 		camb.task('h', { text: '<html/>' });
 		const runs = [
-			await run([{ task_id: 's' }, { task_id: 'e' }, { task_id: 'x' }, { task_id: 'h' }], { onError: 'continueRegularOutput' }),
+			await run([{ task_id: 's' }, { task_id: 'e' }, { task_id: 'x' }, { task_id: 'h' }], {
+				onError: 'continueRegularOutput',
+			}),
 			await run([{ task_id: 'x' }]),
 			await run([{ task_id: 'h' }]),
 			await run([{ task_id: 's' }], { apiKey: WRONG_KEY }),
 		];
 		for (const result of runs) {
-			const everything = JSON.stringify(result.run.runData) + JSON.stringify(result.run.error ?? {}) + String(result.run.error?.stack);
+			const everything =
+				JSON.stringify(result.run.runData) +
+				JSON.stringify(result.run.error ?? {}) +
+				String(result.run.error?.stack);
 			expect(everything).not.toContain(API_KEY);
 			expect(everything).not.toContain(WRONG_KEY);
 		}

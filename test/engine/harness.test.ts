@@ -21,7 +21,12 @@ import type {
 	IConnections,
 } from 'n8n-workflow';
 
-import { checkStreamPattern, startStandIn, streamPattern, type StandIn } from '../stand-in/camb-stand-in';
+import {
+	checkStreamPattern,
+	startStandIn,
+	streamPattern,
+	type StandIn,
+} from '../stand-in/camb-stand-in';
 import {
 	binaryDataFilePath,
 	binaryDataStoragePath,
@@ -153,7 +158,12 @@ const sleeperNode: INodeType = {
 			if (this.getExecutionCancelSignal()?.aborted) break;
 			await sleep(100);
 		}
-		return [this.getInputData().map((item, i) => ({ json: { ...item.json, naps }, pairedItem: { item: i } }))];
+		return [
+			this.getInputData().map((item, i) => ({
+				json: { ...item.json, naps },
+				pairedItem: { item: i },
+			})),
+		];
 	},
 };
 
@@ -189,7 +199,9 @@ const flakyNode: INodeType = {
 const requiredNode: INodeType = {
 	description: {
 		...base(REQUIRED, 1),
-		properties: [{ displayName: 'Must', name: 'must', type: 'string', required: true, default: '' }],
+		properties: [
+			{ displayName: 'Must', name: 'must', type: 'string', required: true, default: '' },
+		],
 	},
 	async execute(this: IExecuteFunctions) {
 		return [this.getInputData()];
@@ -212,8 +224,16 @@ const downloadNode: INodeType = {
 				encoding: 'stream',
 				returnFullResponse: true,
 			})) as IN8nHttpFullResponse;
-			const binary = await this.helpers.prepareBinaryData(response.body as Readable, 'x.flac', 'audio/flac');
-			out.push({ json: { statusCode: response.statusCode }, binary: { data: binary }, pairedItem: { item: i } });
+			const binary = await this.helpers.prepareBinaryData(
+				response.body as Readable,
+				'x.flac',
+				'audio/flac',
+			);
+			out.push({
+				json: { statusCode: response.statusCode },
+				binary: { data: binary },
+				pairedItem: { item: i },
+			});
 		}
 		return [out];
 	},
@@ -223,7 +243,13 @@ const fakeApi: ICredentialType = {
 	name: 'fakeApi',
 	displayName: 'Fake API',
 	properties: [
-		{ displayName: 'API Key', name: 'apiKey', type: 'string', typeOptions: { password: true }, default: '' },
+		{
+			displayName: 'API Key',
+			name: 'apiKey',
+			type: 'string',
+			typeOptions: { password: true },
+			default: '',
+		},
 		{ displayName: 'Tenant', name: 'tenant', type: 'string', default: 'default-tenant' },
 		{ displayName: 'Base URL', name: 'baseUrl', type: 'string', default: 'http://invalid.example' },
 	],
@@ -349,7 +375,15 @@ describe('engine harness: routing', () => {
 		};
 		const run = await runWorkflow(
 			workflow,
-			{ nodeName: 'Router', items: items({ id: 1, route: 'b' }, { id: 2, route: 'a' }, { id: 3, route: 'b' }, { id: 4, route: 'x' }) },
+			{
+				nodeName: 'Router',
+				items: items(
+					{ id: 1, route: 'b' },
+					{ id: 2, route: 'a' },
+					{ id: 3, route: 'b' },
+					{ id: 4, route: 'x' },
+				),
+			},
 			types(),
 		);
 
@@ -367,11 +401,17 @@ describe('engine harness: routing', () => {
 		expect(run.executedNodes).toEqual(['Router', 'On B']);
 		expect(run.outputs('On B')[0].map((i) => i.json.id)).toEqual([1, 3]);
 		expect(run.outputs('On B')[0].map((i) => i.pairedItem)).toEqual([{ item: 0 }, { item: 1 }]);
-		expect(run.tasks('On B')[0].source).toMatchObject([{ previousNode: 'Router', previousNodeOutput: 1 }]);
+		expect(run.tasks('On B')[0].source).toMatchObject([
+			{ previousNode: 'Router', previousNodeOutput: 1 },
+		]);
 	});
 
 	it('uses a temporary N8N_USER_FOLDER', async () => {
-		await runWorkflow({ nodes: [node('R', ROUTER)], connections: {} }, { nodeName: 'R', items: items({}) }, types());
+		await runWorkflow(
+			{ nodes: [node('R', ROUTER)], connections: {} },
+			{ nodeName: 'R', items: items({}) },
+			types(),
+		);
 		expect(process.env.N8N_USER_FOLDER).toBe(harnessUserFolder);
 		expect(harnessUserFolder.startsWith(tmpdir())).toBe(true);
 		// InstanceSettings (built by the first node execution context) wrote its config there.
@@ -380,14 +420,26 @@ describe('engine harness: routing', () => {
 
 	it('rejects with the workflow issues when a node type is unknown or the start node is missing', async () => {
 		await expect(
-			runWorkflow({ nodes: [node('R', ROUTER)], connections: {} }, { nodeName: 'Nope', items: [] }, types()),
+			runWorkflow(
+				{ nodes: [node('R', ROUTER)], connections: {} },
+				{ nodeName: 'Nope', items: [] },
+				types(),
+			),
 		).rejects.toThrow(/start node "Nope"/);
 		await expect(
-			runWorkflow({ nodes: [node('X', 'test.unknown')], connections: {} }, { nodeName: 'X', items: items({}) }, types()),
+			runWorkflow(
+				{ nodes: [node('X', 'test.unknown')], connections: {} },
+				{ nodeName: 'X', items: items({}) },
+				types(),
+			),
 		).rejects.toThrow(/unknown node type "test.unknown"/);
 		// n8n's own pre-flight check (WorkflowHasIssuesError), with the issues spelled out.
 		await expect(
-			runWorkflow({ nodes: [node('Req', REQUIRED)], connections: {} }, { nodeName: 'Req', items: items({}) }, types()),
+			runWorkflow(
+				{ nodes: [node('Req', REQUIRED)], connections: {} },
+				{ nodeName: 'Req', items: items({}) },
+				types(),
+			),
 		).rejects.toThrow(/has issues.*"Req".*"must"/);
 	});
 });
@@ -447,7 +499,11 @@ describe('engine harness: credentials', () => {
 	});
 
 	it('reports a missing credential on the node, not as a harness crash', async () => {
-		const run = await runWorkflow(httpWorkflow('fakeApi'), { nodeName: 'Fetch', items: items({ id: 'x' }) }, types());
+		const run = await runWorkflow(
+			httpWorkflow('fakeApi'),
+			{ nodeName: 'Fetch', items: items({ id: 'x' }) },
+			types(),
+		);
 		expect(run.status).toBe('error');
 		expect(run.nodeError('Fetch')?.message).toMatch(/no credential data for type "fakeApi"/);
 		expect(received).toHaveLength(0);
@@ -462,7 +518,11 @@ describe('engine harness: node errors and On Error settings (handled by n8n-core
 	});
 
 	it('default settings: the run fails with the NodeOperationError', async () => {
-		const run = await runWorkflow(failingWorkflow({}), { nodeName: 'Fail', items: input() }, types());
+		const run = await runWorkflow(
+			failingWorkflow({}),
+			{ nodeName: 'Fail', items: input() },
+			types(),
+		);
 		expect(run.status).toBe('error');
 		expect(run.error?.name).toBe('NodeOperationError');
 		expect(run.error?.message).toBe('Item 1 failed');
@@ -543,7 +603,14 @@ describe('engine harness: node errors and On Error settings (handled by n8n-core
 	it('retryOnFail is honoured by the engine', async () => {
 		const run = await runWorkflow(
 			{
-				nodes: [node('Flaky', FLAKY, { retryOnFail: true, maxTries: 3, waitBetweenTries: 10, parameters: { failTimes: 2 } })],
+				nodes: [
+					node('Flaky', FLAKY, {
+						retryOnFail: true,
+						maxTries: 3,
+						waitBetweenTries: 10,
+						parameters: { failTimes: 2 },
+					}),
+				],
 				connections: {},
 			},
 			{ nodeName: 'Flaky', items: items({ id: 1 }) },
@@ -573,9 +640,14 @@ describe('engine harness: cancellation', () => {
 		const controller = new AbortController();
 		const started = Date.now();
 		setTimeout(() => controller.abort(), 300);
-		const run = await runWorkflow(sleeperWorkflow, { nodeName: 'Sleep', items: items({ id: 1 }) }, types(), {
-			signal: controller.signal,
-		});
+		const run = await runWorkflow(
+			sleeperWorkflow,
+			{ nodeName: 'Sleep', items: items({ id: 1 }) },
+			types(),
+			{
+				signal: controller.signal,
+			},
+		);
 		const elapsed = Date.now() - started;
 
 		expect(elapsed).toBeLessThan(1500); // the node alone would sleep 5 s
@@ -593,9 +665,14 @@ describe('engine harness: cancellation', () => {
 
 	it('timeoutMs cancels too, with a TimeoutExecutionCancelledError', async () => {
 		const started = Date.now();
-		const run = await runWorkflow(sleeperWorkflow, { nodeName: 'Sleep', items: items({ id: 1 }) }, types(), {
-			timeoutMs: 300,
-		});
+		const run = await runWorkflow(
+			sleeperWorkflow,
+			{ nodeName: 'Sleep', items: items({ id: 1 }) },
+			types(),
+			{
+				timeoutMs: 300,
+			},
+		);
 		expect(Date.now() - started).toBeLessThan(1500);
 		expect(run.timedOut).toBe(true);
 		expect(run.status).toBe('canceled');
@@ -603,9 +680,14 @@ describe('engine harness: cancellation', () => {
 	});
 
 	it('an already aborted signal runs nothing', async () => {
-		const run = await runWorkflow(sleeperWorkflow, { nodeName: 'Sleep', items: items({ id: 1 }) }, types(), {
-			signal: AbortSignal.abort(),
-		});
+		const run = await runWorkflow(
+			sleeperWorkflow,
+			{ nodeName: 'Sleep', items: items({ id: 1 }) },
+			types(),
+			{
+				signal: AbortSignal.abort(),
+			},
+		);
 		expect(run.status).toBe('canceled');
 		expect(run.executedNodes).toEqual([]);
 	});
@@ -638,7 +720,11 @@ describe('engine harness: binary data modes', () => {
 	afterEach(() => storage.reset());
 	afterAll(() => storage.close());
 
-	const downloadWorkflow = (id = 'binary-wf') => ({ id, nodes: [node('Download', DOWNLOAD)], connections: {} });
+	const downloadWorkflow = (id = 'binary-wf') => ({
+		id,
+		nodes: [node('Download', DOWNLOAD)],
+		connections: {},
+	});
 	const download = (url: string, binaryDataMode?: 'default' | 'filesystem', id?: string) =>
 		runWorkflow(downloadWorkflow(id), { nodeName: 'Download', items: items({ url }) }, types(), {
 			...(binaryDataMode && { binaryDataMode }),
@@ -672,19 +758,34 @@ describe('engine harness: binary data modes', () => {
 		expect(item.json).toEqual({ statusCode: 200 });
 		const binary = item.binary!.data;
 		expect(binary.id).toMatch(
-			new RegExp(`^filesystem-v2:workflows/binary-wf/executions/${run.executionId}/binary_data/[0-9a-f-]{36}$`),
+			new RegExp(
+				`^filesystem-v2:workflows/binary-wf/executions/${run.executionId}/binary_data/[0-9a-f-]{36}$`,
+			),
 		);
 		// `data` is only the mode's name: the content is not in the item.
 		expect(binary.data).toBe('filesystem-v2');
-		expect(binary).toMatchObject({ fileName: 'x.flac', mimeType: 'audio/flac', fileExtension: 'flac', fileType: 'audio', fileSize: '3.15 MB' });
+		expect(binary).toMatchObject({
+			fileName: 'x.flac',
+			mimeType: 'audio/flac',
+			fileExtension: 'flac',
+			fileType: 'audio',
+			fileSize: '3.15 MB',
+		});
 
 		const file = binaryDataFilePath(binary);
 		expect(file.startsWith(join(harnessUserFolder, '.n8n', 'binaryData') + '/')).toBe(true);
 		expect(file.startsWith(binaryDataStoragePath)).toBe(true);
 		expect(statSync(file).size).toBe(bytes);
-		expect(JSON.parse(readFileSync(`${file}.metadata`, 'utf8'))).toEqual({ fileName: 'x.flac', mimeType: 'audio/flac', fileSize: bytes });
+		expect(JSON.parse(readFileSync(`${file}.metadata`, 'utf8'))).toEqual({
+			fileName: 'x.flac',
+			mimeType: 'audio/flac',
+			fileSize: bytes,
+		});
 		expect(await checkContent(createReadStream(file))).toEqual({ bytes, firstMismatch: undefined });
-		expect(await checkContent(await binaryDataStream(binary))).toEqual({ bytes, firstMismatch: undefined });
+		expect(await checkContent(await binaryDataStream(binary))).toEqual({
+			bytes,
+			firstMismatch: undefined,
+		});
 
 		run.deleteBinaryData();
 		expect(existsSync(file)).toBe(false);
@@ -700,11 +801,18 @@ describe('engine harness: binary data modes', () => {
 			expect(run.binaryDataMode).toBe('default');
 			const binary: IBinaryData = run.outputs('Download')[0][0].binary!.data;
 			expect(binary.id).toBeUndefined();
-			expect(binary).toMatchObject({ fileName: 'x.flac', mimeType: 'audio/flac', fileSize: '1.05 MB' });
+			expect(binary).toMatchObject({
+				fileName: 'x.flac',
+				mimeType: 'audio/flac',
+				fileSize: '1.05 MB',
+			});
 			const content = Buffer.from(binary.data, 'base64');
 			expect(content.length).toBe(bytes);
 			expect(content.equals(streamPattern(0, bytes))).toBe(true);
-			expect(await checkContent(await binaryDataStream(binary))).toEqual({ bytes, firstMismatch: undefined });
+			expect(await checkContent(await binaryDataStream(binary))).toEqual({
+				bytes,
+				firstMismatch: undefined,
+			});
 			expect(() => binaryDataFilePath(binary)).toThrow(/inline/);
 			expect(filesUnder(binaryDataStoragePath)).toEqual(before);
 		}
@@ -720,7 +828,10 @@ describe('engine harness: binary data modes', () => {
 		expect(binary(inline).id).toBeUndefined();
 		expect(binary(storedAgain).id).toBeDefined();
 		expect(binary(storedAgain).id).not.toBe(binary(stored).id);
-		expect(await checkContent(await binaryDataStream(binary(stored)))).toEqual({ bytes: 100_000, firstMismatch: undefined });
+		expect(await checkContent(await binaryDataStream(binary(stored)))).toEqual({
+			bytes: 100_000,
+			firstMismatch: undefined,
+		});
 	});
 
 	it("'filesystem' writes the body to disk as it arrives: half a stalled body is already in the file", async () => {
@@ -729,7 +840,11 @@ describe('engine harness: binary data modes', () => {
 		const bytes = 8 * MB;
 		stalling.on('GET', '/bucket/stall/fg_audio.flac', { stream: { bytes }, fault: 'stall' });
 		const folder = join(binaryDataStoragePath, 'workflows', 'stall-wf');
-		const running = download(`${stalling.baseUrl}/bucket/stall/fg_audio.flac`, 'filesystem', 'stall-wf');
+		const running = download(
+			`${stalling.baseUrl}/bucket/stall/fg_audio.flac`,
+			'filesystem',
+			'stall-wf',
+		);
 		try {
 			const deadline = Date.now() + 5000;
 			let sizes: number[] = [];
@@ -741,7 +856,10 @@ describe('engine harness: binary data modes', () => {
 			// The node is still waiting for the second half, and the first half is on disk.
 			expect(sizes).toEqual([bytes / 2]);
 			const [file] = filesUnder(folder);
-			expect(await checkContent(createReadStream(file))).toEqual({ bytes: bytes / 2, firstMismatch: undefined });
+			expect(await checkContent(createReadStream(file))).toEqual({
+				bytes: bytes / 2,
+				firstMismatch: undefined,
+			});
 		} finally {
 			await stalling.close();
 		}
@@ -755,12 +873,18 @@ describe('engine harness: binary data modes', () => {
 		storage.on('GET', '/slow.flac', { stream: { bytes: 1000 }, delayMs: 300 });
 		const slowUrl = `${storage.baseUrl}/slow.flac`;
 		const first = download(slowUrl, 'filesystem');
-		await expect(download(slowUrl, 'default')).rejects.toThrow(/'default' requested while a run in 'filesystem' mode/);
+		await expect(download(slowUrl, 'default')).rejects.toThrow(
+			/'default' requested while a run in 'filesystem' mode/,
+		);
 		const second = download(slowUrl, 'filesystem');
 		const runs = await Promise.all([first, second]);
 		for (const run of runs) expect(run.outputs('Download')[0][0].binary!.data.id).toBeDefined();
 		// Once they are done, the other mode is fine again.
-		expect((await download(slowUrl, 'default')).outputs('Download')[0][0].binary!.data.id).toBeUndefined();
-		await expect(download(slowUrl, 's3' as 'default')).rejects.toThrow(/unknown binaryDataMode "s3"/);
+		expect(
+			(await download(slowUrl, 'default')).outputs('Download')[0][0].binary!.data.id,
+		).toBeUndefined();
+		await expect(download(slowUrl, 's3' as 'default')).rejects.toThrow(
+			/unknown binaryDataMode "s3"/,
+		);
 	});
 });

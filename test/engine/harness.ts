@@ -442,7 +442,9 @@ let binaryDataRuns = 0;
 /** Claims the process-wide binary data mode for one run; returns the release function. */
 function enterBinaryDataMode(mode: HarnessBinaryDataMode): () => void {
 	if (mode !== 'default' && mode !== 'filesystem') {
-		throw new Error(`engine harness: unknown binaryDataMode "${String(mode)}" (use 'default' or 'filesystem')`);
+		throw new Error(
+			`engine harness: unknown binaryDataMode "${String(mode)}" (use 'default' or 'filesystem')`,
+		);
 	}
 	if (binaryDataRuns > 0 && binaryDataConfigured && binaryDataConfigured.mode !== mode) {
 		throw new Error(
@@ -488,7 +490,8 @@ async function configureBinaryData(mode: HarnessBinaryDataMode): Promise<void> {
  * n8n-core's BinaryDataService.getPath().
  */
 export function binaryDataFilePath(binary: IBinaryData): string {
-	if (!binary.id) throw new Error('engine harness: this binary data is inline (default mode); it has no file');
+	if (!binary.id)
+		throw new Error('engine harness: this binary data is inline (default mode); it has no file');
 	return Container.get(BinaryDataService).getPath(binary.id);
 }
 
@@ -625,7 +628,10 @@ export class HarnessCredentialsHelper extends ICredentialsHelper {
 		return updated;
 	}
 
-	async getCredentials(_nodeCredentials: INodeCredentialsDetails, _type: string): Promise<ICredentials> {
+	async getCredentials(
+		_nodeCredentials: INodeCredentialsDetails,
+		_type: string,
+	): Promise<ICredentials> {
 		return notSupported('getCredentials (encrypted credentials)');
 	}
 
@@ -657,7 +663,9 @@ export class HarnessCredentialsHelper extends ICredentialsHelper {
 			}
 		}
 
-		const hasExpressions = Object.values(data).some((v) => typeof v === 'string' && v.startsWith('='));
+		const hasExpressions = Object.values(data).some(
+			(v) => typeof v === 'string' && v.startsWith('='),
+		);
 		if (!hasExpressions || !expressionResolveValues) return data;
 
 		const { workflow, runExecutionData, runIndex, itemIndex, node, connectionInputData } =

@@ -27,7 +27,8 @@ process.env.N8N_USER_FOLDER = harnessUserFolder;
 // n8n's ErrorReporter logs every node error through the winston logger; keep jest output clean
 // unless the developer asks for logs (e.g. N8N_LOG_LEVEL=debug npx jest ...).
 if (process.env.N8N_LOG_LEVEL === undefined) process.env.N8N_LOG_LEVEL = 'silent';
-if (process.env.N8N_DIAGNOSTICS_ENABLED === undefined) process.env.N8N_DIAGNOSTICS_ENABLED = 'false';
+if (process.env.N8N_DIAGNOSTICS_ENABLED === undefined)
+	process.env.N8N_DIAGNOSTICS_ENABLED = 'false';
 
 // Fallback cleanup if the test file never calls disposeHarness(). Removed again by
 // removeHarnessUserFolder(), so listeners do not pile up across test files in one jest worker.

@@ -20,7 +20,17 @@ beforeAll(async () => {
 afterEach(() => camb.reset());
 afterAll(async () => camb.close());
 
-const WAIT = { waitForCompletion: true, fetchResultUrls: false, options: { attempts: 2, timeoutSeconds: 1, firstIntervalSeconds: 1, maxIntervalSeconds: 1, maxWaitSeconds: 2 } };
+const WAIT = {
+	waitForCompletion: true,
+	fetchResultUrls: false,
+	options: {
+		attempts: 2,
+		timeoutSeconds: 1,
+		firstIntervalSeconds: 1,
+		maxIntervalSeconds: 1,
+		maxWaitSeconds: 2,
+	},
+};
 const TROUBLE: Reply[] = [
 	{ fault: 'hang' },
 	{ fault: 'stall', json: 'SUCCESS' },
@@ -40,16 +50,23 @@ function scriptTrouble(): Array<{ task_id: string }> {
 
 describe('resources', () => {
 	it('leaves no timer or socket behind after an execution full of faults', async () => {
-		await runStatusNode(camb.baseUrl, [{ task_id: 'warm-up' }], { parameters: { fetchResultUrls: false } });
+		await runStatusNode(camb.baseUrl, [{ task_id: 'warm-up' }], {
+			parameters: { fetchResultUrls: false },
+		});
 		const before = resources();
-		const result = await runStatusNode(camb.baseUrl, scriptTrouble(), { onError: 'continueErrorOutput', parameters: WAIT });
+		const result = await runStatusNode(camb.baseUrl, scriptTrouble(), {
+			onError: 'continueErrorOutput',
+			parameters: WAIT,
+		});
 		expect(result.run.error).toBeUndefined();
 		expect(result.errorOutput.length + result.pending.length).toBe(30);
 		expect(await leftOverResources(before)).toBeUndefined();
 	});
 
 	it('leaves no timer or socket behind, and sends nothing more, when cancelled amid retries and waits', async () => {
-		await runStatusNode(camb.baseUrl, [{ task_id: 'warm-up' }], { parameters: { fetchResultUrls: false } });
+		await runStatusNode(camb.baseUrl, [{ task_id: 'warm-up' }], {
+			parameters: { fetchResultUrls: false },
+		});
 		const before = resources();
 		const controller = new AbortController();
 		let abortedAt = Infinity;
@@ -68,7 +85,11 @@ describe('resources', () => {
 		// (a request sent just before may still reach a busy stand-in a little later).
 		expect(Date.now() - abortedAt).toBeLessThan(1500);
 		expect(await leftOverResources(before)).toBeUndefined();
-		expect(camb.requests.filter((request) => sendTime(request) > abortedAt).map((request) => request.path)).toEqual([]);
+		expect(
+			camb.requests
+				.filter((request) => sendTime(request) > abortedAt)
+				.map((request) => request.path),
+		).toEqual([]);
 	});
 
 	/** The node, plus a look at its execution's cancel signal before and after it runs. */
@@ -82,12 +103,20 @@ describe('resources', () => {
 			return outputs;
 		}
 	}
-	const runProbe = async (items: Array<{ task_id: string }>, parameters: object, options: RunWorkflowOptions = {}) => {
+	const runProbe = async (
+		items: Array<{ task_id: string }>,
+		parameters: object,
+		options: RunWorkflowOptions = {},
+	) => {
 		probe.seen = undefined;
 		await runWorkflow(
 			{ nodes: [statusNode(parameters as never, 'continueErrorOutput')], connections: {} },
 			{ nodeName: NODE_NAME, items: items.map((json) => ({ json })) },
-			{ nodeTypes: { [NODE_TYPE]: new ListenerProbe() }, credentialTypes: { cambAiApi: new CambAiApi() }, credentials: { cambAiApi: { apiKey: API_KEY, baseUrl: camb.baseUrl } } },
+			{
+				nodeTypes: { [NODE_TYPE]: new ListenerProbe() },
+				credentialTypes: { cambAiApi: new CambAiApi() },
+				credentials: { cambAiApi: { apiKey: API_KEY, baseUrl: camb.baseUrl } },
+			},
 			options,
 		);
 		if (!probe.seen) throw new Error('the listener probe did not run');
@@ -101,7 +130,10 @@ describe('resources', () => {
 		expect(getEventListeners(controller.signal, 'abort')).toHaveLength(1);
 		// And the probe runs: an execution without pauses leaves none.
 		camb.task('quick', { json: 'SUCCESS' });
-		expect(await runProbe([{ task_id: 'quick' }], { fetchResultUrls: false })).toEqual({ before: 0, after: 0 });
+		expect(await runProbe([{ task_id: 'quick' }], { fetchResultUrls: false })).toEqual({
+			before: 0,
+			after: 0,
+		});
 	});
 
 	// Was a node bug, fixed: every pause (retry backoff, wait interval) goes through pause.ts to
@@ -109,7 +141,7 @@ describe('resources', () => {
 	// never removes it when the pause ends normally (n8n 2.x's sleep does remove it). They pile up
 	// for as long as the execution lives: here 20 items x ~2 pauses; a 10 000-item batch waiting a
 	// minute leaves ~100 000.
-	it('leaves no listeners on the execution\'s cancel signal after pausing', async () => {
+	it("leaves no listeners on the execution's cancel signal after pausing", async () => {
 		const items = Array.from({ length: 20 }, (_, i) => {
 			camb.task(`p${i}`, { json: 'PENDING' });
 			return { task_id: `p${i}` };

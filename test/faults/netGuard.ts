@@ -25,7 +25,12 @@ export interface NetGuard {
 }
 
 export function isLoopbackHost(host: string): boolean {
-	return host === 'localhost' || host === '::1' || host === '[::1]' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
+	return (
+		host === 'localhost' ||
+		host === '::1' ||
+		host === '[::1]' ||
+		/^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host)
+	);
 }
 
 type ConnectOptions = { host?: unknown; port?: unknown; path?: unknown };
@@ -44,16 +49,25 @@ export function guardNetwork(): NetGuard {
 	const connects: ConnectAttempt[] = [];
 	const guarded = function (this: net.Socket, ...args: unknown[]) {
 		const options = optionsOf(args);
-		if (typeof options.path === 'string' && options.path) return original.apply(this, args as never); // IPC, not the network
+		if (typeof options.path === 'string' && options.path)
+			return original.apply(this, args as never); // IPC, not the network
 		const host = typeof options.host === 'string' && options.host ? options.host : 'localhost';
-		const attempt: ConnectAttempt = { host, port: Number(options.port), tls: this instanceof tls.TLSSocket, blocked: !isLoopbackHost(host) };
+		const attempt: ConnectAttempt = {
+			host,
+			port: Number(options.port),
+			tls: this instanceof tls.TLSSocket,
+			blocked: !isLoopbackHost(host),
+		};
 		connects.push(attempt);
 		if (!attempt.blocked) return original.apply(this, args as never);
-		const error = Object.assign(new Error(`getaddrinfo ENOTFOUND ${host} (refused by the test's network guard)`), {
-			code: 'ENOTFOUND',
-			syscall: 'getaddrinfo',
-			hostname: host,
-		});
+		const error = Object.assign(
+			new Error(`getaddrinfo ENOTFOUND ${host} (refused by the test's network guard)`),
+			{
+				code: 'ENOTFOUND',
+				syscall: 'getaddrinfo',
+				hostname: host,
+			},
+		);
 		process.nextTick(() => this.destroy(error));
 		return this;
 	};

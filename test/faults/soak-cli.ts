@@ -23,12 +23,14 @@ function parseArgs(argv: string[]): { items: number; seed: number; batch?: numbe
 		if (!name.startsWith('--')) throw new Error(`unexpected argument ${argv[i]}`);
 		args.set(name.slice(2), inline ?? argv[++i] ?? '');
 	}
-	for (const name of args.keys()) if (!['items', 'seed', 'batch'].includes(name)) throw new Error(`unknown option --${name}`);
+	for (const name of args.keys())
+		if (!['items', 'seed', 'batch'].includes(name)) throw new Error(`unknown option --${name}`);
 	const number = (name: string, fallback?: number) => {
 		const raw = args.get(name);
 		if (raw === undefined) return fallback;
 		const value = Number(raw);
-		if (!Number.isSafeInteger(value) || value < 0) throw new Error(`--${name} must be a whole number, not ${JSON.stringify(raw)}`);
+		if (!Number.isSafeInteger(value) || value < 0)
+			throw new Error(`--${name} must be a whole number, not ${JSON.stringify(raw)}`);
 		return value;
 	};
 	return {
@@ -53,7 +55,8 @@ async function main(): Promise<void> {
 			seed,
 			sizes: CLI_SIZES,
 			onlyBatch: batch,
-			onBatch: (batchReport, done, total) => console.log(`${batchLine(batchReport)}  [${done}/${total}]`),
+			onBatch: (batchReport, done, total) =>
+				console.log(`${batchLine(batchReport)}  [${done}/${total}]`),
 		});
 		for (const violation of report.violations) console.log(`VIOLATION ${violation}`);
 		for (const warning of [...new Set(warnings)]) console.log(`process warning: ${warning}`);

@@ -23,7 +23,13 @@ import type { INodeExecutionData, INodeParameters } from 'n8n-workflow';
 
 import { DEFAULT_COOL_DOWN_MS, INITIAL_WINDOW } from '../../nodes/CambSeparationStatus/rateControl';
 import { API_KEY, runStatusNode, type StatusRun } from '../fixtures/cambWorkflow';
-import { sendTime, taskStatusPath, type RecordedRequest, type Reply, type StandIn } from '../stand-in/camb-stand-in';
+import {
+	sendTime,
+	taskStatusPath,
+	type RecordedRequest,
+	type Reply,
+	type StandIn,
+} from '../stand-in/camb-stand-in';
 
 // ---------------------------------------------------------------------------------------------
 // Seeded randomness
@@ -47,7 +53,8 @@ export function batchRandom(seed: number, batch: number): () => number {
 }
 
 const pick = <T>(rng: () => number, list: readonly T[]): T => list[Math.floor(rng() * list.length)];
-const int = (rng: () => number, min: number, max: number) => min + Math.floor(rng() * (max - min + 1));
+const int = (rng: () => number, min: number, max: number) =>
+	min + Math.floor(rng() * (max - min + 1));
 
 function weighted<T>(rng: () => number, entries: ReadonlyArray<readonly [number, T]>): T {
 	const total = entries.reduce((sum, [weight]) => sum + weight, 0);
@@ -74,7 +81,13 @@ export type Meaning =
 	/** An answer no retry would change (400, 410, a redirect, which is never followed): an error for the item at once. */
 	| { kind: 'refused'; label: string; httpStatus: number }
 	/** A task status answer: SUCCESS, PENDING, ... in either shape, or a 404. */
-	| { kind: 'status'; label: string; status: string; exceptionReason?: string | null; runId?: number }
+	| {
+			kind: 'status';
+			label: string;
+			status: string;
+			exceptionReason?: string | null;
+			runId?: number;
+	  }
 	| { kind: 'not-found'; label: string }
 	/** 422: CAMB rejected the id as malformed. */
 	| { kind: 'rejected-id'; label: string };
@@ -86,9 +99,21 @@ export interface ScriptedReply {
 
 const UNKNOWN_STATUSES = ['RUNNING', 'QUEUED', 'CANCELLED', 'SUCCEEDED', 'in_progress'];
 /** exception_reason values the README is unambiguous about: the first two are retryable, the rest not. */
-const REASONS = ['PROCESSING_ERROR', 'INTERNAL_ERROR', 'SOURCE_TOO_LARGE', 'source_too_long', 'HARMFUL_CONTENT_DETECTED', 'PAYMENT_REQUIRED'];
+const REASONS = [
+	'PROCESSING_ERROR',
+	'INTERNAL_ERROR',
+	'SOURCE_TOO_LARGE',
+	'source_too_long',
+	'HARMFUL_CONTENT_DETECTED',
+	'PAYMENT_REQUIRED',
+];
 /** README: "true, except for reasons where the same file fails again (harmful content, source too long/large/unsupported/invalid, codec mismatch, payment, forbidden)". */
-const NOT_RETRYABLE_REASONS = new Set(['SOURCE_TOO_LARGE', 'SOURCE_TOO_LONG', 'HARMFUL_CONTENT_DETECTED', 'PAYMENT_REQUIRED']);
+const NOT_RETRYABLE_REASONS = new Set([
+	'SOURCE_TOO_LARGE',
+	'SOURCE_TOO_LONG',
+	'HARMFUL_CONTENT_DETECTED',
+	'PAYMENT_REQUIRED',
+]);
 
 function caseVariant(rng: () => number, status: string): string {
 	const r = rng();
@@ -100,16 +125,30 @@ function caseVariant(rng: () => number, status: string): string {
 /** A status answer, as a bare JSON string or an object; ERROR objects carry an exception_reason. */
 function statusReply(rng: () => number, status: string): ScriptedReply {
 	const text = caseVariant(rng, status);
-	if (rng() < 0.4) return { reply: { json: text }, meaning: { kind: 'status', label: `"${text}"`, status: text } };
+	if (rng() < 0.4)
+		return { reply: { json: text }, meaning: { kind: 'status', label: `"${text}"`, status: text } };
 	const upper = status.toUpperCase();
 	const runId = upper === 'SUCCESS' || rng() < 0.2 ? int(rng, 0, 1_000_000) : undefined;
 	// TIMEOUT and PAYMENT_REQUIRED get no exception_reason: the README gives them fixed reasons.
-	const exceptionReason = upper === 'ERROR' ? pick(rng, [...REASONS, null, 'NONE']) : pick(rng, [null, 'NONE', undefined]);
-	const body: Record<string, unknown> = { status: text, run_id: runId ?? null, message: pick(rng, [null, 'processing', { detail: 'x' }]) };
+	const exceptionReason =
+		upper === 'ERROR'
+			? pick(rng, [...REASONS, null, 'NONE'])
+			: pick(rng, [null, 'NONE', undefined]);
+	const body: Record<string, unknown> = {
+		status: text,
+		run_id: runId ?? null,
+		message: pick(rng, [null, 'processing', { detail: 'x' }]),
+	};
 	if (exceptionReason !== undefined) body.exception_reason = exceptionReason;
 	return {
 		reply: { json: body },
-		meaning: { kind: 'status', label: `{status:"${text}",reason:${String(exceptionReason)}}`, status: text, exceptionReason, runId },
+		meaning: {
+			kind: 'status',
+			label: `{status:"${text}",reason:${String(exceptionReason)}}`,
+			status: text,
+			exceptionReason,
+			runId,
+		},
 	};
 }
 
@@ -118,20 +157,44 @@ type Maker = (rng: () => number) => ScriptedReply;
 const RETRY_AFTER: Maker = (rng) => {
 	const seconds = pick(rng, ['0', '1', undefined]);
 	return {
-		reply: { status: 429, json: { detail: 'Too many requests' }, headers: seconds === undefined ? undefined : { 'retry-after': seconds } },
-		meaning: { kind: 'rate-limited', label: `429${seconds === undefined ? '' : ` RA ${seconds}`}`, retryAfterMs: seconds === undefined ? undefined : Number(seconds) * 1000 },
+		reply: {
+			status: 429,
+			json: { detail: 'Too many requests' },
+			headers: seconds === undefined ? undefined : { 'retry-after': seconds },
+		},
+		meaning: {
+			kind: 'rate-limited',
+			label: `429${seconds === undefined ? '' : ` RA ${seconds}`}`,
+			retryAfterMs: seconds === undefined ? undefined : Number(seconds) * 1000,
+		},
 	};
 };
 
-const serverError = (status: number, withRetryAfter: boolean): Maker => () => ({
-	reply: { status, text: `<html><body>${status} upstream trouble</body></html>`, headers: withRetryAfter ? { 'retry-after': '0' } : undefined },
-	meaning: { kind: 'transient', label: `${status}${withRetryAfter ? ' RA 0' : ''}`, slow: false, retryAfterMs: withRetryAfter ? 0 : undefined },
-});
+const serverError =
+	(status: number, withRetryAfter: boolean): Maker =>
+	() => ({
+		reply: {
+			status,
+			text: `<html><body>${status} upstream trouble</body></html>`,
+			headers: withRetryAfter ? { 'retry-after': '0' } : undefined,
+		},
+		meaning: {
+			kind: 'transient',
+			label: `${status}${withRetryAfter ? ' RA 0' : ''}`,
+			slow: false,
+			retryAfterMs: withRetryAfter ? 0 : undefined,
+		},
+	});
 
-const fault = (kind: 'reset' | 'hang' | 'stall'): Maker => () => ({
-	reply: kind === 'stall' ? { json: { status: 'SUCCESS', run_id: 1 }, fault: 'stall' } : { fault: kind },
-	meaning: { kind: 'transient', label: kind, slow: kind !== 'reset' },
-});
+const fault =
+	(kind: 'reset' | 'hang' | 'stall'): Maker =>
+	() => ({
+		reply:
+			kind === 'stall'
+				? { json: { status: 'SUCCESS', run_id: 1 }, fault: 'stall' }
+				: { fault: kind },
+		meaning: { kind: 'transient', label: kind, slow: kind !== 'reset' },
+	});
 
 /** The menu, with weights: mostly answers, a good share of trouble, a little of the slow kind. */
 const MENU: ReadonlyArray<readonly [number, Maker]> = [
@@ -146,40 +209,112 @@ const MENU: ReadonlyArray<readonly [number, Maker]> = [
 	[4, fault('reset')],
 	[1.2, fault('hang')],
 	[1.2, fault('stall')],
-	[2, () => ({ reply: { text: '<!doctype html><html><body>Welcome to nginx!</body></html>' }, meaning: { kind: 'invalid', label: 'HTML 200' } })],
-	[2, () => ({ reply: { text: '{"status": "SUCC', headers: { 'content-type': 'application/json' } }, meaning: { kind: 'invalid', label: 'truncated JSON 200' } })],
-	[1, () => ({ reply: { json: { state: 'SUCCESS' } }, meaning: { kind: 'invalid', label: 'JSON without status' } })],
+	[
+		2,
+		() => ({
+			reply: { text: '<!doctype html><html><body>Welcome to nginx!</body></html>' },
+			meaning: { kind: 'invalid', label: 'HTML 200' },
+		}),
+	],
+	[
+		2,
+		() => ({
+			reply: { text: '{"status": "SUCC', headers: { 'content-type': 'application/json' } },
+			meaning: { kind: 'invalid', label: 'truncated JSON 200' },
+		}),
+	],
+	[
+		1,
+		() => ({
+			reply: { json: { state: 'SUCCESS' } },
+			meaning: { kind: 'invalid', label: 'JSON without status' },
+		}),
+	],
 	[1, () => ({ reply: { text: '' }, meaning: { kind: 'invalid', label: 'empty 200' } })],
 	[0.5, () => ({ reply: { status: 204 }, meaning: { kind: 'invalid', label: '204' } })],
-	[1, (rng) => {
-		const json = pick(rng, [null, [], ['SUCCESS'], '', { status: 1 }, { status: null }, { status: ['SUCCESS'] }, { status: { value: 'SUCCESS' } }, true, 200]);
-		return { reply: { json }, meaning: { kind: 'invalid', label: `JSON ${JSON.stringify(json)}` } };
-	}],
-	[0.5, () => ({ reply: { text: 'SUCCESS', headers: { 'content-type': 'text/plain' } }, meaning: { kind: 'invalid', label: 'unquoted SUCCESS' } })],
-	[1, (rng) => {
-		const status = pick(rng, [400, 410, 418]);
-		return { reply: { status, json: { detail: 'Bad request' } }, meaning: { kind: 'refused', label: String(status), httpStatus: status } };
-	}],
-	[0.5, () => ({
-		reply: { status: 302, headers: { location: 'http://127.0.0.1:1/steal' } },
-		meaning: { kind: 'refused', label: '302', httpStatus: 302 },
-	})],
-	[4, () => ({ reply: { status: 404, json: { detail: 'Task not found' } }, meaning: { kind: 'not-found', label: '404' } })],
-	[1, () => ({
-		reply: { status: 422, json: { detail: [{ loc: ['path', 'task_id'], msg: 'value is not a valid uuid', type: 'type_error.uuid' }] } },
-		meaning: { kind: 'rejected-id', label: '422' },
-	})],
+	[
+		1,
+		(rng) => {
+			const json = pick(rng, [
+				null,
+				[],
+				['SUCCESS'],
+				'',
+				{ status: 1 },
+				{ status: null },
+				{ status: ['SUCCESS'] },
+				{ status: { value: 'SUCCESS' } },
+				true,
+				200,
+			]);
+			return {
+				reply: { json },
+				meaning: { kind: 'invalid', label: `JSON ${JSON.stringify(json)}` },
+			};
+		},
+	],
+	[
+		0.5,
+		() => ({
+			reply: { text: 'SUCCESS', headers: { 'content-type': 'text/plain' } },
+			meaning: { kind: 'invalid', label: 'unquoted SUCCESS' },
+		}),
+	],
+	[
+		1,
+		(rng) => {
+			const status = pick(rng, [400, 410, 418]);
+			return {
+				reply: { status, json: { detail: 'Bad request' } },
+				meaning: { kind: 'refused', label: String(status), httpStatus: status },
+			};
+		},
+	],
+	[
+		0.5,
+		() => ({
+			reply: { status: 302, headers: { location: 'http://127.0.0.1:1/steal' } },
+			meaning: { kind: 'refused', label: '302', httpStatus: 302 },
+		}),
+	],
+	[
+		4,
+		() => ({
+			reply: { status: 404, json: { detail: 'Task not found' } },
+			meaning: { kind: 'not-found', label: '404' },
+		}),
+	],
+	[
+		1,
+		() => ({
+			reply: {
+				status: 422,
+				json: {
+					detail: [
+						{ loc: ['path', 'task_id'], msg: 'value is not a valid uuid', type: 'type_error.uuid' },
+					],
+				},
+			},
+			meaning: { kind: 'rejected-id', label: '422' },
+		}),
+	],
 	[9, (rng) => statusReply(rng, 'SUCCESS')],
 	[9, (rng) => statusReply(rng, 'PENDING')],
 	[5, (rng) => statusReply(rng, 'ERROR')],
 	[3, (rng) => statusReply(rng, 'TIMEOUT')],
 	[3, (rng) => statusReply(rng, 'PAYMENT_REQUIRED')],
-	[3, (rng) => {
-		const status = pick(rng, UNKNOWN_STATUSES);
-		return rng() < 0.5
-			? { reply: { json: status }, meaning: { kind: 'status', label: `"${status}"`, status } }
-			: { reply: { json: { status, run_id: null } }, meaning: { kind: 'status', label: `{status:"${status}"}`, status } };
-	}],
+	[
+		3,
+		(rng) => {
+			const status = pick(rng, UNKNOWN_STATUSES);
+			return rng() < 0.5
+				? { reply: { json: status }, meaning: { kind: 'status', label: `"${status}"`, status } }
+				: {
+						reply: { json: { status, run_id: null } },
+						meaning: { kind: 'status', label: `{status:"${status}"}`, status },
+					};
+		},
+	],
 ];
 
 /** Some delay now and then, so answers overtake each other. */
@@ -255,7 +390,13 @@ export interface Batch {
 /** Characters that must stay inside one encoded path segment. Never at the ends (the node trims ids). */
 const ID_EXTRAS = ['/', '?', '#', '%', ' x', 'é', '☃', '+', '&', '..', '%2F', '\\', ';', '"'];
 
-export function makeBatch(seed: number, number: number, size: number, mode: Mode, maxInFlight: number): Batch {
+export function makeBatch(
+	seed: number,
+	number: number,
+	size: number,
+	mode: Mode,
+	maxInFlight: number,
+): Batch {
 	const rng = batchRandom(seed, number);
 	const config: BatchConfig = {
 		mode,
@@ -276,10 +417,16 @@ export function makeBatch(seed: number, number: number, size: number, mode: Mode
 		// The last reply repeats for ever. In plain mode a 429 uses up no attempt, so a script ending
 		// on one would be retried for the whole rate-limit patience (a minute): end it on an answer.
 		if (mode === 'plain') {
-			while (replies[length - 1].meaning.kind === 'rate-limited') replies[length - 1] = randomReply(rng);
+			while (replies[length - 1].meaning.kind === 'rate-limited')
+				replies[length - 1] = randomReply(rng);
 		}
 		const carried =
-			rng() < 0.1 ? { checkCount: int(rng, 1, 20), pendingSince: new Date(Date.UTC(2026, 10, 1) + int(rng, 0, 1e9)).toISOString() } : undefined;
+			rng() < 0.1
+				? {
+						checkCount: int(rng, 1, 20),
+						pendingSince: new Date(Date.UTC(2026, 10, 1) + int(rng, 0, 1e9)).toISOString(),
+					}
+				: undefined;
 		tasks.push({ index, taskId, replies, carried });
 	}
 	return { seed, number, config, tasks };
@@ -355,8 +502,17 @@ interface Verdict {
 }
 
 /** The README's status table. */
-export function verdictOf(meaning: Extract<Meaning, { kind: 'status' | 'not-found' | 'rejected-id' }>, config: BatchConfig): Verdict {
-	if (meaning.kind === 'rejected-id') return { route: 'failure', status: 'INVALID_TASK_ID', reason: 'INVALID_TASK_ID', retryable: false };
+export function verdictOf(
+	meaning: Extract<Meaning, { kind: 'status' | 'not-found' | 'rejected-id' }>,
+	config: BatchConfig,
+): Verdict {
+	if (meaning.kind === 'rejected-id')
+		return {
+			route: 'failure',
+			status: 'INVALID_TASK_ID',
+			reason: 'INVALID_TASK_ID',
+			retryable: false,
+		};
 	if (meaning.kind === 'not-found') {
 		return config.notFoundAsPending
 			? { route: 'pending', status: 'NOT_FOUND' }
@@ -372,7 +528,13 @@ export function verdictOf(meaning: Extract<Meaning, { kind: 'status' | 'not-foun
 		case 'ERROR': {
 			const given = meaning.exceptionReason?.toUpperCase();
 			const reason = given && given !== 'NONE' ? given : 'ERROR';
-			return { route: 'failure', status, runId, reason, retryable: !NOT_RETRYABLE_REASONS.has(reason) };
+			return {
+				route: 'failure',
+				status,
+				runId,
+				reason,
+				retryable: !NOT_RETRYABLE_REASONS.has(reason),
+			};
 		}
 		case 'TIMEOUT':
 		case 'PAYMENT_REQUIRED':
@@ -393,7 +555,10 @@ function retried(meaning: Meaning, mode: Mode): boolean {
  * Plain mode is deterministic: the number of requests a task gets, and its outcome, follow from
  * its script alone.
  */
-export function expectPlain(replies: ScriptedReply[], config: BatchConfig): { expected: Expected; requests: number } {
+export function expectPlain(
+	replies: ScriptedReply[],
+	config: BatchConfig,
+): { expected: Expected; requests: number } {
 	let failures = 0;
 	for (let i = 0; ; i++) {
 		const { meaning } = replies[Math.min(i, replies.length - 1)];
@@ -401,16 +566,36 @@ export function expectPlain(replies: ScriptedReply[], config: BatchConfig): { ex
 		if (meaning.kind === 'rate-limited') continue;
 		if (retried(meaning, 'plain')) {
 			failures++;
-			if (failures >= config.attempts) return { expected: { route: 'error', error: 'unreachable', checks: 0, sawPending: false }, requests: i + 1 };
+			if (failures >= config.attempts)
+				return {
+					expected: { route: 'error', error: 'unreachable', checks: 0, sawPending: false },
+					requests: i + 1,
+				};
 			continue;
 		}
-		if (meaning.kind === 'invalid') return { expected: { route: 'error', error: 'not-a-status', checks: 0, sawPending: false }, requests: i + 1 };
+		if (meaning.kind === 'invalid')
+			return {
+				expected: { route: 'error', error: 'not-a-status', checks: 0, sawPending: false },
+				requests: i + 1,
+			};
 		if (meaning.kind === 'refused') {
-			return { expected: { route: 'error', error: 'refused', httpStatus: meaning.httpStatus, checks: 0, sawPending: false }, requests: i + 1 };
+			return {
+				expected: {
+					route: 'error',
+					error: 'refused',
+					httpStatus: meaning.httpStatus,
+					checks: 0,
+					sawPending: false,
+				},
+				requests: i + 1,
+			};
 		}
 		if (meaning.kind === 'transient') throw new Error('unreachable: retried above');
 		const verdict = verdictOf(meaning, config);
-		return { expected: { ...verdict, checks: 1, sawPending: verdict.route === 'pending' }, requests: i + 1 };
+		return {
+			expected: { ...verdict, checks: 1, sawPending: verdict.route === 'pending' },
+			requests: i + 1,
+		};
 	}
 }
 
@@ -420,7 +605,10 @@ export function expectPlain(replies: ScriptedReply[], config: BatchConfig): { ex
  * go on (pending, 429, or a failure with attempts left), and the last decides the outcome.
  * Returns the expected outcome, or why the sequence is impossible under the rules.
  */
-export function expectWait(served: ScriptedReply[], config: BatchConfig): Expected | { impossible: string } {
+export function expectWait(
+	served: ScriptedReply[],
+	config: BatchConfig,
+): Expected | { impossible: string } {
 	if (served.length === 0) return { impossible: 'no request was sent for this task' };
 	let failedInARow = 0;
 	let checks = 0;
@@ -433,7 +621,9 @@ export function expectWait(served: ScriptedReply[], config: BatchConfig): Expect
 		if (meaning.kind === 'transient') {
 			failedInARow++;
 			if (failedInARow >= config.attempts) {
-				return last ? { route: 'error', error: 'unreachable', checks, sawPending } : { impossible: `${where}: a request after the attempts ran out` };
+				return last
+					? { route: 'error', error: 'unreachable', checks, sawPending }
+					: { impossible: `${where}: a request after the attempts ran out` };
 			}
 			if (last) return { impossible: `${where}: no retry after a failure with attempts left` };
 			continue;
@@ -447,7 +637,9 @@ export function expectWait(served: ScriptedReply[], config: BatchConfig): Expect
 			continue;
 		}
 		if (meaning.kind === 'invalid') {
-			return last ? { route: 'error', error: 'not-a-status', checks, sawPending } : { impossible: `${where}: a request after an answer that is no status` };
+			return last
+				? { route: 'error', error: 'not-a-status', checks, sawPending }
+				: { impossible: `${where}: a request after an answer that is no status` };
 		}
 		if (meaning.kind === 'refused') {
 			return last
@@ -462,7 +654,9 @@ export function expectWait(served: ScriptedReply[], config: BatchConfig): Expect
 			if (last) return { ...verdict, checks, sawPending };
 			continue;
 		}
-		return last ? { ...verdict, checks, sawPending } : { impossible: `${where}: a request after a final status` };
+		return last
+			? { ...verdict, checks, sawPending }
+			: { impossible: `${where}: a request after a final status` };
 	}
 	return { impossible: 'unreachable' };
 }
@@ -495,7 +689,9 @@ export function inputItems(batch: Batch): INodeExecutionData[] {
 		json: {
 			task_id: task.taskId,
 			n: task.index,
-			...(task.carried ? { check_count: task.carried.checkCount, pending_since: task.carried.pendingSince } : {}),
+			...(task.carried
+				? { check_count: task.carried.checkCount, pending_since: task.carried.pendingSince }
+				: {}),
 		},
 	}));
 }
@@ -536,7 +732,8 @@ const REPLY_SLACK_MS = 60;
 
 /** Upper bound of one reply's time in a request slot. */
 function serviceMs(scripted: ScriptedReply): number {
-	if (scripted.reply.fault === 'hang' || scripted.reply.fault === 'stall') return REQUEST_TIMEOUT_MS + REPLY_SLACK_MS;
+	if (scripted.reply.fault === 'hang' || scripted.reply.fault === 'stall')
+		return REQUEST_TIMEOUT_MS + REPLY_SLACK_MS;
 	return (scripted.reply.delayMs ?? 0) + REPLY_SLACK_MS;
 }
 
@@ -553,7 +750,10 @@ function retryPauseMs(meaning: Meaning, tries: number): number {
  * the usual list-scheduling argument the execution ends within (all slot time) / slots + the
  * longest single item's chain of requests and pauses; plus Max Wait when waiting, plus overhead.
  */
-export function boundMs(batch: Batch, served: ScriptedReply[][]): { boundMs: number; chainMs: number[] } {
+export function boundMs(
+	batch: Batch,
+	served: ScriptedReply[][],
+): { boundMs: number; chainMs: number[] } {
 	const { mode, maxInFlight, maxWaitSeconds } = batch.config;
 	let slotTotal = 0;
 	// A 429 pauses every request of the execution (the shared cool-down): at worst one after another.
@@ -564,7 +764,8 @@ export function boundMs(batch: Batch, served: ScriptedReply[][]): { boundMs: num
 		for (const scripted of replies) {
 			const service = serviceMs(scripted);
 			slotTotal += service;
-			if (scripted.meaning.kind === 'rate-limited') coolDownTotal += scripted.meaning.retryAfterMs ?? DEFAULT_COOL_DOWN_MS;
+			if (scripted.meaning.kind === 'rate-limited')
+				coolDownTotal += scripted.meaning.retryAfterMs ?? DEFAULT_COOL_DOWN_MS;
 			chain += service;
 			if (retried(scripted.meaning, mode)) {
 				if (scripted.meaning.kind !== 'rate-limited') tries++;
@@ -579,13 +780,25 @@ export function boundMs(batch: Batch, served: ScriptedReply[][]): { boundMs: num
 	const requests = served.reduce((sum, replies) => sum + replies.length, 0);
 	return {
 		// The adaptive window may shrink to its start (4) on 503s and time-outs, never below.
-		boundMs: Math.ceil(slotTotal / Math.min(maxInFlight, INITIAL_WINDOW) + coolDownTotal + Math.max(0, ...chainMs) + OVERHEAD_MS + PER_REQUEST_CPU_MS * requests),
+		boundMs: Math.ceil(
+			slotTotal / Math.min(maxInFlight, INITIAL_WINDOW) +
+				coolDownTotal +
+				Math.max(0, ...chainMs) +
+				OVERHEAD_MS +
+				PER_REQUEST_CPU_MS * requests,
+		),
 		chainMs,
 	};
 }
 
 /** Every place under `value` where `secret` occurs: own properties (enumerable or not, so Error message, stack and cause too), Map and Set entries. */
-export function findSecret(value: unknown, secret: string, path = '$', seen = new WeakSet<object>(), found: string[] = []): string[] {
+export function findSecret(
+	value: unknown,
+	secret: string,
+	path = '$',
+	seen = new WeakSet<object>(),
+	found: string[] = [],
+): string[] {
 	if (typeof value === 'string') {
 		if (value.includes(secret)) found.push(path);
 		return found;
@@ -594,7 +807,8 @@ export function findSecret(value: unknown, secret: string, path = '$', seen = ne
 	if (seen.has(value)) return found;
 	seen.add(value);
 	if (ArrayBuffer.isView(value)) {
-		if (Buffer.from(value.buffer, value.byteOffset, value.byteLength).includes(secret)) found.push(path);
+		if (Buffer.from(value.buffer, value.byteOffset, value.byteLength).includes(secret))
+			found.push(path);
 		return found;
 	}
 	if (value instanceof Map) {
@@ -603,12 +817,14 @@ export function findSecret(value: unknown, secret: string, path = '$', seen = ne
 			findSecret(entry, secret, `${path}<${String(key)}>`, seen, found);
 		}
 	}
-	if (value instanceof Set) for (const entry of value) findSecret(entry, secret, `${path}<entry>`, seen, found);
+	if (value instanceof Set)
+		for (const entry of value) findSecret(entry, secret, `${path}<entry>`, seen, found);
 	for (const key of Object.getOwnPropertyNames(value)) {
 		if (key.includes(secret)) found.push(`${path}.<key ${key.length}>`);
 		const descriptor = Object.getOwnPropertyDescriptor(value, key);
 		// Getters are not called: reading one could have effects. Data properties cover n8n's errors.
-		if (descriptor && 'value' in descriptor) findSecret(descriptor.value, secret, `${path}.${key}`, seen, found);
+		if (descriptor && 'value' in descriptor)
+			findSecret(descriptor.value, secret, `${path}.${key}`, seen, found);
 	}
 	return found;
 }
@@ -616,7 +832,11 @@ export function findSecret(value: unknown, secret: string, path = '$', seen = ne
 /** Everything the run produced that a user or a log could see. */
 export function secretPlaces(result: StatusRun, secret: string): string[] {
 	const places = findSecret(
-		{ runData: result.run.runData, error: result.run.error, outputs: [result.success, result.pending, result.failure, result.errorOutput] },
+		{
+			runData: result.run.runData,
+			error: result.run.error,
+			outputs: [result.success, result.pending, result.failure, result.errorOutput],
+		},
 		secret,
 	);
 	// The brief's own check, independent of the walk above.
@@ -637,11 +857,19 @@ export function checkBatch(
 ): BatchReport {
 	const violations: string[] = [];
 	const violate = (text: string) => {
-		if (violations.length < 20) violations.push(`seed ${batch.seed} batch ${batch.number} (${describeConfig(batch.config)}): ${text}`);
+		if (violations.length < 20)
+			violations.push(
+				`seed ${batch.seed} batch ${batch.number} (${describeConfig(batch.config)}): ${text}`,
+			);
 	};
 	const N = batch.tasks.length;
 	const outputs = [result.success, result.pending, result.failure, result.errorOutput];
-	const out: Record<Route, number> = { success: outputs[0].length, pending: outputs[1].length, failure: outputs[2].length, error: outputs[3].length };
+	const out: Record<Route, number> = {
+		success: outputs[0].length,
+		pending: outputs[1].length,
+		failure: outputs[2].length,
+		error: outputs[3].length,
+	};
 
 	// ---- requests: only status paths of this batch's tasks, GET, with the key in the header only ----
 	const byPath = new Map<string, RecordedRequest[]>();
@@ -654,7 +882,8 @@ export function checkBatch(
 			strayRequests++;
 			violate(`stray request ${request.method} ${request.path}`);
 		} else list.push(request);
-		if (request.headers['x-api-key'] !== API_KEY) violate(`request ${request.method} ${request.path} without the credential's key`);
+		if (request.headers['x-api-key'] !== API_KEY)
+			violate(`request ${request.method} ${request.path} without the credential's key`);
 		if (request.path.includes(API_KEY) || request.body.includes(API_KEY)) {
 			leaked++;
 			violate(`the API key is in the path or body of ${request.method} ${request.path}`);
@@ -706,7 +935,8 @@ export function checkBatch(
 		const got = byPath.get(taskStatusPath(task.taskId)) ?? [];
 		const servedReplies = got.map((_, i) => task.replies[Math.min(i, task.replies.length - 1)]);
 		served.push(servedReplies);
-		for (const scripted of servedReplies) servedKinds[category(scripted.meaning)] = (servedKinds[category(scripted.meaning)] ?? 0) + 1;
+		for (const scripted of servedReplies)
+			servedKinds[category(scripted.meaning)] = (servedKinds[category(scripted.meaning)] ?? 0) + 1;
 		const script = task.replies.map((r) => r.meaning.label).join(', ');
 		const wrong = (text: string) => {
 			bad.add(task.index);
@@ -723,20 +953,33 @@ export function checkBatch(
 				continue;
 			}
 			if (meaning.kind !== 'rate-limited') tries++;
-			const asked = meaning.kind === 'transient' || meaning.kind === 'rate-limited' ? meaning.retryAfterMs : undefined;
-			const pause = asked ?? (meaning.kind === 'rate-limited' ? DEFAULT_COOL_DOWN_MS : 500 * 2 ** (tries - 1));
-			const answered = reply.fault === 'hang' || reply.fault === 'stall' ? REQUEST_TIMEOUT_MS - 100 : reply.fault === 'reset' ? 0 : (reply.delayMs ?? 0);
+			const asked =
+				meaning.kind === 'transient' || meaning.kind === 'rate-limited'
+					? meaning.retryAfterMs
+					: undefined;
+			const pause =
+				asked ?? (meaning.kind === 'rate-limited' ? DEFAULT_COOL_DOWN_MS : 500 * 2 ** (tries - 1));
+			const answered =
+				reply.fault === 'hang' || reply.fault === 'stall'
+					? REQUEST_TIMEOUT_MS - 100
+					: reply.fault === 'reset'
+						? 0
+						: (reply.delayMs ?? 0);
 			// Measured where the node decides (its HTTP client's send times): the stand-in shares a busy
 			// event loop and may notice a request late, which would shorten the gap it sees.
 			const gap = sendTime(got[i + 1]) - sendTime(got[i]);
-			if (gap < answered + pause - 50) wrong(`request ${i + 2} came ${gap} ms after a ${meaning.label}; the rules say at least ${answered + pause} ms`);
+			if (gap < answered + pause - 50)
+				wrong(
+					`request ${i + 2} came ${gap} ms after a ${meaning.label}; the rules say at least ${answered + pause} ms`,
+				);
 		}
 
 		let expected: Expected;
 		if (batch.config.mode === 'plain') {
 			const plain = expectPlain(task.replies, batch.config);
 			expected = plain.expected;
-			if (got.length !== plain.requests) wrong(`${got.length} requests, the rules allow exactly ${plain.requests}`);
+			if (got.length !== plain.requests)
+				wrong(`${got.length} requests, the rules allow exactly ${plain.requests}`);
 		} else {
 			const wait = expectWait(servedReplies, batch.config);
 			if ('impossible' in wait) {
@@ -749,7 +992,9 @@ export function checkBatch(
 		const actual = seen.get(task.index);
 		if (!actual) continue; // counted as lost
 		if (actual.route !== expected.route) {
-			wrong(`left on ${actual.route}, expected ${expected.route}${expected.status ? ` (${expected.status})` : ''}`);
+			wrong(
+				`left on ${actual.route}, expected ${expected.route}${expected.status ? ` (${expected.status})` : ''}`,
+			);
 			continue;
 		}
 		const { item } = actual;
@@ -769,16 +1014,27 @@ export function checkBatch(
 		const got = byPath.get(taskStatusPath(task.taskId)) ?? [];
 		if (got.length === 0) return;
 		const lastReply = served[i][served[i].length - 1];
-		const answeredAt = got[got.length - 1].at - timing.startedAt + (lastReply.reply.fault === 'hang' || lastReply.reply.fault === 'stall' ? REQUEST_TIMEOUT_MS : lastReply.reply.delayMs ?? 0);
+		const answeredAt =
+			got[got.length - 1].at -
+			timing.startedAt +
+			(lastReply.reply.fault === 'hang' || lastReply.reply.fault === 'stall'
+				? REQUEST_TIMEOUT_MS
+				: (lastReply.reply.delayMs ?? 0));
 		slowestMs = Math.max(slowestMs, answeredAt);
 		// One item's own span (first to last request) cannot exceed the whole execution's bound.
 		const span = got[got.length - 1].at - got[0].at;
-		if (span > bound) violate(`item ${task.index} was checked over ${span} ms, its chain allows ${chainMs[i]} ms`);
+		if (span > bound)
+			violate(`item ${task.index} was checked over ${span} ms, its chain allows ${chainMs[i]} ms`);
 	});
-	if (wallMs > bound) violate(`the execution took ${wallMs} ms, timeouts x attempts + waits allow ${bound} ms`);
-	if (slowestMs > bound) violate(`an item got its last answer after ${slowestMs} ms, the bound is ${bound} ms`);
+	if (wallMs > bound)
+		violate(`the execution took ${wallMs} ms, timeouts x attempts + waits allow ${bound} ms`);
+	if (slowestMs > bound)
+		violate(`an item got its last answer after ${slowestMs} ms, the bound is ${bound} ms`);
 	// README: "at most this many requests at once".
-	if (extra.maxConcurrent > batch.config.maxInFlight) violate(`${extra.maxConcurrent} requests were open at once, Max Requests in Flight is ${batch.config.maxInFlight}`);
+	if (extra.maxConcurrent > batch.config.maxInFlight)
+		violate(
+			`${extra.maxConcurrent} requests were open at once, Max Requests in Flight is ${batch.config.maxInFlight}`,
+		);
 	// README: "no request or timer outlives it".
 	if (extra.leftOver) violate(`left behind after the execution: ${extra.leftOver}`);
 
@@ -812,21 +1068,38 @@ function checkErrorItem(
 	const error = item.error as (Error & { description?: string | null }) | undefined;
 	if (!error) return wrong('on the error output without an error');
 	const keys = Object.keys(item.json);
-	if (keys.length !== 1 || item.json.error !== error.message) wrong(`error item json is ${JSON.stringify(item.json)}`);
+	if (keys.length !== 1 || item.json.error !== error.message)
+		wrong(`error item json is ${JSON.stringify(item.json)}`);
 	const text = `${error.message} ${error.description ?? ''}`;
 	if (expected.error === 'unreachable') {
 		// README: "CAMB.AI could not answer GET … after N attempts (last: …)", naming the request.
-		const attempts = new RegExp(`could not answer GET /audio-separation/\\S+ after ${config.attempts} attempts \\(last: `);
-		if (!attempts.test(error.message)) wrong(`error "${error.message}", expected "could not answer GET … after ${config.attempts} attempts (last: …)"`);
-		if (!(error.description ?? '').includes(`GET ${taskStatusPath(task.taskId)} ${config.attempts} times`)) {
+		const attempts = new RegExp(
+			`could not answer GET /audio-separation/\\S+ after ${config.attempts} attempts \\(last: `,
+		);
+		if (!attempts.test(error.message))
+			wrong(
+				`error "${error.message}", expected "could not answer GET … after ${config.attempts} attempts (last: …)"`,
+			);
+		if (
+			!(error.description ?? '').includes(
+				`GET ${taskStatusPath(task.taskId)} ${config.attempts} times`,
+			)
+		) {
 			wrong(`the error does not say what was tried for this item: ${text}`);
 		}
 	} else if (expected.error === 'refused') {
 		// Not retried, and the error says which request got which answer.
-		if (!error.message.includes(`GET ${taskStatusPath(task.taskId)} with HTTP ${expected.httpStatus}`)) {
-			wrong(`error "${error.message}", expected "CAMB.AI answered GET ${taskStatusPath(task.taskId)} with HTTP ${expected.httpStatus}"`);
+		if (
+			!error.message.includes(`GET ${taskStatusPath(task.taskId)} with HTTP ${expected.httpStatus}`)
+		) {
+			wrong(
+				`error "${error.message}", expected "CAMB.AI answered GET ${taskStatusPath(task.taskId)} with HTTP ${expected.httpStatus}"`,
+			);
 		}
-	} else if (!/is not a task status/.test(error.message) || !error.message.includes(`item ${task.index} `)) {
+	} else if (
+		!/is not a task status/.test(error.message) ||
+		!error.message.includes(`item ${task.index} `)
+	) {
 		wrong(`error "${error.message}", expected "... for item ${task.index} is not a task status"`);
 	}
 }
@@ -842,34 +1115,59 @@ function checkResultItem(
 ): void {
 	const { json } = item;
 	if (item.error) wrong(`a ${expected.route} item carries an error: ${item.error.message}`);
-	if (json.task_id !== task.taskId || json.n !== task.index) wrong(`carries task_id ${JSON.stringify(json.task_id)} / n ${String(json.n)}: another item's data`);
-	if (json.status !== expected.status) wrong(`status ${JSON.stringify(json.status)}, expected ${expected.status}`);
-	if (json.run_id !== expected.runId) wrong(`run_id ${JSON.stringify(json.run_id)}, expected ${String(expected.runId)}`);
+	if (json.task_id !== task.taskId || json.n !== task.index)
+		wrong(
+			`carries task_id ${JSON.stringify(json.task_id)} / n ${String(json.n)}: another item's data`,
+		);
+	if (json.status !== expected.status)
+		wrong(`status ${JSON.stringify(json.status)}, expected ${expected.status}`);
+	if (json.run_id !== expected.runId)
+		wrong(`run_id ${JSON.stringify(json.run_id)}, expected ${String(expected.runId)}`);
 	const checkCount = (task.carried?.checkCount ?? 0) + expected.checks;
-	if (json.check_count !== checkCount) wrong(`check_count ${String(json.check_count)}, expected ${checkCount}`);
-	if (typeof json.checked_at !== 'string' || Number.isNaN(Date.parse(json.checked_at))) wrong(`checked_at ${String(json.checked_at)}`);
+	if (json.check_count !== checkCount)
+		wrong(`check_count ${String(json.check_count)}, expected ${checkCount}`);
+	if (typeof json.checked_at !== 'string' || Number.isNaN(Date.parse(json.checked_at)))
+		wrong(`checked_at ${String(json.checked_at)}`);
 	const since = json.pending_since;
 	if (task.carried) {
-		if (since !== task.carried.pendingSince) wrong(`pending_since ${String(since)}, carried ${task.carried.pendingSince}`);
-	} else if (expected.sawPending ? typeof since !== 'string' || Number.isNaN(Date.parse(since)) : since !== null) {
-		wrong(`pending_since ${JSON.stringify(since)}, but the task was ${expected.sawPending ? '' : 'never '}seen pending`);
+		if (since !== task.carried.pendingSince)
+			wrong(`pending_since ${String(since)}, carried ${task.carried.pendingSince}`);
+	} else if (
+		expected.sawPending
+			? typeof since !== 'string' || Number.isNaN(Date.parse(since))
+			: since !== null
+	) {
+		wrong(
+			`pending_since ${JSON.stringify(since)}, but the task was ${expected.sawPending ? '' : 'never '}seen pending`,
+		);
 	}
 	if (expected.route === 'failure') {
-		if (json.reason !== expected.reason) wrong(`reason ${String(json.reason)}, expected ${expected.reason}`);
-		if (json.retryable !== expected.retryable) wrong(`retryable ${String(json.retryable)}, expected ${String(expected.retryable)}`);
+		if (json.reason !== expected.reason)
+			wrong(`reason ${String(json.reason)}, expected ${expected.reason}`);
+		if (json.retryable !== expected.retryable)
+			wrong(`retryable ${String(json.retryable)}, expected ${String(expected.retryable)}`);
 		if (typeof json.message !== 'string' || !json.message) wrong('a failure without a message');
 	} else {
-		for (const key of ['reason', 'message', 'retryable', 'error']) if (key in json) wrong(`a ${expected.route} item has "${key}"`);
+		for (const key of ['reason', 'message', 'retryable', 'error'])
+			if (key in json) wrong(`a ${expected.route} item has "${key}"`);
 	}
 	if (expected.route === 'pending') {
 		// Intervals of 1 s ±10%, or a Retry-After of at most 1 s: rounded up, 1 or 2 s.
 		const next = json.next_check_in_seconds;
-		if (typeof next !== 'number' || !Number.isInteger(next) || next < 1 || next > 2) wrong(`next_check_in_seconds ${String(next)}`);
+		if (typeof next !== 'number' || !Number.isInteger(next) || next < 1 || next > 2)
+			wrong(`next_check_in_seconds ${String(next)}`);
 		// Waiting: a task left pending only once Max Wait is over.
-		if (batch.config.mode === 'wait' && got.length > 0 && got[got.length - 1].at < timing.startedAt + batch.config.maxWaitSeconds * 1000 - 50) {
-			wrong(`left pending ${got[got.length - 1].at - timing.startedAt} ms into a ${batch.config.maxWaitSeconds} s wait`);
+		if (
+			batch.config.mode === 'wait' &&
+			got.length > 0 &&
+			got[got.length - 1].at < timing.startedAt + batch.config.maxWaitSeconds * 1000 - 50
+		) {
+			wrong(
+				`left pending ${got[got.length - 1].at - timing.startedAt} ms into a ${batch.config.maxWaitSeconds} s wait`,
+			);
 		}
-	} else if ('next_check_in_seconds' in json) wrong(`a ${expected.route} item has next_check_in_seconds`);
+	} else if ('next_check_in_seconds' in json)
+		wrong(`a ${expected.route} item has next_check_in_seconds`);
 }
 
 export function describeConfig(config: BatchConfig): string {
@@ -888,7 +1186,9 @@ export function describeConfig(config: BatchConfig): string {
 export function executionLimitMs(batch: Batch): number {
 	const { mode, attempts, maxInFlight, maxWaitSeconds } = batch.config;
 	const checksPerItem = mode === 'wait' ? Math.ceil((maxWaitSeconds * 1000) / 900) + 2 : 1;
-	const slot = (batch.tasks.length * checksPerItem * attempts * (REQUEST_TIMEOUT_MS + REPLY_SLACK_MS)) / maxInFlight;
+	const slot =
+		(batch.tasks.length * checksPerItem * attempts * (REQUEST_TIMEOUT_MS + REPLY_SLACK_MS)) /
+		maxInFlight;
 	return Math.ceil(Math.min(600_000, 30_000 + slot + maxWaitSeconds * 1000 + attempts * 4000));
 }
 
@@ -971,12 +1271,15 @@ export async function runSoak(camb: StandIn, options: SoakOptions): Promise<Soak
 		done += report.items;
 		options.onBatch?.(report, done, total);
 	}
-	const sum = (key: 'items' | 'lost' | 'duplicated' | 'misrouted' | 'leaked' | 'strayRequests' | 'requests') =>
-		batches.reduce((total, batch) => total + batch[key], 0);
+	const sum = (
+		key: 'items' | 'lost' | 'duplicated' | 'misrouted' | 'leaked' | 'strayRequests' | 'requests',
+	) => batches.reduce((total, batch) => total + batch[key], 0);
 	const out: Record<Route, number> = { success: 0, pending: 0, failure: 0, error: 0 };
 	for (const batch of batches) for (const route of ROUTES) out[route] += batch.out[route];
 	const served: Record<string, number> = {};
-	for (const batch of batches) for (const [kind, count] of Object.entries(batch.served)) served[kind] = (served[kind] ?? 0) + count;
+	for (const batch of batches)
+		for (const [kind, count] of Object.entries(batch.served))
+			served[kind] = (served[kind] ?? 0) + count;
 	return {
 		seed: options.seed,
 		items: sum('items'),
@@ -1025,5 +1328,12 @@ export function figureLine(report: SoakReport): string {
 }
 
 export function passed(report: SoakReport): boolean {
-	return report.violations.length === 0 && report.lost === 0 && report.duplicated === 0 && report.misrouted === 0 && report.leaked === 0 && report.strayRequests === 0;
+	return (
+		report.violations.length === 0 &&
+		report.lost === 0 &&
+		report.duplicated === 0 &&
+		report.misrouted === 0 &&
+		report.leaked === 0 &&
+		report.strayRequests === 0
+	);
 }

@@ -12,7 +12,17 @@ import { createRequire } from 'node:module';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
-import { readRun, startSession, type CredentialToImport, type Json, type Major, type N8nServer, type N8nSession, type N8nWorker, type RunReader } from '../e2e/n8n';
+import {
+	readRun,
+	startSession,
+	type CredentialToImport,
+	type Json,
+	type Major,
+	type N8nServer,
+	type N8nSession,
+	type N8nWorker,
+	type RunReader,
+} from '../e2e/n8n';
 import type { Postgres, Redis } from './services';
 
 export interface ClusterWorker {
@@ -78,10 +88,17 @@ export interface ClusterOptions {
 	env?: Record<string, string>;
 }
 
-const OWNER = { email: 'owner@example.com', firstName: 'Queue', lastName: 'Test', password: 'Queue-test-0wner-pass' };
+const OWNER = {
+	email: 'owner@example.com',
+	firstName: 'Queue',
+	lastName: 'Test',
+	password: 'Queue-test-0wner-pass',
+};
 
 /** Starts Postgres-backed main + workers; gives the cluster and the ids the workflows got, in order. */
-export async function startQueueCluster(options: ClusterOptions): Promise<{ cluster: QueueCluster; workflowIds: string[] }> {
+export async function startQueueCluster(
+	options: ClusterOptions,
+): Promise<{ cluster: QueueCluster; workflowIds: string[] }> {
 	const { major, postgres, redis } = options;
 	const database = await postgres.createDatabase(`n8n_queue_${major}`);
 	const env: Record<string, string> = {
@@ -119,7 +136,14 @@ export async function startQueueCluster(options: ClusterOptions): Promise<{ clus
 			const started = await Promise.all(
 				names.map(async (name) => {
 					const session = await newSession();
-					return { name, process: await session.startWorker({ concurrency: options.concurrency, readyTimeoutMs: 180_000 }), session };
+					return {
+						name,
+						process: await session.startWorker({
+							concurrency: options.concurrency,
+							readyTimeoutMs: 180_000,
+						}),
+						session,
+					};
 				}),
 			);
 			workers.push(...started);
@@ -129,7 +153,9 @@ export async function startQueueCluster(options: ClusterOptions): Promise<{ clus
 
 		const rest = await ownerSession(main.baseUrl);
 		// n8n stores run data with the `flatted` package; use the copy n8n itself ships.
-		const flatted = createRequire(mainSession.install.n8nScript)('flatted') as { parse(text: string): Json };
+		const flatted = createRequire(mainSession.install.n8nScript)('flatted') as {
+			parse(text: string): Json;
+		};
 		const started = main;
 		const cluster: QueueCluster = {
 			major,
@@ -140,7 +166,9 @@ export async function startQueueCluster(options: ClusterOptions): Promise<{ clus
 			startWorkers,
 			workersThatRan(executionId) {
 				const line = new RegExp(`Worker started execution ${executionId} \\(job`);
-				return workers.filter((worker) => line.test(worker.process.output())).map((worker) => worker.name);
+				return workers
+					.filter((worker) => line.test(worker.process.output()))
+					.map((worker) => worker.name);
 			},
 			async triggerWebhook(webhookPath, body) {
 				const deadline = Date.now() + 60_000;
@@ -153,7 +181,10 @@ export async function startQueueCluster(options: ClusterOptions): Promise<{ clus
 					const text = await response.text();
 					if (response.ok) return;
 					// 2.x registers published webhooks a few seconds after the editor is up.
-					if (response.status !== 404 || Date.now() >= deadline) throw new Error(`webhook ${webhookPath} answered ${response.status}: ${text.slice(0, 500)}`);
+					if (response.status !== 404 || Date.now() >= deadline)
+						throw new Error(
+							`webhook ${webhookPath} answered ${response.status}: ${text.slice(0, 500)}`,
+						);
 					await new Promise((resolve) => setTimeout(resolve, 500));
 				}
 			},
@@ -173,7 +204,17 @@ export async function startQueueCluster(options: ClusterOptions): Promise<{ clus
 				if (!text) throw new Error(`no execution ${id} in the database`);
 				const row = JSON.parse(text) as Json;
 				const run = { data: row.data ? flatted.parse(row.data) : {} };
-				return { ...readRun(run), id: row.id, workflowId: row.workflowId, status: row.status, finished: row.finished, startedAt: row.startedAt, stoppedAt: row.stoppedAt, waitTill: row.waitTill, run };
+				return {
+					...readRun(run),
+					id: row.id,
+					workflowId: row.workflowId,
+					status: row.status,
+					finished: row.finished,
+					startedAt: row.startedAt,
+					stoppedAt: row.stoppedAt,
+					waitTill: row.waitTill,
+					run,
+				};
 			},
 			async stopExecution(id) {
 				return await rest('POST', `/rest/executions/${id}/stop`);
@@ -194,7 +235,9 @@ async function closeAll(sessions: N8nSession[]): Promise<void> {
 }
 
 /** Sets up the owner account, logs in, and gives a REST caller that sends the session cookie. */
-async function ownerSession(baseUrl: string): Promise<(method: string, urlPath: string, body?: Json) => Promise<Json>> {
+async function ownerSession(
+	baseUrl: string,
+): Promise<(method: string, urlPath: string, body?: Json) => Promise<Json>> {
 	const call = async (method: string, urlPath: string, body: Json | undefined, cookie?: string) => {
 		const response = await fetch(`${baseUrl}${urlPath}`, {
 			method,
@@ -202,11 +245,15 @@ async function ownerSession(baseUrl: string): Promise<(method: string, urlPath: 
 			body: body === undefined ? undefined : JSON.stringify(body),
 		});
 		const text = await response.text();
-		if (!response.ok) throw new Error(`${method} ${urlPath} answered ${response.status}: ${text.slice(0, 500)}`);
+		if (!response.ok)
+			throw new Error(`${method} ${urlPath} answered ${response.status}: ${text.slice(0, 500)}`);
 		return { response, json: text ? (JSON.parse(text) as Json) : {} };
 	};
 	await call('POST', '/rest/owner/setup', OWNER);
-	const { response } = await call('POST', '/rest/login', { emailOrLdapLoginId: OWNER.email, password: OWNER.password });
+	const { response } = await call('POST', '/rest/login', {
+		emailOrLdapLoginId: OWNER.email,
+		password: OWNER.password,
+	});
 	const cookie = response.headers
 		.getSetCookie()
 		.map((header) => header.split(';')[0])
@@ -218,6 +265,9 @@ async function ownerSession(baseUrl: string): Promise<(method: string, urlPath: 
 /** The bytes of a binary property stored in filesystem mode under the shared storage path. */
 export function storedBinary(storagePath: string, binary: Json): Buffer {
 	const match = /^filesystem(?:-v2)?:(.+)$/.exec(String(binary.id));
-	if (!match) throw new Error(`binary data is not in filesystem mode: ${JSON.stringify(binary).slice(0, 300)}`);
+	if (!match)
+		throw new Error(
+			`binary data is not in filesystem mode: ${JSON.stringify(binary).slice(0, 300)}`,
+		);
 	return fs.readFileSync(path.join(storagePath, match[1]));
 }

@@ -6,6 +6,9 @@ export function queueMajors(): Major[] {
 	const chosen = process.env.CAMB_QUEUE_MAJORS?.split(/[ ,]+/).filter(Boolean);
 	if (!chosen) return all;
 	const unknown = chosen.filter((major) => !all.includes(major as Major));
-	if (unknown.length) throw new Error(`CAMB_QUEUE_MAJORS names majors versions.json does not pin: ${unknown.join(', ')}`);
+	if (unknown.length)
+		throw new Error(
+			`CAMB_QUEUE_MAJORS names majors versions.json does not pin: ${unknown.join(', ')}`,
+		);
 	return chosen as Major[];
 }

@@ -17,7 +17,12 @@ function postgresBinDir(): string | undefined {
 	if (!fs.existsSync(root)) return undefined;
 	const majors = fs
 		.readdirSync(root)
-		.filter((name) => /^\d+$/.test(name) && fs.existsSync(path.join(root, name, 'bin', 'initdb')) && fs.existsSync(path.join(root, name, 'bin', 'postgres')))
+		.filter(
+			(name) =>
+				/^\d+$/.test(name) &&
+				fs.existsSync(path.join(root, name, 'bin', 'initdb')) &&
+				fs.existsSync(path.join(root, name, 'bin', 'postgres')),
+		)
 		.sort((a, b) => Number(b) - Number(a));
 	return majors.length ? path.join(root, majors[0], 'bin') : undefined;
 }
@@ -31,14 +36,24 @@ function onPath(command: string): boolean {
  * root; CI machines are fresh). Returns what it did, for the log.
  */
 export function ensureServicePackages(): string {
-	const missing = [...(postgresBinDir() ? [] : ['postgresql']), ...(onPath('redis-server') ? [] : ['redis-server'])];
+	const missing = [
+		...(postgresBinDir() ? [] : ['postgresql']),
+		...(onPath('redis-server') ? [] : ['redis-server']),
+	];
 	if (missing.length === 0) return 'postgresql and redis-server already installed';
 	const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-	for (const args of [['update', '-qq'], ['install', '-y', '-qq', '--no-install-recommends', ...missing]]) {
+	for (const args of [
+		['update', '-qq'],
+		['install', '-y', '-qq', '--no-install-recommends', ...missing],
+	]) {
 		const result = spawnSync('apt-get', args, { encoding: 'utf8', env, timeout: 600_000 });
-		if (result.status !== 0) throw new Error(`apt-get ${args.join(' ')} failed (${result.status}):\n${result.stdout.slice(-3000)}\n${result.stderr.slice(-3000)}`);
+		if (result.status !== 0)
+			throw new Error(
+				`apt-get ${args.join(' ')} failed (${result.status}):\n${result.stdout.slice(-3000)}\n${result.stderr.slice(-3000)}`,
+			);
 	}
-	if (!postgresBinDir() || !onPath('redis-server')) throw new Error(`apt-get installed ${missing.join(' ')} but the binaries are still missing`);
+	if (!postgresBinDir() || !onPath('redis-server'))
+		throw new Error(`apt-get installed ${missing.join(' ')} but the binaries are still missing`);
 	return `installed ${missing.join(' ')} with apt-get`;
 }
 
@@ -57,14 +72,22 @@ export interface Redis {
 	stop(): Promise<void>;
 }
 
-async function until(what: string, timeoutMs: number, check: () => Promise<boolean>, process: BackgroundProcess): Promise<void> {
+async function until(
+	what: string,
+	timeoutMs: number,
+	check: () => Promise<boolean>,
+	process: BackgroundProcess,
+): Promise<void> {
 	const deadline = Date.now() + timeoutMs;
 	for (;;) {
-		if (process.exited()) throw new Error(`${what} exited before it was ready:\n${process.output().slice(-4000)}`);
+		if (process.exited())
+			throw new Error(`${what} exited before it was ready:\n${process.output().slice(-4000)}`);
 		if (await check().catch(() => false)) return;
 		if (Date.now() >= deadline) {
 			await process.stop();
-			throw new Error(`${what} was not ready after ${timeoutMs / 1000} s:\n${process.output().slice(-4000)}`);
+			throw new Error(
+				`${what} was not ready after ${timeoutMs / 1000} s:\n${process.output().slice(-4000)}`,
+			);
 		}
 		await new Promise((resolve) => setTimeout(resolve, 200));
 	}
@@ -86,46 +109,102 @@ function postgresOwnedDir(parent: string, name: string): string {
  */
 export async function startPostgres(workDir: string): Promise<Postgres> {
 	const bin = postgresBinDir();
-	if (!bin) throw new Error('no Postgres server binaries under /usr/lib/postgresql: call ensureServicePackages() first');
+	if (!bin)
+		throw new Error(
+			'no Postgres server binaries under /usr/lib/postgresql: call ensureServicePackages() first',
+		);
 	const dataDir = postgresOwnedDir(workDir, 'pgdata');
 	const socketDir = postgresOwnedDir(workDir, 'pgsocket');
-	const asPostgres = (command: string, ...args: string[]) => ['-u', 'postgres', '--', path.join(bin, command), ...args];
+	const asPostgres = (command: string, ...args: string[]) => [
+		'-u',
+		'postgres',
+		'--',
+		path.join(bin, command),
+		...args,
+	];
 	const env = { PATH: process.env.PATH ?? '/usr/bin:/bin', LANG: 'C.UTF-8' };
 
-	const initdb = await runProcess('runuser', asPostgres('initdb', '-D', dataDir, '-U', 'postgres', '--auth=trust', '-E', 'UTF8', '--no-sync'), {
-		cwd: workDir,
-		env,
-		timeoutMs: 120_000,
-	});
-	if (initdb.exitCode !== 0) throw new Error(`initdb failed (${initdb.exitCode}):\n${initdb.stdout}\n${initdb.stderr}`);
+	const initdb = await runProcess(
+		'runuser',
+		asPostgres(
+			'initdb',
+			'-D',
+			dataDir,
+			'-U',
+			'postgres',
+			'--auth=trust',
+			'-E',
+			'UTF8',
+			'--no-sync',
+		),
+		{
+			cwd: workDir,
+			env,
+			timeoutMs: 120_000,
+		},
+	);
+	if (initdb.exitCode !== 0)
+		throw new Error(`initdb failed (${initdb.exitCode}):\n${initdb.stdout}\n${initdb.stderr}`);
 
 	const port = await freePort();
 	const server = startBackgroundProcess(
 		'runuser',
 		asPostgres(
 			'postgres',
-			'-D', dataDir,
-			'-p', String(port),
-			'-k', socketDir,
-			'-c', 'listen_addresses=127.0.0.1',
-			'-c', 'fsync=off',
-			'-c', 'synchronous_commit=off',
-			'-c', 'full_page_writes=off',
-			'-c', 'max_connections=200',
+			'-D',
+			dataDir,
+			'-p',
+			String(port),
+			'-k',
+			socketDir,
+			'-c',
+			'listen_addresses=127.0.0.1',
+			'-c',
+			'fsync=off',
+			'-c',
+			'synchronous_commit=off',
+			'-c',
+			'full_page_writes=off',
+			'-c',
+			'max_connections=200',
 		),
 		{ cwd: workDir, env },
 	);
 	const psql = (database: string, sql: string) =>
-		runProcess(path.join(bin, 'psql'), ['-h', '127.0.0.1', '-p', String(port), '-U', 'postgres', '-d', database, '-v', 'ON_ERROR_STOP=1', '-At', '-c', sql], {
-			cwd: workDir,
-			env,
-			timeoutMs: 60_000,
-		});
-	await until('postgres', 60_000, async () => (await psql('postgres', 'select 1')).exitCode === 0, server);
+		runProcess(
+			path.join(bin, 'psql'),
+			[
+				'-h',
+				'127.0.0.1',
+				'-p',
+				String(port),
+				'-U',
+				'postgres',
+				'-d',
+				database,
+				'-v',
+				'ON_ERROR_STOP=1',
+				'-At',
+				'-c',
+				sql,
+			],
+			{
+				cwd: workDir,
+				env,
+				timeoutMs: 60_000,
+			},
+		);
+	await until(
+		'postgres',
+		60_000,
+		async () => (await psql('postgres', 'select 1')).exitCode === 0,
+		server,
+	);
 
 	const query = async (database: string, sql: string) => {
 		const result = await psql(database, sql);
-		if (result.exitCode !== 0) throw new Error(`psql failed (${result.exitCode}) on ${sql}:\n${result.stderr}`);
+		if (result.exitCode !== 0)
+			throw new Error(`psql failed (${result.exitCode}) on ${sql}:\n${result.stderr}`);
 		return result.stdout.trim();
 	};
 	return {
@@ -170,7 +249,20 @@ export async function startRedis(workDir: string): Promise<Redis> {
 	fs.mkdirSync(dir);
 	const server = startBackgroundProcess(
 		'redis-server',
-		['--bind', '127.0.0.1', '--port', String(port), '--save', '', '--appendonly', 'no', '--dir', dir, '--protected-mode', 'yes'],
+		[
+			'--bind',
+			'127.0.0.1',
+			'--port',
+			String(port),
+			'--save',
+			'',
+			'--appendonly',
+			'no',
+			'--dir',
+			dir,
+			'--protected-mode',
+			'yes',
+		],
 		{ cwd: dir, env: { PATH: process.env.PATH ?? '/usr/bin:/bin' } },
 	);
 	await until('redis-server', 30_000, () => redisPing(port), server);

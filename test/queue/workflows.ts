@@ -12,7 +12,8 @@ export const WAIT_NODE = 'Wait before next check';
 /** Replaces the example's Manual Trigger (its first node) with a Webhook trigger at `webhookPath`. */
 function withWebhookTrigger(workflow: Json, webhookPath: string): Json {
 	const trigger = workflow.nodes[0];
-	if (trigger.type !== 'n8n-nodes-base.manualTrigger') throw new Error(`${workflow.name}: the first node is ${trigger.type}, not a Manual Trigger`);
+	if (trigger.type !== 'n8n-nodes-base.manualTrigger')
+		throw new Error(`${workflow.name}: the first node is ${trigger.type}, not a Manual Trigger`);
 	workflow.nodes[0] = {
 		id: trigger.id,
 		name: 'Webhook',
@@ -33,13 +34,19 @@ export function pollWorkflow(webhookPath: string): Json {
 	const workflow = withWebhookTrigger(loadExample('poll-until-done.json'), webhookPath);
 	const taskId = nodeNamed(workflow, 'Task ID');
 	// The example's "Task ID" node holds one placeholder id; here the ids come from the request.
-	Object.assign(taskId, { type: 'n8n-nodes-base.splitOut', typeVersion: 1, parameters: { fieldToSplitOut: 'body.tasks', include: 'noOtherFields', options: {} } });
+	Object.assign(taskId, {
+		type: 'n8n-nodes-base.splitOut',
+		typeVersion: 1,
+		parameters: { fieldToSplitOut: 'body.tasks', include: 'noOtherFields', options: {} },
+	});
 	delete taskId.notes;
 	return workflow;
 }
 
 /** The body that starts pollWorkflow() for these tasks. */
-export const tasksBody = (taskIds: string[]) => ({ tasks: taskIds.map((task_id) => ({ task_id })) });
+export const tasksBody = (taskIds: string[]) => ({
+	tasks: taskIds.map((task_id) => ({ task_id })),
+});
 
 /** Sets options of the status node (merged into what the example has). */
 export function withStatusOptions(workflow: Json, options: Json, parameters: Json = {}): Json {
@@ -60,8 +67,15 @@ export function withLoopWait(workflow: Json, seconds: number): Json {
  * and after "Stems ready": a Wait long enough to park the execution, then two Crypto nodes that
  * hash the stems. Those read the binary data on whatever worker resumes the execution.
  */
-export function stemsThenParkWorkflow(webhookPath: string, urls: { audio: string; submit: string }, parkSeconds: number): Json {
-	const workflow = withWebhookTrigger(loadExample('submit-wait-and-download-stems.json'), webhookPath);
+export function stemsThenParkWorkflow(
+	webhookPath: string,
+	urls: { audio: string; submit: string },
+	parkSeconds: number,
+): Json {
+	const workflow = withWebhookTrigger(
+		loadExample('submit-wait-and-download-stems.json'),
+		webhookPath,
+	);
 	nodeNamed(workflow, 'Download audio').parameters.url = urls.audio;
 	nodeNamed(workflow, 'Submit to CAMB.AI').parameters.url = urls.submit;
 	const hash = (stem: 'foreground' | 'background', x: number) => ({
@@ -70,7 +84,14 @@ export function stemsThenParkWorkflow(webhookPath: string, urls: { audio: string
 		type: 'n8n-nodes-base.crypto',
 		typeVersion: 1,
 		position: [x, stem === 'foreground' ? -60 : 140],
-		parameters: { action: 'hash', type: 'SHA256', binaryData: true, binaryPropertyName: stem, dataPropertyName: `${stem}_sha256`, encoding: 'hex' },
+		parameters: {
+			action: 'hash',
+			type: 'SHA256',
+			binaryData: true,
+			binaryPropertyName: stem,
+			dataPropertyName: `${stem}_sha256`,
+			encoding: 'hex',
+		},
 	});
 	workflow.nodes.push(
 		{

@@ -41,7 +41,13 @@ function rawGet(standIn: StandIn, path: string, timeoutMs: number): Promise<RawO
 			req.destroy();
 			resolve(outcome);
 		};
-		const req = http.request({ host: '127.0.0.1', port: standIn.port, path, method: 'GET', agent: false });
+		const req = http.request({
+			host: '127.0.0.1',
+			port: standIn.port,
+			path,
+			method: 'GET',
+			agent: false,
+		});
 		const timer = setTimeout(settle, timeoutMs);
 		req.on('response', (res) => {
 			outcome.kind = 'response';
@@ -107,7 +113,10 @@ function streamGet(
 			peakArrayBuffers = Math.max(peakArrayBuffers, now.arrayBuffers);
 		};
 		const sampler = setInterval(sample, 5);
-		const outcome: Omit<StreamOutcome, 'bytes' | 'firstMismatch' | 'rssGrowth' | 'arrayBuffersGrowth'> = { ended: false };
+		const outcome: Omit<
+			StreamOutcome,
+			'bytes' | 'firstMismatch' | 'rssGrowth' | 'arrayBuffersGrowth'
+		> = { ended: false };
 		let settled = false;
 		const settle = () => {
 			if (settled) return;
@@ -125,7 +134,13 @@ function streamGet(
 			});
 		};
 		const timer = setTimeout(settle, options.timeoutMs);
-		const req = http.request({ host: '127.0.0.1', port: standIn.port, path, method: 'GET', agent: false });
+		const req = http.request({
+			host: '127.0.0.1',
+			port: standIn.port,
+			path,
+			method: 'GET',
+			agent: false,
+		});
 		req.on('response', (res) => {
 			outcome.status = res.statusCode;
 			outcome.headers = res.headers;
@@ -158,14 +173,17 @@ function streamGet(
 async function untilRecorded(standIn: StandIn, count: number): Promise<void> {
 	const deadline = Date.now() + 5000;
 	while (standIn.requests.length < count) {
-		if (Date.now() > deadline) throw new Error(`stand-in recorded ${standIn.requests.length} requests, expected ${count}`);
+		if (Date.now() > deadline)
+			throw new Error(`stand-in recorded ${standIn.requests.length} requests, expected ${count}`);
 		await new Promise((r) => setTimeout(r, 5));
 	}
 }
 
 /** Ref'd timers only: the ones that would keep the process (and jest) alive. */
 function refdTimerCount(): number {
-	const info = (process as unknown as { getActiveResourcesInfo(): string[] }).getActiveResourcesInfo();
+	const info = (
+		process as unknown as { getActiveResourcesInfo(): string[] }
+	).getActiveResourcesInfo();
 	return info.filter((name) => name === 'Timeout').length;
 }
 
@@ -178,7 +196,8 @@ describe('CAMB stand-in', () => {
 	afterEach(() => standIn.reset());
 	afterAll(() => standIn.close());
 
-	const status = (taskId: string, init?: RequestInit) => fetch(standIn.baseUrl + taskStatusPath(taskId), init);
+	const status = (taskId: string, init?: RequestInit) =>
+		fetch(standIn.baseUrl + taskStatusPath(taskId), init);
 
 	describe('listening', () => {
 		it('binds a free port on 127.0.0.1 and reports it without a trailing slash', async () => {
@@ -233,7 +252,9 @@ describe('CAMB stand-in', () => {
 		});
 
 		it('scripts any method and path with on(), matching the pathname and ignoring the query', async () => {
-			standIn.on('post', '/audio-separation-results', { json: { '7': { foreground_audio_url: 'fg' } } });
+			standIn.on('post', '/audio-separation-results', {
+				json: { '7': { foreground_audio_url: 'fg' } },
+			});
 			const res = await fetch(`${standIn.baseUrl}/audio-separation-results?x=1`, {
 				method: 'POST',
 				headers: { 'content-type': 'application/json' },
@@ -247,7 +268,9 @@ describe('CAMB stand-in', () => {
 
 		it('rejects scripting mistakes at once', () => {
 			expect(() => standIn.task('t')).toThrow(/no replies/);
-			expect(() => standIn.task('t', { json: 'SUCCESS', text: 'SUCCESS' })).toThrow(/both json and text/);
+			expect(() => standIn.task('t', { json: 'SUCCESS', text: 'SUCCESS' })).toThrow(
+				/both json and text/,
+			);
 			expect(() => standIn.task('t', { status: 42 })).toThrow(/invalid status/);
 		});
 	});
@@ -261,7 +284,12 @@ describe('CAMB stand-in', () => {
 		});
 
 		it('sends the object shape as JSON with the given status', async () => {
-			const answer = { status: 'ERROR', run_id: null, exception_reason: 'SOURCE_TOO_LONG', message: null };
+			const answer = {
+				status: 'ERROR',
+				run_id: null,
+				exception_reason: 'SOURCE_TOO_LONG',
+				message: null,
+			};
 			standIn.task('obj', { status: 200, json: answer }, { status: 503, json: { detail: 'busy' } });
 			const first = await status('obj');
 			expect(first.status).toBe(200);
@@ -289,7 +317,11 @@ describe('CAMB stand-in', () => {
 		});
 
 		it('sends extra headers such as retry-after', async () => {
-			standIn.task('limited', { status: 429, json: { detail: 'Too Many Requests' }, headers: { 'retry-after': '2', 'retry-after-ms': '1500' } });
+			standIn.task('limited', {
+				status: 429,
+				json: { detail: 'Too Many Requests' },
+				headers: { 'retry-after': '2', 'retry-after-ms': '1500' },
+			});
 			const res = await status('limited');
 			expect(res.status).toBe(429);
 			expect(res.headers.get('retry-after')).toBe('2');
@@ -348,7 +380,9 @@ describe('CAMB stand-in', () => {
 			expect(standIn.requests[0].path).toBe('/audio-separation/..%2Flist-voices');
 			expect(standIn.requestsForTask('../list-voices')).toHaveLength(1);
 			// The real /list-voices is still its own route.
-			expect(await (await fetch(`${standIn.baseUrl}/list-voices`)).json()).toEqual([{ id: 1, voice_name: 'stand-in' }]);
+			expect(await (await fetch(`${standIn.baseUrl}/list-voices`)).json()).toEqual([
+				{ id: 1, voice_name: 'stand-in' },
+			]);
 		});
 
 		it('does not normalise dot segments a client sends unencoded', async () => {
@@ -363,8 +397,13 @@ describe('CAMB stand-in', () => {
 	describe('recording', () => {
 		it('records method, raw path with query, headers, body and arrival time', async () => {
 			const before = Date.now();
-			await fetch(`${standIn.baseUrl}${taskStatusPath('rec')}?traceId=9`, { headers: { 'x-api-key': 'secret', 'X-Custom': 'yes' } });
-			await fetch(`${standIn.baseUrl}/audio-separation-results`, { method: 'POST', body: '{"run_ids":[1,2]}' });
+			await fetch(`${standIn.baseUrl}${taskStatusPath('rec')}?traceId=9`, {
+				headers: { 'x-api-key': 'secret', 'X-Custom': 'yes' },
+			});
+			await fetch(`${standIn.baseUrl}/audio-separation-results`, {
+				method: 'POST',
+				body: '{"run_ids":[1,2]}',
+			});
 			const after = Date.now();
 
 			expect(standIn.requests).toHaveLength(2);
@@ -383,7 +422,11 @@ describe('CAMB stand-in', () => {
 		it("records when this process's HTTP client sent a request, however late the stand-in notices it", async () => {
 			const sent = Date.now();
 			const answered = new Promise<void>((resolve, reject) => {
-				http.get(`${standIn.baseUrl}${taskStatusPath('late')}`, (res) => res.resume().on('end', resolve)).on('error', reject);
+				http
+					.get(`${standIn.baseUrl}${taskStatusPath('late')}`, (res) =>
+						res.resume().on('end', resolve),
+					)
+					.on('error', reject);
 			});
 			// node:http hands the request its socket (and publishes the send) on the next tick.
 			await new Promise((resolve) => process.nextTick(resolve));
@@ -405,7 +448,10 @@ describe('CAMB stand-in', () => {
 		it('reads a large body completely before answering', async () => {
 			const big = JSON.stringify({ run_ids: Array.from({ length: 50_000 }, (_, i) => i) });
 			standIn.on('POST', '/audio-separation-results', { json: {} });
-			const res = await fetch(`${standIn.baseUrl}/audio-separation-results`, { method: 'POST', body: big });
+			const res = await fetch(`${standIn.baseUrl}/audio-separation-results`, {
+				method: 'POST',
+				body: big,
+			});
 			expect(res.status).toBe(200);
 			expect(standIn.requests[0].body).toBe(big);
 		});
@@ -415,7 +461,10 @@ describe('CAMB stand-in', () => {
 			await status('two');
 			await fetch(`${standIn.baseUrl}${taskStatusPath('one')}?again=1`);
 			await fetch(`${standIn.baseUrl}${taskStatusPath('one')}`, { method: 'DELETE' });
-			expect(standIn.requestsForTask('one').map((r) => r.path)).toEqual(['/audio-separation/one', '/audio-separation/one?again=1']);
+			expect(standIn.requestsForTask('one').map((r) => r.path)).toEqual([
+				'/audio-separation/one',
+				'/audio-separation/one?again=1',
+			]);
 			expect(standIn.requestsForTask('two')).toHaveLength(1);
 			expect(standIn.requestsForTask('three')).toEqual([]);
 		});
@@ -456,7 +505,9 @@ describe('CAMB stand-in', () => {
 			expect(outcome.kind).toBe('timeout');
 			expect(outcome.received.length).toBe(0);
 			// fetch with an abort signal times out the same way.
-			await expect(status('hang', { signal: AbortSignal.timeout(200) })).rejects.toThrow(/aborted|timeout/i);
+			await expect(status('hang', { signal: AbortSignal.timeout(200) })).rejects.toThrow(
+				/aborted|timeout/i,
+			);
 			expect(standIn.requestsForTask('hang')).toHaveLength(2);
 		});
 
@@ -483,7 +534,10 @@ describe('CAMB stand-in', () => {
 				() => 'completed',
 				() => 'failed',
 			);
-			const winner = await Promise.race([read, new Promise((r) => setTimeout(() => r('still waiting'), 300))]);
+			const winner = await Promise.race([
+				read,
+				new Promise((r) => setTimeout(() => r('still waiting'), 300)),
+			]);
 			expect(winner).toBe('still waiting');
 			controller.abort();
 			expect(await read).toBe('failed');
@@ -495,7 +549,9 @@ describe('CAMB stand-in', () => {
 
 		it('streams 50 MB of the pattern with content-length and a binary content-type, every byte in order', async () => {
 			standIn.on('GET', '/stems/fg_audio.flac', { stream: { bytes: 50 * MB } });
-			const outcome = await streamGet(standIn, '/stems/fg_audio.flac?X-Amz-Signature=abc', { timeoutMs: 20_000 });
+			const outcome = await streamGet(standIn, '/stems/fg_audio.flac?X-Amz-Signature=abc', {
+				timeoutMs: 20_000,
+			});
 			expect(outcome.status).toBe(200);
 			expect(outcome.headers?.['content-type']).toBe('application/octet-stream');
 			expect(outcome.headers?.['content-length']).toBe(String(50 * MB));
@@ -562,7 +618,10 @@ describe('CAMB stand-in', () => {
 			expect(outcome.ended).toBe(true);
 			expect(outcome.firstMismatch).toBeUndefined();
 
-			standIn.on('GET', '/typed', { stream: { bytes: 10 }, headers: { 'content-type': 'audio/wav' } });
+			standIn.on('GET', '/typed', {
+				stream: { bytes: 10 },
+				headers: { 'content-type': 'audio/wav' },
+			});
 			const typed = await fetch(`${standIn.baseUrl}/typed`);
 			expect(typed.headers.get('content-type')).toBe('audio/wav');
 			expect(Buffer.from(await typed.arrayBuffer())).toEqual(streamPattern(0, 10));
@@ -574,7 +633,9 @@ describe('CAMB stand-in', () => {
 			const body = Buffer.from(await (await fetch(`${standIn.baseUrl}/small`)).arrayBuffer());
 			expect(body.equals(streamPattern(0, length))).toBe(true);
 			// It repeats with its period, and streamPattern() can start anywhere.
-			expect(body.subarray(STREAM_PATTERN_PERIOD, STREAM_PATTERN_PERIOD + 100)).toEqual(body.subarray(0, 100));
+			expect(body.subarray(STREAM_PATTERN_PERIOD, STREAM_PATTERN_PERIOD + 100)).toEqual(
+				body.subarray(0, 100),
+			);
 			expect(streamPattern(12_345, 1000)).toEqual(body.subarray(12_345, 13_345));
 
 			const empty = await fetch(`${standIn.baseUrl}/small`);
@@ -608,7 +669,11 @@ describe('CAMB stand-in', () => {
 		});
 
 		it('stall: the full content-length and the reply headers, then half the body, then nothing', async () => {
-			standIn.on('GET', '/stalled', { stream: { bytes: 10 * MB + 1 }, fault: 'stall', headers: { 'x-extra': '1' } });
+			standIn.on('GET', '/stalled', {
+				stream: { bytes: 10 * MB + 1 },
+				fault: 'stall',
+				headers: { 'x-extra': '1' },
+			});
 			const outcome = await streamGet(standIn, '/stalled', { timeoutMs: 600 });
 			expect(outcome.status).toBe(200);
 			expect(outcome.headers?.['content-length']).toBe(String(10 * MB + 1));
@@ -619,7 +684,12 @@ describe('CAMB stand-in', () => {
 		});
 
 		it('works with delayMs and in a sequence', async () => {
-			standIn.on('GET', '/seq', { stream: { bytes: 1000 }, delayMs: 100 }, { status: 404, json: { detail: 'Not Found' } });
+			standIn.on(
+				'GET',
+				'/seq',
+				{ stream: { bytes: 1000 }, delayMs: 100 },
+				{ status: 404, json: { detail: 'Not Found' } },
+			);
 			const started = Date.now();
 			const first = await streamGet(standIn, '/seq', { timeoutMs: 2000 });
 			expect(Date.now() - started).toBeGreaterThanOrEqual(90);
@@ -629,12 +699,24 @@ describe('CAMB stand-in', () => {
 		});
 
 		it('rejects stream scripting mistakes at once', () => {
-			expect(() => standIn.on('GET', '/x', { stream: { bytes: 1 }, json: {} })).toThrow(/both json and stream/);
-			expect(() => standIn.on('GET', '/x', { stream: { bytes: 1 }, text: '' })).toThrow(/both text and stream/);
-			expect(() => standIn.on('GET', '/x', { stream: { bytes: -1 } })).toThrow(/invalid stream bytes/);
-			expect(() => standIn.on('GET', '/x', { stream: { bytes: 1.5 } })).toThrow(/invalid stream bytes/);
-			expect(() => standIn.on('GET', '/x', { stream: { bytes: 1, chunkBytes: 0 } })).toThrow(/invalid stream chunkBytes/);
-			expect(() => standIn.on('GET', '/x', { stream: { bytes: 1, chunkBytes: 2 * MB } })).toThrow(/invalid stream chunkBytes/);
+			expect(() => standIn.on('GET', '/x', { stream: { bytes: 1 }, json: {} })).toThrow(
+				/both json and stream/,
+			);
+			expect(() => standIn.on('GET', '/x', { stream: { bytes: 1 }, text: '' })).toThrow(
+				/both text and stream/,
+			);
+			expect(() => standIn.on('GET', '/x', { stream: { bytes: -1 } })).toThrow(
+				/invalid stream bytes/,
+			);
+			expect(() => standIn.on('GET', '/x', { stream: { bytes: 1.5 } })).toThrow(
+				/invalid stream bytes/,
+			);
+			expect(() => standIn.on('GET', '/x', { stream: { bytes: 1, chunkBytes: 0 } })).toThrow(
+				/invalid stream chunkBytes/,
+			);
+			expect(() => standIn.on('GET', '/x', { stream: { bytes: 1, chunkBytes: 2 * MB } })).toThrow(
+				/invalid stream chunkBytes/,
+			);
 		});
 	});
 
@@ -687,12 +769,19 @@ describe('CAMB stand-in with an api key', () => {
 		expect(right.status).toBe(200);
 		expect(await right.json()).toBe('PENDING');
 
-		expect(standIn.requestsForTask('t').map((r) => r.headers['x-api-key'])).toEqual([undefined, 'bad-key', 'good-key']);
+		expect(standIn.requestsForTask('t').map((r) => r.headers['x-api-key'])).toEqual([
+			undefined,
+			'bad-key',
+			'good-key',
+		]);
 	});
 
 	it('guards the defaults too (the credential test relies on it)', async () => {
 		expect((await fetch(`${standIn.baseUrl}/list-voices`)).status).toBe(401);
-		expect((await fetch(`${standIn.baseUrl}/list-voices`, { headers: { 'x-api-key': 'good-key' } })).status).toBe(200);
+		expect(
+			(await fetch(`${standIn.baseUrl}/list-voices`, { headers: { 'x-api-key': 'good-key' } }))
+				.status,
+		).toBe(200);
 	});
 
 	it('keeps the key after reset()', async () => {
@@ -724,7 +813,9 @@ describe('CAMB stand-in latency', () => {
 
 			// reset() keeps the latency.
 			standIn.reset();
-			expect((await timed(`${standIn.baseUrl}/list-voices`, 'k')).elapsed).toBeGreaterThanOrEqual(140);
+			expect((await timed(`${standIn.baseUrl}/list-voices`, 'k')).elapsed).toBeGreaterThanOrEqual(
+				140,
+			);
 		} finally {
 			await standIn.close();
 		}
@@ -765,13 +856,16 @@ describe('CAMB stand-in close()', () => {
 		const standIn = await startStandIn();
 		standIn.on('GET', '/huge', { stream: { bytes: 4 * 1024 * 1024 * 1024 } });
 		let received = 0;
-		const req = http.get({ host: '127.0.0.1', port: standIn.port, path: '/huge', agent: false }, (res) => {
-			res.on('data', (chunk: Buffer) => {
-				received += chunk.length;
-				if (received >= 1024 * 1024) res.pause(); // and never resume
-			});
-			res.on('error', () => undefined);
-		});
+		const req = http.get(
+			{ host: '127.0.0.1', port: standIn.port, path: '/huge', agent: false },
+			(res) => {
+				res.on('data', (chunk: Buffer) => {
+					received += chunk.length;
+					if (received >= 1024 * 1024) res.pause(); // and never resume
+				});
+				res.on('error', () => undefined);
+			},
+		);
 		req.on('error', () => undefined);
 		try {
 			await untilRecorded(standIn, 1);
@@ -796,7 +890,10 @@ describe('CAMB stand-in close()', () => {
 		standIn.task('slow', { json: 'SUCCESS', delayMs: 60_000 });
 		const baseline = refdTimerCount();
 		const pending = new Promise<string>((resolve) => {
-			const req = http.get({ host: '127.0.0.1', port: standIn.port, path: taskStatusPath('slow'), agent: false }, () => resolve('answered'));
+			const req = http.get(
+				{ host: '127.0.0.1', port: standIn.port, path: taskStatusPath('slow'), agent: false },
+				() => resolve('answered'),
+			);
 			req.on('error', () => resolve('dropped'));
 		});
 		await untilRecorded(standIn, 1);
@@ -820,12 +917,17 @@ describe('maxConcurrent', () => {
 		const standIn = await startStandIn();
 		try {
 			standIn.task('slow', { json: 'PENDING', delayMs: 100 });
-			await Promise.all([1, 2, 3].map(() => fetch(`${standIn.baseUrl}/audio-separation/slow`).then((r) => r.text())));
+			await Promise.all(
+				[1, 2, 3].map(() =>
+					fetch(`${standIn.baseUrl}/audio-separation/slow`).then((r) => r.text()),
+				),
+			);
 			expect(standIn.maxConcurrent).toBe(3);
 			standIn.reset();
 			expect(standIn.maxConcurrent).toBe(0);
 			standIn.task('slow', { json: 'PENDING', delayMs: 50 });
-			for (let i = 0; i < 2; i++) await fetch(`${standIn.baseUrl}/audio-separation/slow`).then((r) => r.text());
+			for (let i = 0; i < 2; i++)
+				await fetch(`${standIn.baseUrl}/audio-separation/slow`).then((r) => r.text());
 			expect(standIn.maxConcurrent).toBe(1);
 		} finally {
 			await standIn.close();

@@ -185,7 +185,8 @@ function ring(): Buffer {
 		x ^= x << 5;
 		buffer[i] = x & 0xff;
 	}
-	for (let i = STREAM_PATTERN_PERIOD; i < buffer.length; i++) buffer[i] = buffer[i - STREAM_PATTERN_PERIOD];
+	for (let i = STREAM_PATTERN_PERIOD; i < buffer.length; i++)
+		buffer[i] = buffer[i - STREAM_PATTERN_PERIOD];
 	patternRing = buffer;
 	return buffer;
 }
@@ -229,7 +230,9 @@ export function checkStreamPattern(): StreamPatternCheck {
 			return firstMismatch;
 		},
 		update(chunk: Uint8Array) {
-			const data = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+			const data = Buffer.isBuffer(chunk)
+				? chunk
+				: Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
 			for (let done = 0; firstMismatch === undefined && done < data.length; ) {
 				const piece = Math.min(MAX_STREAM_CHUNK_BYTES, data.length - done);
 				const actual = data.subarray(done, done + piece);
@@ -255,12 +258,17 @@ function validateReplies(route: string, replies: Reply[]): void {
 		throw new Error(`stand-in: no replies given for ${route}`);
 	}
 	for (const reply of replies) {
-		const bodies = (['json', 'text', 'raw', 'stream'] as const).filter((kind) => reply[kind] !== undefined);
+		const bodies = (['json', 'text', 'raw', 'stream'] as const).filter(
+			(kind) => reply[kind] !== undefined,
+		);
 		if (bodies.length > 1) {
 			throw new Error(`stand-in: a reply for ${route} has both ${bodies.join(' and ')}; pick one`);
 		}
 		if (reply.stream !== undefined) validateStream(route, reply.stream);
-		if (reply.status !== undefined && !(Number.isInteger(reply.status) && reply.status >= 100 && reply.status <= 999)) {
+		if (
+			reply.status !== undefined &&
+			!(Number.isInteger(reply.status) && reply.status >= 100 && reply.status <= 999)
+		) {
 			throw new Error(`stand-in: invalid status ${String(reply.status)} for ${route}`);
 		}
 		if (reply.fault !== undefined && !['reset', 'hang', 'stall'].includes(reply.fault)) {
@@ -274,15 +282,23 @@ function validateStream(route: string, stream: StreamedBody): void {
 		throw new Error(`stand-in: invalid stream bytes ${String(stream.bytes)} for ${route}`);
 	}
 	const chunkBytes = stream.chunkBytes;
-	if (chunkBytes !== undefined && !(Number.isInteger(chunkBytes) && chunkBytes >= 1 && chunkBytes <= MAX_STREAM_CHUNK_BYTES)) {
-		throw new Error(`stand-in: invalid stream chunkBytes ${String(chunkBytes)} for ${route} (1 to ${MAX_STREAM_CHUNK_BYTES})`);
+	if (
+		chunkBytes !== undefined &&
+		!(Number.isInteger(chunkBytes) && chunkBytes >= 1 && chunkBytes <= MAX_STREAM_CHUNK_BYTES)
+	) {
+		throw new Error(
+			`stand-in: invalid stream chunkBytes ${String(chunkBytes)} for ${route} (1 to ${MAX_STREAM_CHUNK_BYTES})`,
+		);
 	}
 }
 
 /** The bytes to send and the content-type they imply (none for an empty reply). */
 function encodeBody(reply: Reply): { body: Buffer; contentType?: string } {
 	if (reply.json !== undefined) {
-		return { body: Buffer.from(JSON.stringify(reply.json), 'utf8'), contentType: 'application/json' };
+		return {
+			body: Buffer.from(JSON.stringify(reply.json), 'utf8'),
+			contentType: 'application/json',
+		};
 	}
 	if (reply.text !== undefined) {
 		return { body: Buffer.from(reply.text, 'utf8'), contentType: 'text/html' };
@@ -292,7 +308,12 @@ function encodeBody(reply: Reply): { body: Buffer; contentType?: string } {
 }
 
 /** Status and headers for a reply; the reply's own headers are set last so they win (setHeader is case-insensitive). */
-function writeHead(res: http.ServerResponse, reply: Reply, contentLength: number, contentType: string | undefined): void {
+function writeHead(
+	res: http.ServerResponse,
+	reply: Reply,
+	contentLength: number,
+	contentType: string | undefined,
+): void {
 	res.statusCode = reply.status ?? 200;
 	if (contentType !== undefined) res.setHeader('content-type', contentType);
 	// Always the FULL length, even when stalling: the client must believe more is coming.
@@ -324,7 +345,10 @@ function failLoudly(res: http.ServerResponse, error: unknown): void {
 		return;
 	}
 	const body = JSON.stringify({ detail: `stand-in script error: ${String(error)}` });
-	res.writeHead(500, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
+	res.writeHead(500, {
+		'content-type': 'application/json',
+		'content-length': Buffer.byteLength(body),
+	});
 	res.end(body);
 }
 
@@ -507,7 +531,11 @@ class CambStandIn implements StandIn {
 		if (!this.takeToken()) {
 			this.limitedCount++;
 			const seconds = this.options.rateLimit?.retryAfterSeconds;
-			return { status: 429, json: { detail: 'Too many requests' }, headers: seconds === undefined ? undefined : { 'retry-after': String(seconds) } };
+			return {
+				status: 429,
+				json: { detail: 'Too many requests' },
+				headers: seconds === undefined ? undefined : { 'retry-after': String(seconds) },
+			};
 		}
 		const pathname = rawPathname(request.path);
 		return this.nextScripted(request.method, pathname) ?? defaultReply(request.method, pathname);
@@ -518,7 +546,10 @@ class CambStandIn implements StandIn {
 		const limit = this.options.rateLimit;
 		if (!limit) return true;
 		const now = Date.now();
-		this.tokens = Math.min(limit.burst, this.tokens + ((now - this.refilledAt) * limit.perSecond) / 1000);
+		this.tokens = Math.min(
+			limit.burst,
+			this.tokens + ((now - this.refilledAt) * limit.perSecond) / 1000,
+		);
 		this.refilledAt = now;
 		if (this.tokens < 1) return false;
 		this.tokens -= 1;

@@ -23,7 +23,11 @@ export interface ChatMessage {
 
 export interface ChatTool {
 	type: string;
-	function: { name: string; description?: string; parameters?: { properties?: Record<string, unknown> } };
+	function: {
+		name: string;
+		description?: string;
+		parameters?: { properties?: Record<string, unknown> };
+	};
 }
 
 export interface RecordedChatRequest {
@@ -58,7 +62,11 @@ export interface FakeChatModel {
 export function messageText(content: unknown): string {
 	if (typeof content === 'string') return content;
 	if (Array.isArray(content)) {
-		return content.map((part) => (typeof part === 'string' ? part : typeof part?.text === 'string' ? part.text : '')).join('');
+		return content
+			.map((part) =>
+				typeof part === 'string' ? part : typeof part?.text === 'string' ? part.text : '',
+			)
+			.join('');
 	}
 	return '';
 }
@@ -75,13 +83,25 @@ export async function startFakeChatModel(): Promise<FakeChatModel> {
 		req.on('data', (chunk: string) => (raw += chunk));
 		req.on('end', () => {
 			const path = req.url ?? '';
-			const recorded: RecordedChatRequest = { method: req.method ?? '', path, headers: req.headers, raw };
+			const recorded: RecordedChatRequest = {
+				method: req.method ?? '',
+				path,
+				headers: req.headers,
+				raw,
+			};
 			requests.push(recorded);
 			if (req.method === 'GET' && path.endsWith('/models')) {
-				return send(res, 200, { object: 'list', data: [{ id: 'fake-model', object: 'model', owned_by: 'tests' }] });
+				return send(res, 200, {
+					object: 'list',
+					data: [{ id: 'fake-model', object: 'model', owned_by: 'tests' }],
+				});
 			}
 			if (req.method !== 'POST' || !path.endsWith('/chat/completions')) {
-				return send(res, 404, { error: { message: `the fake chat model serves only POST /v1/chat/completions, not ${req.method} ${path}` } });
+				return send(res, 404, {
+					error: {
+						message: `the fake chat model serves only POST /v1/chat/completions, not ${req.method} ${path}`,
+					},
+				});
 			}
 			try {
 				recorded.body = JSON.parse(raw) as RecordedChatRequest['body'];
@@ -91,7 +111,11 @@ export async function startFakeChatModel(): Promise<FakeChatModel> {
 			const body = recorded.body ?? {};
 			const reply = nextMessage(body.messages ?? [], body.tools ?? [], () => `call_${++counter}`);
 			for (const call of reply.tool_calls ?? []) {
-				toolCalls.push({ id: call.id, name: call.function.name, args: JSON.parse(call.function.arguments) as Record<string, unknown> });
+				toolCalls.push({
+					id: call.id,
+					name: call.function.name,
+					args: JSON.parse(call.function.arguments) as Record<string, unknown>,
+				});
 			}
 			const id = `chatcmpl-fake-${++counter}`;
 			const finish = reply.tool_calls ? 'tool_calls' : 'stop';
@@ -122,7 +146,8 @@ export async function startFakeChatModel(): Promise<FakeChatModel> {
 			const results = new Map<string, string>();
 			for (const request of requests) {
 				for (const message of request.body?.messages ?? []) {
-					if (message.role === 'tool' && message.tool_call_id) results.set(message.tool_call_id, messageText(message.content));
+					if (message.role === 'tool' && message.tool_call_id)
+						results.set(message.tool_call_id, messageText(message.content));
 				}
 			}
 			return results;
@@ -141,41 +166,75 @@ export async function startFakeChatModel(): Promise<FakeChatModel> {
 interface AssistantMessage {
 	role: 'assistant';
 	content: string | null;
-	tool_calls?: Array<{ id: string; type: 'function'; function: { name: string; arguments: string } }>;
+	tool_calls?: Array<{
+		id: string;
+		type: 'function';
+		function: { name: string; arguments: string };
+	}>;
 }
 
-function nextMessage(messages: ChatMessage[], tools: ChatTool[], newId: () => string): AssistantMessage {
+function nextMessage(
+	messages: ChatMessage[],
+	tools: ChatTool[],
+	newId: () => string,
+): AssistantMessage {
 	const last = messages[messages.length - 1];
 	if (!last || last.role === 'tool') {
-		return { role: 'assistant', content: `The tool answered: ${last ? messageText(last.content) : '(nothing)'}` };
+		return {
+			role: 'assistant',
+			content: `The tool answered: ${last ? messageText(last.content) : '(nothing)'}`,
+		};
 	}
 	const tool = tools.find((candidate) => /camb/i.test(candidate.function.name)) ?? tools[0];
 	if (!tool) return { role: 'assistant', content: 'No tool was offered.' };
 	const taskId = /\btask\s+([^\s?!,]+)/i.exec(messageText(last.content))?.[1]?.replace(/\.$/, '');
-	const takesTaskId = Object.prototype.hasOwnProperty.call(tool.function.parameters?.properties ?? {}, 'task_id');
+	const takesTaskId = Object.prototype.hasOwnProperty.call(
+		tool.function.parameters?.properties ?? {},
+		'task_id',
+	);
 	const args = takesTaskId && taskId !== undefined ? { task_id: taskId } : {};
 	return {
 		role: 'assistant',
 		content: null,
-		tool_calls: [{ id: newId(), type: 'function', function: { name: tool.function.name, arguments: JSON.stringify(args) } }],
+		tool_calls: [
+			{
+				id: newId(),
+				type: 'function',
+				function: { name: tool.function.name, arguments: JSON.stringify(args) },
+			},
+		],
 	};
 }
 
 function send(res: http.ServerResponse, status: number, json: unknown): void {
 	const text = JSON.stringify(json);
-	res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+	res.writeHead(status, {
+		'content-type': 'application/json',
+		'content-length': Buffer.byteLength(text),
+	});
 	res.end(text);
 }
 
 /** The same answer as OpenAI's server-sent events: the whole message in one delta, then the finish, then [DONE]. */
-function stream(res: http.ServerResponse, id: string, model: string, reply: AssistantMessage, finish: string, usage: object): void {
+function stream(
+	res: http.ServerResponse,
+	id: string,
+	model: string,
+	reply: AssistantMessage,
+	finish: string,
+	usage: object,
+): void {
 	res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
 	const chunk = (choice: object, extra: object = {}) =>
-		res.write(`data: ${JSON.stringify({ id, object: 'chat.completion.chunk', created: Math.floor(Date.now() / 1000), model, choices: [choice], ...extra })}\n\n`);
+		res.write(
+			`data: ${JSON.stringify({ id, object: 'chat.completion.chunk', created: Math.floor(Date.now() / 1000), model, choices: [choice], ...extra })}\n\n`,
+		);
 	const delta = {
 		role: 'assistant',
 		content: reply.content ?? '',
-		...(reply.tool_calls ? { tool_calls: reply.tool_calls.map((call, index) => ({ index, ...call })) } : {}),
+		...(reply.tool_calls
+			? { tool_calls: reply.tool_calls.map((call, index) => ({ index, ...call })) }
+			: {}),
 	};
 	chunk({ index: 0, delta, finish_reason: null });
 	chunk({ index: 0, delta: {}, finish_reason: finish }, { usage });

@@ -1,7 +1,12 @@
-import { classifyAnswer, excerpt, type ClassifyOptions } from '../../nodes/CambSeparationStatus/classifyStatus';
+import {
+	classifyAnswer,
+	excerpt,
+	type ClassifyOptions,
+} from '../../nodes/CambSeparationStatus/classifyStatus';
 
 const strict: ClassifyOptions = { notFoundAsPending: false, unknownStatusAsPending: false };
-const ok = (body: unknown, options = strict) => classifyAnswer({ statusCode: 200, body: JSON.stringify(body) }, options);
+const ok = (body: unknown, options = strict) =>
+	classifyAnswer({ statusCode: 200, body: JSON.stringify(body) }, options);
 
 describe('classifyAnswer: every documented status, in both answer shapes and any case', () => {
 	const table: Array<[string, 'success' | 'pending' | 'failure', string | undefined]> = [
@@ -13,15 +18,25 @@ describe('classifyAnswer: every documented status, in both answer shapes and any
 		['FAILED', 'failure', 'ERROR'],
 	];
 	for (const [status, route, reason] of table) {
-		for (const spelled of [status, status.toLowerCase(), status[0] + status.slice(1).toLowerCase()]) {
+		for (const spelled of [
+			status,
+			status.toLowerCase(),
+			status[0] + status.slice(1).toLowerCase(),
+		]) {
 			it(`bare string "${spelled}" -> ${route}`, () => {
 				const verdict = ok(spelled);
 				expect(verdict).toMatchObject({ route, status });
-				if (route === 'failure') expect(verdict).toMatchObject({ reason, retryable: expect.any(Boolean) });
+				if (route === 'failure')
+					expect(verdict).toMatchObject({ reason, retryable: expect.any(Boolean) });
 				else expect(verdict).not.toHaveProperty('reason');
 			});
 			it(`object {status: "${spelled}"} -> ${route}`, () => {
-				const verdict = ok({ status: spelled, run_id: null, exception_reason: null, message: null });
+				const verdict = ok({
+					status: spelled,
+					run_id: null,
+					exception_reason: null,
+					message: null,
+				});
 				expect(verdict).toMatchObject({ route, status });
 				expect(verdict).toHaveProperty('runId', undefined);
 			});
@@ -29,7 +44,11 @@ describe('classifyAnswer: every documented status, in both answer shapes and any
 	}
 
 	it('keeps run_id from the object shape', () => {
-		expect(ok({ status: 'SUCCESS', run_id: 123 })).toEqual({ route: 'success', status: 'SUCCESS', runId: 123 });
+		expect(ok({ status: 'SUCCESS', run_id: 123 })).toEqual({
+			route: 'success',
+			status: 'SUCCESS',
+			runId: 123,
+		});
 		expect(ok({ status: 'SUCCESS', run_id: '456' })).toMatchObject({ runId: 456 });
 	});
 
@@ -57,13 +76,22 @@ describe('classifyAnswer: failure reasons, messages and retryable', () => {
 
 	it('treats exception_reason NONE, empty or null as no reason', () => {
 		for (const exceptionReason of ['NONE', '', null, undefined]) {
-			expect(ok({ status: 'ERROR', exception_reason: exceptionReason })).toMatchObject({ reason: 'ERROR', retryable: true });
+			expect(ok({ status: 'ERROR', exception_reason: exceptionReason })).toMatchObject({
+				reason: 'ERROR',
+				retryable: true,
+			});
 		}
 	});
 
-	it('gives TIMEOUT and PAYMENT_REQUIRED CAMB\'s own advice and marks them not retryable', () => {
-		expect(ok('TIMEOUT')).toMatchObject({ retryable: false, message: expect.stringMatching(/split the audio/) });
-		expect(ok('PAYMENT_REQUIRED')).toMatchObject({ retryable: false, message: expect.stringMatching(/credits/) });
+	it("gives TIMEOUT and PAYMENT_REQUIRED CAMB's own advice and marks them not retryable", () => {
+		expect(ok('TIMEOUT')).toMatchObject({
+			retryable: false,
+			message: expect.stringMatching(/split the audio/),
+		});
+		expect(ok('PAYMENT_REQUIRED')).toMatchObject({
+			retryable: false,
+			message: expect.stringMatching(/credits/),
+		});
 		expect(ok({ status: 'ERROR', exception_reason: 'PAYMENT_REQUIRED' })).toMatchObject({
 			reason: 'PAYMENT_REQUIRED',
 			retryable: false,
@@ -71,25 +99,38 @@ describe('classifyAnswer: failure reasons, messages and retryable', () => {
 		});
 	});
 
-	it('quotes CAMB\'s message, whether a string or an object', () => {
-		expect(ok({ status: 'ERROR', message: 'codec broke' })).toMatchObject({ message: expect.stringMatching(/CAMB.AI says: codec broke/) });
-		expect(ok({ status: 'ERROR', message: { detail: 'x' } })).toMatchObject({ message: expect.stringMatching(/\{"detail":"x"\}/) });
+	it("quotes CAMB's message, whether a string or an object", () => {
+		expect(ok({ status: 'ERROR', message: 'codec broke' })).toMatchObject({
+			message: expect.stringMatching(/CAMB.AI says: codec broke/),
+		});
+		expect(ok({ status: 'ERROR', message: { detail: 'x' } })).toMatchObject({
+			message: expect.stringMatching(/\{"detail":"x"\}/),
+		});
 	});
 });
 
 describe('classifyAnswer: what CAMB sends is kept short and on one line', () => {
 	it('lets TIMEOUT and PAYMENT_REQUIRED name themselves, whatever exception_reason says', () => {
-		expect(ok({ status: 'TIMEOUT', exception_reason: 'PROCESSING_ERROR' })).toMatchObject({ reason: 'TIMEOUT' });
-		expect(ok({ status: 'PAYMENT_REQUIRED', exception_reason: 'INTERNAL_ERROR' })).toMatchObject({ reason: 'PAYMENT_REQUIRED' });
+		expect(ok({ status: 'TIMEOUT', exception_reason: 'PROCESSING_ERROR' })).toMatchObject({
+			reason: 'TIMEOUT',
+		});
+		expect(ok({ status: 'PAYMENT_REQUIRED', exception_reason: 'INTERNAL_ERROR' })).toMatchObject({
+			reason: 'PAYMENT_REQUIRED',
+		});
 	});
 
 	it('only takes an exception_reason that is a code, quoting any other in the message', () => {
-		const verdict = ok({ status: 'ERROR', exception_reason: 'PROCESSING_ERROR\r\nX-Injected: 1' }) as { reason: string; message: string };
+		const verdict = ok({
+			status: 'ERROR',
+			exception_reason: 'PROCESSING_ERROR\r\nX-Injected: 1',
+		}) as { reason: string; message: string };
 		expect(verdict.reason).toBe('ERROR');
 		expect(verdict.message).toContain("CAMB.AI's reason: PROCESSING_ERROR X-Injected: 1");
 		// eslint-disable-next-line no-control-regex
 		expect(verdict.message).not.toMatch(/[\u0000-\u001f]/);
-		expect(ok({ status: 'ERROR', exception_reason: 'Q'.repeat(1_000_000) })).toMatchObject({ reason: 'ERROR' });
+		expect(ok({ status: 'ERROR', exception_reason: 'Q'.repeat(1_000_000) })).toMatchObject({
+			reason: 'ERROR',
+		});
 	});
 
 	it('caps a huge status and strips its control characters', () => {
@@ -117,21 +158,32 @@ describe('classifyAnswer: unknown statuses', () => {
 		});
 	});
 	it('go to Pending when the option says so', () => {
-		expect(ok('queued', { ...strict, unknownStatusAsPending: true })).toEqual({ route: 'pending', status: 'QUEUED', runId: undefined });
+		expect(ok('queued', { ...strict, unknownStatusAsPending: true })).toEqual({
+			route: 'pending',
+			status: 'QUEUED',
+			runId: undefined,
+		});
 	});
 });
 
 describe('classifyAnswer: 404 and 422', () => {
-	it('404 is TASK_NOT_FOUND on Failure, with CAMB\'s detail', () => {
-		const verdict = classifyAnswer({ statusCode: 404, body: '{"detail":"Task not found"}' }, strict);
+	it("404 is TASK_NOT_FOUND on Failure, with CAMB's detail", () => {
+		const verdict = classifyAnswer(
+			{ statusCode: 404, body: '{"detail":"Task not found"}' },
+			strict,
+		);
 		expect(verdict).toMatchObject({ route: 'failure', reason: 'TASK_NOT_FOUND', retryable: false });
 		expect(verdict).toHaveProperty('message', expect.stringContaining('"Task not found"'));
 	});
 	it('404 is Pending when the option says so', () => {
-		expect(classifyAnswer({ statusCode: 404, body: '' }, { ...strict, notFoundAsPending: true })).toMatchObject({ route: 'pending' });
+		expect(
+			classifyAnswer({ statusCode: 404, body: '' }, { ...strict, notFoundAsPending: true }),
+		).toMatchObject({ route: 'pending' });
 	});
-	it('422 is INVALID_TASK_ID, quoting FastAPI\'s validation messages', () => {
-		const body = JSON.stringify({ detail: [{ loc: ['path', 'task_id'], msg: 'value is not a valid uuid', type: 'type_error' }] });
+	it("422 is INVALID_TASK_ID, quoting FastAPI's validation messages", () => {
+		const body = JSON.stringify({
+			detail: [{ loc: ['path', 'task_id'], msg: 'value is not a valid uuid', type: 'type_error' }],
+		});
 		expect(classifyAnswer({ statusCode: 422, body }, strict)).toMatchObject({
 			route: 'failure',
 			reason: 'INVALID_TASK_ID',

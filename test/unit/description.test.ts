@@ -19,17 +19,29 @@ describe('node description', () => {
 
 	it('reads the task id from the incoming item by default', () => {
 		const taskId = node.description.properties.find((p) => p.name === 'taskId');
-		expect(taskId).toMatchObject({ type: 'string', default: '={{ $json.task_id }}', required: true });
+		expect(taskId).toMatchObject({
+			type: 'string',
+			default: '={{ $json.task_id }}',
+			required: true,
+		});
 	});
 
 	it('shows the same option defaults the node applies', () => {
-		const options = node.description.properties.find((p) => p.name === 'options')?.options as Array<{ name: string; default: unknown }>;
+		const options = node.description.properties.find((p) => p.name === 'options')
+			?.options as Array<{ name: string; default: unknown }>;
 		const shown = Object.fromEntries(options.map((option) => [option.name, option.default]));
 		expect(shown).toEqual(DEFAULTS);
 		const switches = Object.fromEntries(
-			Object.keys(SWITCH_DEFAULTS).map((name) => [name, node.description.properties.find((p) => p.name === name)?.default]),
+			Object.keys(SWITCH_DEFAULTS).map((name) => [
+				name,
+				node.description.properties.find((p) => p.name === name)?.default,
+			]),
 		);
-		expect(switches).toEqual({ waitForCompletion: false, fetchResultUrls: true, downloadStems: false });
+		expect(switches).toEqual({
+			waitForCompletion: false,
+			fetchResultUrls: true,
+			downloadStems: false,
+		});
 		expect(switches).toEqual(SWITCH_DEFAULTS);
 	});
 
@@ -39,7 +51,9 @@ describe('node description', () => {
 	});
 
 	it('is the node and credential package.json registers', () => {
-		expect(packageJson.n8n.nodes).toEqual(['dist/nodes/CambSeparationStatus/CambSeparationStatus.node.js']);
+		expect(packageJson.n8n.nodes).toEqual([
+			'dist/nodes/CambSeparationStatus/CambSeparationStatus.node.js',
+		]);
 		expect(packageJson.n8n.credentials).toEqual(['dist/credentials/CambAiApi.credentials.js']);
 		expect(packageJson).not.toHaveProperty('dependencies');
 	});
@@ -51,15 +65,32 @@ describe('credential', () => {
 	it('sends the key as x-api-key through generic authentication', () => {
 		expect(credential.name).toBe('cambAiApi');
 		expect(credential.displayName).toBe('CAMB.AI API');
-		expect(credential.authenticate).toEqual({ type: 'generic', properties: { headers: { 'x-api-key': '={{$credentials.apiKey}}' } } });
-		expect(credential.properties.find((p) => p.name === 'apiKey')).toMatchObject({ typeOptions: { password: true }, required: true });
-		expect(credential.properties.find((p) => p.name === 'baseUrl')).toMatchObject({ default: 'https://client.camb.ai/apis' });
+		expect(credential.authenticate).toEqual({
+			type: 'generic',
+			properties: { headers: { 'x-api-key': '={{$credentials.apiKey}}' } },
+		});
+		expect(credential.properties.find((p) => p.name === 'apiKey')).toMatchObject({
+			typeOptions: { password: true },
+			required: true,
+		});
+		expect(credential.properties.find((p) => p.name === 'baseUrl')).toMatchObject({
+			default: 'https://client.camb.ai/apis',
+		});
 	});
 
 	// The credential test's base URL is an n8n expression; evaluate it with n8n's own engine.
 	const testBaseUrl = (baseUrl: string) => {
-		const probe: INode = { id: '1', name: 'probe', type: 'probe', typeVersion: 1, position: [0, 0], parameters: {} };
-		const probeType: INodeType = { description: { ...node.description, name: 'probe', properties: [] } };
+		const probe: INode = {
+			id: '1',
+			name: 'probe',
+			type: 'probe',
+			typeVersion: 1,
+			position: [0, 0],
+			parameters: {},
+		};
+		const probeType: INodeType = {
+			description: { ...node.description, name: 'probe', properties: [] },
+		};
 		const workflow = new Workflow({
 			nodes: [probe],
 			connections: {},
@@ -70,9 +101,14 @@ describe('credential', () => {
 				getKnownTypes: () => ({}),
 			},
 		});
-		return workflow.expression.getSimpleParameterValue(probe, credential.test.request.baseURL as string, 'internal', {
-			$credentials: { apiKey: 'k', baseUrl },
-		});
+		return workflow.expression.getSimpleParameterValue(
+			probe,
+			credential.test.request.baseURL as string,
+			'internal',
+			{
+				$credentials: { apiKey: 'k', baseUrl },
+			},
+		);
 	};
 
 	it('tests the key with GET /list-voices at the configured base URL', () => {
@@ -83,16 +119,34 @@ describe('credential', () => {
 		expect(testBaseUrl('http://localhost:3000/x')).toBe('http://localhost:3000/x');
 	});
 
-	it('says what a 401 or 403 from CAMB.AI means instead of n8n\'s bare status text', () => {
+	it("says what a 401 or 403 from CAMB.AI means instead of n8n's bare status text", () => {
 		expect(credential.test.rules).toEqual([
-			{ type: 'responseCode', properties: { value: 401, message: expect.stringMatching(/^CAMB\.AI rejected the API key \(HTTP 401\)/) } },
-			{ type: 'responseCode', properties: { value: 403, message: expect.stringMatching(/^CAMB\.AI refused the request \(HTTP 403\)/) } },
+			{
+				type: 'responseCode',
+				properties: {
+					value: 401,
+					message: expect.stringMatching(/^CAMB\.AI rejected the API key \(HTTP 401\)/),
+				},
+			},
+			{
+				type: 'responseCode',
+				properties: {
+					value: 403,
+					message: expect.stringMatching(/^CAMB\.AI refused the request \(HTTP 403\)/),
+				},
+			},
 		]);
 	});
 
 	it('never tests over plain http to a host that is not loopback', () => {
-		for (const insecure of ['http://client.camb.ai/apis', 'http://127.0.0.1.example.com', 'ftp://x']) {
-			expect(testBaseUrl(insecure)).toBe('https://plain-http-is-only-allowed-for-localhost.invalid');
+		for (const insecure of [
+			'http://client.camb.ai/apis',
+			'http://127.0.0.1.example.com',
+			'ftp://x',
+		]) {
+			expect(testBaseUrl(insecure)).toBe(
+				'https://plain-http-is-only-allowed-for-localhost.invalid',
+			);
 		}
 	});
 });

@@ -4,7 +4,12 @@
  * rate-limited server (a token bucket), so whole batches run in milliseconds, the same every time.
  */
 import { createGate } from '../../nodes/CambSeparationStatus/gate';
-import { DEFAULT_COOL_DOWN_MS, INITIAL_WINDOW, RateControl, type Ticket } from '../../nodes/CambSeparationStatus/rateControl';
+import {
+	DEFAULT_COOL_DOWN_MS,
+	INITIAL_WINDOW,
+	RateControl,
+	type Ticket,
+} from '../../nodes/CambSeparationStatus/rateControl';
 import { virtualTime } from '../fixtures/virtualTime';
 
 /** Sends as many requests as the controller allows at `now`, returning their tickets. */
@@ -91,7 +96,11 @@ describe('RateControl', () => {
 	it('ignores what says nothing about load (resets, 500s)', () => {
 		const control = new RateControl({ ceiling: 8 });
 		control.answered(control.send(0), 'neutral', 10);
-		expect(control.snapshot()).toEqual({ window: INITIAL_WINDOW, rate: undefined, coolingUntil: 0 });
+		expect(control.snapshot()).toEqual({
+			window: INITIAL_WINDOW,
+			rate: undefined,
+			coolingUntil: 0,
+		});
 	});
 
 	it('recovers once the limit lifts: grows fast again and stops pacing', () => {
@@ -103,9 +112,11 @@ describe('RateControl', () => {
 		let now = 2000;
 		let inFlight: Array<{ ticket: Ticket; due: number }> = [];
 		while (control.snapshot().rate !== undefined && now < 60_000) {
-			for (const { ticket } of inFlight.filter((request) => request.due <= now)) control.answered(ticket, 'clean', now);
+			for (const { ticket } of inFlight.filter((request) => request.due <= now))
+				control.answered(ticket, 'clean', now);
 			inFlight = inFlight.filter((request) => request.due > now);
-			for (const ticket of sendAll(control, now, inFlight.length)) inFlight.push({ ticket, due: now + 50 });
+			for (const ticket of sendAll(control, now, inFlight.length))
+				inFlight.push({ ticket, due: now + 50 });
 			now += 5;
 		}
 		expect(control.snapshot().rate).toBeUndefined();
@@ -116,7 +127,11 @@ describe('RateControl', () => {
 });
 
 /** A server with a token bucket: `perSecond` requests a second, bursts up to `burst`, 429 beyond. */
-async function simulate(items: number, server: { latencyMs: number; perSecond?: number; burst?: number; retryAfterMs?: number }, ceiling = 32) {
+async function simulate(
+	items: number,
+	server: { latencyMs: number; perSecond?: number; burst?: number; retryAfterMs?: number },
+	ceiling = 32,
+) {
 	const time = virtualTime();
 	const gate = createGate(ceiling, time);
 	let tokens = server.burst ?? 0;
@@ -127,7 +142,10 @@ async function simulate(items: number, server: { latencyMs: number; perSecond?: 
 	let peak = 0;
 	const take = () => {
 		if (server.perSecond === undefined) return true;
-		tokens = Math.min(server.burst ?? 1, tokens + ((time.now() - refilledAt) * server.perSecond) / 1000);
+		tokens = Math.min(
+			server.burst ?? 1,
+			tokens + ((time.now() - refilledAt) * server.perSecond) / 1000,
+		);
 		refilledAt = time.now();
 		if (tokens < 1) return false;
 		tokens--;
@@ -156,13 +174,16 @@ describe('the gate against a rate-limited server (virtual time)', () => {
 	it.each([
 		['Retry-After: 1', 1000],
 		['no Retry-After', undefined],
-	])('gets 300 checks through a 20/s token bucket (%s) in at most 1.15 x N/R, with under 10%% 429s', async (_, retryAfterMs) => {
-		for (const latencyMs of [50, 200]) {
-			const run = await simulate(300, { latencyMs, perSecond: 20, burst: 20, retryAfterMs });
-			expect(run.seconds).toBeLessThanOrEqual(1.15 * (300 / 20));
-			expect(run.limited / run.sent).toBeLessThan(0.1);
-		}
-	});
+	])(
+		'gets 300 checks through a 20/s token bucket (%s) in at most 1.15 x N/R, with under 10%% 429s',
+		async (_, retryAfterMs) => {
+			for (const latencyMs of [50, 200]) {
+				const run = await simulate(300, { latencyMs, perSecond: 20, burst: 20, retryAfterMs });
+				expect(run.seconds).toBeLessThanOrEqual(1.15 * (300 / 20));
+				expect(run.limited / run.sent).toBeLessThan(0.1);
+			}
+		},
+	);
 
 	it('reaches a high window within a few round trips on a server without limits, never past the ceiling', async () => {
 		const run = await simulate(300, { latencyMs: 50 }, 32);
@@ -175,7 +196,12 @@ describe('the gate against a rate-limited server (virtual time)', () => {
 		const slow = await simulate(300, { latencyMs: 50, perSecond: 5, burst: 5, retryAfterMs: 1000 });
 		expect(slow.seconds).toBeLessThanOrEqual(1.15 * (300 / 5));
 		expect(slow.limited / slow.sent).toBeLessThan(0.1);
-		const fast = await simulate(3000, { latencyMs: 50, perSecond: 100, burst: 100, retryAfterMs: 1000 });
+		const fast = await simulate(3000, {
+			latencyMs: 50,
+			perSecond: 100,
+			burst: 100,
+			retryAfterMs: 1000,
+		});
 		expect(fast.seconds).toBeLessThanOrEqual(1.15 * (3000 / 100));
 		expect(fast.limited / fast.sent).toBeLessThan(0.1);
 	});
@@ -198,14 +224,35 @@ describe('the gate against a rate-limited server (virtual time)', () => {
 	it('frees the place of a request that throws, and lets everyone through when the pause is cut short by a cancel', async () => {
 		const time = virtualTime();
 		const gate = createGate(1, time);
-		await expect(time.run(gate.through(async () => Promise.reject(new Error('boom'))))).rejects.toThrow('boom');
-		expect(await time.run(gate.through(async () => ({ value: 'next', signal: 'limited' as const, retryAfterMs: 60_000 })))).toBe('next');
+		await expect(
+			time.run(gate.through(async () => Promise.reject(new Error('boom')))),
+		).rejects.toThrow('boom');
+		expect(
+			await time.run(
+				gate.through(async () => ({
+					value: 'next',
+					signal: 'limited' as const,
+					retryAfterMs: 60_000,
+				})),
+			),
+		).toBe('next');
 
 		// Cool-down of a minute; a cancel makes the pause reject: the queue drains at once.
-		const cancelled = createGate(1, { now: () => 0, sleep: async () => Promise.reject(new Error('canceled')) });
-		await cancelled.through(async () => ({ value: 0, signal: 'limited' as const, retryAfterMs: 60_000 }));
+		const cancelled = createGate(1, {
+			now: () => 0,
+			sleep: async () => Promise.reject(new Error('canceled')),
+		});
+		await cancelled.through(async () => ({
+			value: 0,
+			signal: 'limited' as const,
+			retryAfterMs: 60_000,
+		}));
 		const ran: number[] = [];
-		await Promise.all([1, 2, 3].map((i) => cancelled.through(async () => (ran.push(i), { value: i, signal: 'clean' as const }))));
+		await Promise.all(
+			[1, 2, 3].map((i) =>
+				cancelled.through(async () => (ran.push(i), { value: i, signal: 'clean' as const })),
+			),
+		);
 		expect(ran).toEqual([1, 2, 3]);
 	});
 });

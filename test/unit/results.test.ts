@@ -2,7 +2,10 @@ import { readResultUrls } from '../../nodes/CambSeparationStatus/results';
 import { stemFileName, stemMimeType } from '../../nodes/CambSeparationStatus/stems';
 
 describe('readResultUrls', () => {
-	const urls = { foreground_audio_url: 'https://s.example/a/fg_audio.flac?sig=1', background_audio_url: 'http://127.0.0.1:9/bg_audio.flac' };
+	const urls = {
+		foreground_audio_url: 'https://s.example/a/fg_audio.flac?sig=1',
+		background_audio_url: 'http://127.0.0.1:9/bg_audio.flac',
+	};
 	it('takes both http(s) links', () => {
 		expect(readResultUrls({ ...urls, extra: 1 })).toEqual(urls);
 	});
@@ -21,7 +24,9 @@ describe('readResultUrls', () => {
 
 describe('stemFileName', () => {
 	it('takes the last path segment, decoded', () => {
-		expect(stemFileName('https://s.example/runs/7/fg_audio.flac?X-Amz-Signature=abc', 'foreground')).toBe('fg_audio.flac');
+		expect(
+			stemFileName('https://s.example/runs/7/fg_audio.flac?X-Amz-Signature=abc', 'foreground'),
+		).toBe('fg_audio.flac');
 		expect(stemFileName('https://s.example/my%20song.wav', 'foreground')).toBe('my song.wav');
 	});
 	it('never returns a path or an empty name', () => {
@@ -34,8 +39,12 @@ describe('stemFileName', () => {
 
 describe('stemMimeType', () => {
 	it('uses the Content-Type unless it only says bytes', () => {
-		expect(stemMimeType({ 'Content-Type': 'audio/x-flac; charset=binary' }, 'a.flac')).toBe('audio/x-flac');
-		expect(stemMimeType({ 'content-type': 'application/octet-stream' }, 'a.flac')).toBe('audio/flac');
+		expect(stemMimeType({ 'Content-Type': 'audio/x-flac; charset=binary' }, 'a.flac')).toBe(
+			'audio/x-flac',
+		);
+		expect(stemMimeType({ 'content-type': 'application/octet-stream' }, 'a.flac')).toBe(
+			'audio/flac',
+		);
 		expect(stemMimeType({}, 'a.WAV')).toBe('audio/wav');
 		expect(stemMimeType({}, 'a.mp3')).toBe('audio/mpeg');
 		expect(stemMimeType({}, 'noext')).toBe('application/octet-stream');

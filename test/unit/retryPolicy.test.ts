@@ -10,13 +10,18 @@ import {
 } from '../../nodes/CambSeparationStatus/retryPolicy';
 
 describe('isRetryableStatus', () => {
-	it.each([408, 429, 500, 502, 503, 504, 599])('%i is retried', (code) => expect(isRetryableStatus(code)).toBe(true));
-	it.each([200, 301, 400, 401, 403, 404, 409, 422])('%i is not', (code) => expect(isRetryableStatus(code)).toBe(false));
+	it.each([408, 429, 500, 502, 503, 504, 599])('%i is retried', (code) =>
+		expect(isRetryableStatus(code)).toBe(true),
+	);
+	it.each([200, 301, 400, 401, 403, 404, 409, 422])('%i is not', (code) =>
+		expect(isRetryableStatus(code)).toBe(false),
+	);
 });
 
 describe('isRetryableNetworkError', () => {
-	it.each(['ECONNRESET', 'ECONNREFUSED', 'ECONNABORTED', 'ETIMEDOUT', 'EPIPE', 'EAI_AGAIN'])('%s is retried', (code) =>
-		expect(isRetryableNetworkError({ code, message: 'x' })).toBe(true),
+	it.each(['ECONNRESET', 'ECONNREFUSED', 'ECONNABORTED', 'ETIMEDOUT', 'EPIPE', 'EAI_AGAIN'])(
+		'%s is retried',
+		(code) => expect(isRetryableNetworkError({ code, message: 'x' })).toBe(true),
 	);
 	it('recognises axios time-outs and dropped sockets by message', () => {
 		expect(isRetryableNetworkError({ message: 'timeout of 5000ms exceeded' })).toBe(true);
@@ -25,7 +30,9 @@ describe('isRetryableNetworkError', () => {
 	it('does not retry a cancelled execution or an unknown host', () => {
 		expect(isRetryableNetworkError({ code: 'ERR_CANCELED', message: 'canceled' })).toBe(false);
 		expect(isRetryableNetworkError({ code: 'ERR_CANCELED', message: 'aborted' })).toBe(false);
-		expect(isRetryableNetworkError({ code: 'ENOTFOUND', message: 'getaddrinfo ENOTFOUND x' })).toBe(false);
+		expect(isRetryableNetworkError({ code: 'ENOTFOUND', message: 'getaddrinfo ENOTFOUND x' })).toBe(
+			false,
+		);
 	});
 });
 
@@ -87,26 +94,57 @@ describe('decideRetry', () => {
 
 	it('gives up after a minute of nothing but 429s, and starts the minute again after any other answer', () => {
 		const state: RetryState = { failures: 0, rateLimitedSince: 1000 };
-		expect(decideRetry(rateLimited, state, 1000 + RATE_LIMIT_PATIENCE_MS - 1, 3)).toHaveProperty('retryInMs', 0);
-		expect(decideRetry(rateLimited, state, 1000 + RATE_LIMIT_PATIENCE_MS, 3)).toHaveProperty('giveUp', 'rate-limited-too-long');
-		const after503 = decideRetry(failedHard, state, 50_000, 3, { baseDelayMs: 1000, maxDelayMs: 30_000 }, () => 0);
+		expect(decideRetry(rateLimited, state, 1000 + RATE_LIMIT_PATIENCE_MS - 1, 3)).toHaveProperty(
+			'retryInMs',
+			0,
+		);
+		expect(decideRetry(rateLimited, state, 1000 + RATE_LIMIT_PATIENCE_MS, 3)).toHaveProperty(
+			'giveUp',
+			'rate-limited-too-long',
+		);
+		const after503 = decideRetry(
+			failedHard,
+			state,
+			50_000,
+			3,
+			{ baseDelayMs: 1000, maxDelayMs: 30_000 },
+			() => 0,
+		);
 		expect(after503.state).toEqual({ failures: 1 });
-		expect(decideRetry(rateLimited, after503.state, 70_000, 3).state).toEqual({ failures: 1, rateLimitedSince: 70_000 });
+		expect(decideRetry(rateLimited, after503.state, 70_000, 3).state).toEqual({
+			failures: 1,
+			rateLimitedSince: 70_000,
+		});
 	});
 
 	it('counts other failures against the attempts, 429s in between or not', () => {
 		let state: RetryState = { failures: 0 };
-		const steps = [failedHard, rateLimited, failedHard, rateLimited, rateLimited, failedHard].map((failed) => {
-			const decision = decideRetry(failed, state, 0, 3, { baseDelayMs: 1000, maxDelayMs: 30_000 }, () => 0);
-			state = decision.state;
-			return 'giveUp' in decision ? decision.giveUp : decision.retryInMs;
-		});
+		const steps = [failedHard, rateLimited, failedHard, rateLimited, rateLimited, failedHard].map(
+			(failed) => {
+				const decision = decideRetry(
+					failed,
+					state,
+					0,
+					3,
+					{ baseDelayMs: 1000, maxDelayMs: 30_000 },
+					() => 0,
+				);
+				state = decision.state;
+				return 'giveUp' in decision ? decision.giveUp : decision.retryInMs;
+			},
+		);
 		expect(steps).toEqual([500, 0, 1000, 0, 0, 'out-of-attempts']);
 	});
 
 	it('gives up at once on what no retry changes, and on a Retry-After longer than it waits', () => {
-		expect(decideRetry({ retryable: false, rateLimited: false }, { failures: 0 }, 0, 3)).toHaveProperty('giveUp', 'not-retryable');
-		expect(decideRetry({ ...rateLimited, serverAskedMs: MAX_RETRY_AFTER_MS + 1 }, { failures: 0 }, 0, 3)).toHaveProperty('giveUp', 'asked-too-long');
-		expect(decideRetry({ ...failedHard, serverAskedMs: 2500 }, { failures: 0 }, 0, 3)).toHaveProperty('retryInMs', 2500);
+		expect(
+			decideRetry({ retryable: false, rateLimited: false }, { failures: 0 }, 0, 3),
+		).toHaveProperty('giveUp', 'not-retryable');
+		expect(
+			decideRetry({ ...rateLimited, serverAskedMs: MAX_RETRY_AFTER_MS + 1 }, { failures: 0 }, 0, 3),
+		).toHaveProperty('giveUp', 'asked-too-long');
+		expect(
+			decideRetry({ ...failedHard, serverAskedMs: 2500 }, { failures: 0 }, 0, 3),
+		).toHaveProperty('retryInMs', 2500);
 	});
 });

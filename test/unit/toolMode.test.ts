@@ -2,7 +2,13 @@
  * Tool mode's parameters and settings: what n8n shows and fills in for the tool variant
  * (cambSeparationStatusTool) versus the canvas node, with n8n-workflow's own parameter logic.
  */
-import { NodeHelpers, type IExecuteFunctions, type INode, type INodeParameters, type INodeTypeDescription } from 'n8n-workflow';
+import {
+	NodeHelpers,
+	type IExecuteFunctions,
+	type INode,
+	type INodeParameters,
+	type INodeTypeDescription,
+} from 'n8n-workflow';
 
 import { CambSeparationStatus } from '../../nodes/CambSeparationStatus/CambSeparationStatus.node';
 import { TOOL_DESCRIPTION, TOOL_TASK_ID } from '../../nodes/CambSeparationStatus/description';
@@ -13,9 +19,24 @@ const canvas = new CambSeparationStatus().description;
 const tool: INodeTypeDescription = { ...canvas, name: `${canvas.name}Tool` };
 
 /** The parameters n8n stores and runs with (defaults filled in, hidden ones dropped), as Workflow does on load. */
-function resolved(description: INodeTypeDescription, parameters: INodeParameters = {}): INodeParameters | null {
-	const node = { name: 'n', type: description.name, typeVersion: 1, parameters } as unknown as INode;
-	return NodeHelpers.getNodeParameters(description.properties, parameters, true, false, node, description);
+function resolved(
+	description: INodeTypeDescription,
+	parameters: INodeParameters = {},
+): INodeParameters | null {
+	const node = {
+		name: 'n',
+		type: description.name,
+		typeVersion: 1,
+		parameters,
+	} as unknown as INode;
+	return NodeHelpers.getNodeParameters(
+		description.properties,
+		parameters,
+		true,
+		false,
+		node,
+		description,
+	);
 }
 
 describe('parameters', () => {
@@ -36,7 +57,9 @@ describe('parameters', () => {
 			fetchResultUrls: false,
 			options: {},
 		});
-		expect(resolved(tool, { waitForCompletion: true, downloadStems: true, fetchResultUrls: true })).toEqual({
+		expect(
+			resolved(tool, { waitForCompletion: true, downloadStems: true, fetchResultUrls: true }),
+		).toEqual({
 			taskId: TOOL_TASK_ID,
 			toolDescription: TOOL_DESCRIPTION,
 			fetchResultUrls: true,
@@ -50,11 +73,17 @@ describe('parameters', () => {
 });
 
 describe('settings', () => {
-	const settings = { follow: { wait: true, maxChecks: 3 }, fetchResultUrls: true, downloadStems: true, attempts: 2 };
+	const settings = {
+		follow: { wait: true, maxChecks: 3 },
+		fetchResultUrls: true,
+		downloadStems: true,
+		attempts: 2,
+	};
 	const ctx = (type: string, fetchResultUrls?: boolean) =>
 		({
 			getNode: () => ({ type }),
-			getNodeParameter: (name: string, _index: number, fallback: unknown) => (name === 'fetchResultUrls' && fetchResultUrls !== undefined ? fetchResultUrls : fallback),
+			getNodeParameter: (name: string, _index: number, fallback: unknown) =>
+				name === 'fetchResultUrls' && fetchResultUrls !== undefined ? fetchResultUrls : fallback,
 		}) as unknown as IExecuteFunctions;
 
 	it('tool mode is the node type ending in "Tool", as n8n derives it', () => {
@@ -69,7 +98,16 @@ describe('settings', () => {
 
 	it('as a tool: never waits or downloads, whatever the stored parameters say; links only when switched on', () => {
 		const type = 'CUSTOM.cambSeparationStatusTool';
-		expect(adaptForTool(ctx(type), settings)).toEqual({ follow: { wait: false, maxChecks: 3 }, fetchResultUrls: false, downloadStems: false, attempts: 2 });
-		expect(adaptForTool(ctx(type, true), settings)).toMatchObject({ fetchResultUrls: true, downloadStems: false, follow: { wait: false } });
+		expect(adaptForTool(ctx(type), settings)).toEqual({
+			follow: { wait: false, maxChecks: 3 },
+			fetchResultUrls: false,
+			downloadStems: false,
+			attempts: 2,
+		});
+		expect(adaptForTool(ctx(type, true), settings)).toMatchObject({
+			fetchResultUrls: true,
+			downloadStems: false,
+			follow: { wait: false },
+		});
 	});
 });
