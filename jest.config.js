@@ -4,8 +4,9 @@ module.exports = {
 	testEnvironment: 'node',
 	roots: ['<rootDir>/test'],
 	testMatch: ['**/*.test.ts'],
-	// The end-to-end suite runs real n8n processes: `npm run test:e2e`, with its own config.
-	testPathIgnorePatterns: ['/node_modules/', '/test/e2e/'],
+	// The end-to-end and queue-mode suites run real n8n processes: `npm run test:e2e` and
+	// `npm run test:queue`, each with its own config.
+	testPathIgnorePatterns: ['/node_modules/', '/test/e2e/', '/test/queue/'],
 	transform: { '^.+\\.ts$': ['ts-jest', { tsconfig: 'tsconfig.dev.json' }] },
 	testTimeout: 30000,
 };

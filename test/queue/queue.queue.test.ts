@@ -71,7 +71,7 @@ function peakRssMb(pid: number): number {
 	return Math.round(kb / 1024);
 }
 
-// jest.config.js (unit tests) skips test/queue; this needs jest.queue.config.js, whose global
+// jest.config.js (unit tests) ignores test/queue; this needs jest.queue.config.js, whose global
 // setup checks the n8n installs, packs the package and installs Postgres and Redis.
 const describeQueue = process.env.CAMB_E2E_TARBALL ? describe : describe.skip;
 
