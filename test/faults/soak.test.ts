@@ -143,11 +143,19 @@ describe('the expected outcome follows the README', () => {
 			requests: 2,
 			expected: { route: 'error', error: 'unreachable' },
 		});
-		// 429 is retried like a 5xx when not waiting; the last reply repeats.
-		expect(expectPlain([busy], CONFIG)).toMatchObject({
-			requests: 3,
-			expected: { route: 'error' },
+		// README: a 429 uses up no attempt; the last reply repeats.
+		expect(expectPlain([busy, busy, down, busy, down, down], CONFIG)).toMatchObject({
+			requests: 6,
+			expected: { route: 'error', error: 'unreachable' },
 		});
+		expect(
+			expectPlain([busy, busy, busy, ok('SUCCESS')], { ...CONFIG, attempts: 1 }),
+		).toMatchObject({
+			requests: 4,
+			expected: { route: 'success', checks: 1 },
+		});
+		// Nothing but 429s would be retried for the whole patience (a minute): makeBatch never scripts it.
+		expect(() => expectPlain([busy], CONFIG)).toThrow(/ends on a 429/);
 		expect(expectPlain([down, html], CONFIG)).toMatchObject({
 			requests: 2,
 			expected: { route: 'error', error: 'not-a-status' },
@@ -499,17 +507,22 @@ describe("retry pauses (what the soak's time bound assumes)", () => {
 		);
 		camb.task('backoff', busy(), busy(), { json: 'SUCCESS' });
 		camb.task('hang', { fault: 'hang' }, busy('0'), { json: 'SUCCESS' });
-		const result = await runStatusNode(
-			camb.baseUrl,
-			['ra0', 'ra1', 'backoff', 'hang'].map((task_id) => ({ task_id })),
-			{
-				parameters: {
-					fetchResultUrls: false,
-					options: { attempts: 3, timeoutSeconds: 1, maxInFlight: 8 },
+		const check = async (tasks: string[]) =>
+			await runStatusNode(
+				camb.baseUrl,
+				tasks.map((task_id) => ({ task_id })),
+				{
+					parameters: {
+						fetchResultUrls: false,
+						options: { attempts: 3, timeoutSeconds: 1, maxInFlight: 8 },
+					},
 				},
-			},
-		);
-		expect(result.success).toHaveLength(4);
+			);
+		// A 429 pauses every request of its execution (the shared cool-down): ra1 runs on its own,
+		// so the other tasks' gaps are their own pauses.
+		const result = await check(['ra0', 'backoff', 'hang']);
+		expect(result.success).toHaveLength(3);
+		expect((await check(['ra1'])).success).toHaveLength(1);
 		const gaps = (task: string) => {
 			const at = camb.requestsForTask(task).map(sendTime);
 			return at.slice(1).map((time, i) => time - at[i]);

@@ -563,7 +563,11 @@ export function expectPlain(
 	for (let i = 0; ; i++) {
 		const { meaning } = replies[Math.min(i, replies.length - 1)];
 		// README: a 429 uses up no attempt (a plain script never ends on one, see makeBatch).
-		if (meaning.kind === 'rate-limited') continue;
+		if (meaning.kind === 'rate-limited') {
+			if (i >= replies.length - 1)
+				throw new Error('a plain script that ends on a 429 has no outcome within the soak');
+			continue;
+		}
 		if (retried(meaning, 'plain')) {
 			failures++;
 			if (failures >= config.attempts)
