@@ -509,6 +509,31 @@ function readMemory(pid: number): { rssKiB: number; hwmKiB: number } | undefined
 	}
 }
 
+/** Executes a workflow while sampling the n8n process's memory every `everyMs`. */
+async function executeSampling(
+	session: N8nSession,
+	workflowId: string,
+	timeoutMs: number,
+	everyMs: number,
+): Promise<{ result: RunResult; samples: MemorySample[] }> {
+	const samples: MemorySample[] = [];
+	let sampler: NodeJS.Timeout | undefined;
+	try {
+		const result = await session.execute(workflowId, {
+			timeoutMs,
+			onSpawn: (pid) => {
+				sampler = setInterval(() => {
+					const memory = readMemory(pid);
+					if (memory) samples.push({ at: Date.now(), ...memory });
+				}, everyMs);
+			},
+		});
+		return { result, samples };
+	} finally {
+		if (sampler) clearInterval(sampler);
+	}
+}
+
 /** The file n8n stored a binary in, in filesystem mode (1.x: .n8n/binaryData, 2.x: .n8n/storage). */
 function storedFile(session: N8nSession, binary: Json): string | undefined {
 	const relative = /^filesystem(?:-v2)?:(.+)$/.exec(String(binary?.id ?? ''))?.[1];
@@ -553,22 +578,7 @@ async function benchStems({ options, session, camb, storage }: Context): Promise
 		});
 		const [workflowId] = await session.importWorkflows([stemsWorkflow(taskId)]);
 
-		const samples: MemorySample[] = [];
-		let sampler: NodeJS.Timeout | undefined;
-		let result: RunResult;
-		try {
-			result = await session.execute(workflowId, {
-				timeoutMs: 300_000,
-				onSpawn: (pid) => {
-					sampler = setInterval(() => {
-						const memory = readMemory(pid);
-						if (memory) samples.push({ at: Date.now(), ...memory });
-					}, SAMPLE_MS);
-				},
-			});
-		} finally {
-			if (sampler) clearInterval(sampler);
-		}
+		const { result, samples } = await executeSampling(session, workflowId, 300_000, SAMPLE_MS);
 		mustSucceed(result, `stems of ${stemMiB} MiB`);
 		const span = nodeSpan(result, [STATUS_NODE]);
 		const [item] = result.runsOf(STATUS_NODE)[0].outputs[0];
@@ -801,22 +811,7 @@ async function benchWaitLimited({ options, session, limited }: Context): Promise
 	for (let round = 0; round < Math.min(options.repeats, 1); round++) {
 		limited.reset();
 		ids.forEach((id) => limited.task(id, pending, pending, pending, done));
-		const samples: MemorySample[] = [];
-		let sampler: NodeJS.Timeout | undefined;
-		let result: RunResult;
-		try {
-			result = await session.execute(workflowId, {
-				timeoutMs: 1_800_000,
-				onSpawn: (pid) => {
-					sampler = setInterval(() => {
-						const memory = readMemory(pid);
-						if (memory) samples.push({ at: Date.now(), ...memory });
-					}, 200);
-				},
-			});
-		} finally {
-			if (sampler) clearInterval(sampler);
-		}
+		const { result, samples } = await executeSampling(session, workflowId, 1_800_000, 200);
 		mustSucceed(result, 'wait under a rate limit');
 		const span = nodeSpan(result, [STATUS_NODE]);
 		const counts = routedCounts(result, STATUS_NODE);
