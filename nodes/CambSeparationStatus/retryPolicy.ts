@@ -75,7 +75,8 @@ export function retryAfterMs(headers: Record<string, unknown>, nowMs: number): n
 	return Math.max(0, date - nowMs);
 }
 
-function headerValue(headers: Record<string, unknown>, name: string): string | undefined {
+/** A header's value, whatever its case; the first of a repeated header. */
+export function headerValue(headers: Record<string, unknown>, name: string): string | undefined {
 	for (const [key, value] of Object.entries(headers)) {
 		if (key.toLowerCase() !== name) continue;
 		if (Array.isArray(value)) return value.length ? String(value[0]) : undefined;

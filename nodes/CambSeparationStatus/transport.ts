@@ -21,6 +21,7 @@ import type { LoadSignal } from './rateControl';
 import {
 	decideRetry,
 	DEFAULT_BACKOFF,
+	headerValue,
 	isRetryableNetworkError,
 	isRetryableStatus,
 	MAX_RETRY_AFTER_MS,
@@ -450,10 +451,6 @@ function isReadable(value: unknown): value is Readable {
 		typeof (value as Readable).destroy === 'function' &&
 		Symbol.asyncIterator in value
 	);
-}
-
-function headerValue(headers: IDataObject, name: string): unknown {
-	return Object.entries(headers).find(([key]) => key.toLowerCase() === name)?.[1];
 }
 
 const ERROR_BODY_BYTES = 1024;
