@@ -4,7 +4,8 @@
  * whether submitting again could help. Pure: no n8n, no HTTP.
  */
 
-import { isPlainObject, parseJson } from './json';
+import { excerpt, isPlainObject, parseJson } from '../shared/json';
+import type { CambAnswer } from '../shared/transport';
 
 export type Route = 'success' | 'pending' | 'failure';
 
@@ -20,7 +21,7 @@ export interface Verdict {
 }
 
 /** An answer that is not a task status at all (HTML, broken JSON, no status field). */
-export interface NotAStatus {
+export interface Unreadable {
 	route: 'invalid';
 	problem: string;
 }
@@ -30,12 +31,6 @@ export interface ClassifyOptions {
 	notFoundAsPending: boolean;
 	/** Send statuses this node does not know to Pending instead of Failure. */
 	unknownStatusAsPending: boolean;
-}
-
-/** The answers the transport hands over: 2xx, 404 and 422. Everything else is a request failure. */
-export interface CambAnswer {
-	statusCode: number;
-	body: string;
 }
 
 // Reasons where the same file will fail again: the user must change the input or the account.
@@ -52,7 +47,7 @@ const NOT_RETRYABLE_REASONS = new Set([
 	'FORBIDDEN',
 ]);
 
-export function classifyAnswer(answer: CambAnswer, options: ClassifyOptions): Verdict | NotAStatus {
+export function classifyAnswer(answer: CambAnswer, options: ClassifyOptions): Verdict | Unreadable {
 	if (answer.statusCode === 404) return notFound(answer.body, options);
 	if (answer.statusCode === 422) return rejectedId(answer.body);
 
@@ -63,7 +58,7 @@ export function classifyAnswer(answer: CambAnswer, options: ClassifyOptions): Ve
 }
 
 /** Accepts both shapes CAMB is known to send: a bare string, or an object with `status`. */
-function classifyStatusBody(body: unknown, options: ClassifyOptions): Verdict | NotAStatus {
+function classifyStatusBody(body: unknown, options: ClassifyOptions): Verdict | Unreadable {
 	const fields = readStatusFields(body);
 	if ('problem' in fields) return { route: 'invalid', problem: fields.problem };
 
@@ -261,14 +256,4 @@ function quote(value: unknown): string {
 	} catch {
 		return '(too deeply nested to quote)';
 	}
-}
-
-const EXCERPT_LENGTH = 120;
-
-/** A short, single-line quote of what the server sent, safe to put in an error message. */
-export function excerpt(text: string): string {
-	// eslint-disable-next-line no-control-regex
-	const oneLine = text.replace(/[\u0000-\u001f\u007f]+/g, ' ').trim();
-	if (!oneLine) return '(empty body)';
-	return oneLine.length > EXCERPT_LENGTH ? `${oneLine.slice(0, EXCERPT_LENGTH)}…` : oneLine;
 }

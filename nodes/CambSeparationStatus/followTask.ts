@@ -75,7 +75,7 @@ export async function followTask(
 
 	for (;;) {
 		const outcome = await check();
-		let pause: number;
+		let nextPauseMs: number;
 		if ('verdict' in outcome) {
 			checkCount++;
 			verdict = outcome.verdict;
@@ -85,19 +85,19 @@ export async function followTask(
 				verdict = stillPending(verdict, checkCount, clock.now() - Date.parse(pendingSince));
 				break;
 			}
-			pause = checkInterval(checkCount, settings, clock.random);
+			nextPauseMs = checkInterval(checkCount, settings, clock.random);
 		} else {
 			// A 429 slows this task down but does not count as a check or fail it.
 			const asked = Math.min(outcome.rateLimitedForMs, MAX_RATE_LIMIT_PAUSE_MS);
-			pause = Math.max(asked, checkInterval(checkCount, settings, clock.random));
+			nextPauseMs = Math.max(asked, checkInterval(checkCount, settings, clock.random));
 		}
 
 		const left = deadline - clock.now();
 		if (!settings.wait || left <= 0) {
-			return finish(verdict ?? RATE_LIMITED, checkCount, pendingSince, clock, pause);
+			return finish(verdict ?? RATE_LIMITED, checkCount, pendingSince, clock, nextPauseMs);
 		}
 		// The last pause is cut short so the final check lands on the deadline, not after it.
-		await clock.sleep(Math.min(pause, left));
+		await clock.sleep(Math.min(nextPauseMs, left));
 	}
 	return finish(verdict, checkCount, pendingSince, clock);
 }
@@ -107,7 +107,7 @@ function finish(
 	checkCount: number,
 	pendingSince: string | null,
 	clock: Clock,
-	pause?: number,
+	nextPauseMs?: number,
 ): Followed {
 	const followed: Followed = {
 		verdict,
@@ -115,6 +115,7 @@ function finish(
 		pendingSince,
 		checkedAt: new Date(clock.now()).toISOString(),
 	};
-	if (verdict.route === 'pending' && pause !== undefined) followed.nextCheckInMs = pause;
+	if (verdict.route === 'pending' && nextPauseMs !== undefined)
+		followed.nextCheckInMs = nextPauseMs;
 	return followed;
 }

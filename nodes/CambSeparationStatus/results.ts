@@ -3,16 +3,23 @@
  * tasks finished together, one request per run otherwise, or when the bulk call is refused.
  */
 import type { Verdict } from './classifyStatus';
-import { isPlainObject, parseJson } from './json';
-import type { CambClient } from './transport';
+import { isPlainObject, parseJson } from '../shared/json';
+import type { CambClient } from '../shared/transport';
 
 export interface ResultUrls {
 	foreground_audio_url: string;
 	background_audio_url: string;
 }
 
-/** Per run: the links, a Failure verdict (CAMB does not know the run), or the request's error. */
-export type ResultOutcome = { urls: ResultUrls } | { verdict: Verdict } | { error: unknown };
+/**
+ * Per run: the links, a Failure verdict (CAMB does not know the run), an answer without usable
+ * links (its body, to quote), or the request's error.
+ */
+export type ResultOutcome =
+	| { urls: ResultUrls }
+	| { verdict: Verdict }
+	| { noLinks: string }
+	| { error: unknown };
 
 export interface Run {
 	itemIndex: number;
@@ -89,18 +96,10 @@ async function fetchOne(client: CambClient, run: Run): Promise<ResultOutcome> {
 		if (answer.statusCode === 404) return { verdict: resultNotFound(run.runId) };
 		const urls = readResultUrls(readJson(answer.body));
 		if (urls) return { urls };
-		return { error: new NoResultLinks(run.itemIndex, answer.body) };
+		return { noLinks: answer.body };
 	} catch (error) {
 		return { error };
 	}
-}
-
-/** Raised when CAMB's result answer has no usable links; the node turns it into a NodeApiError. */
-export class NoResultLinks {
-	constructor(
-		readonly itemIndex: number,
-		readonly body: string,
-	) {}
 }
 
 /** Both links, and only http(s) ones: anything else is never followed. */

@@ -5,7 +5,7 @@
 import type { IBinaryKeyData, IDataObject, IExecuteFunctions } from 'n8n-workflow';
 
 import type { ResultUrls } from './results';
-import type { CambClient } from './transport';
+import type { CambClient } from '../shared/transport';
 
 export interface StemProperties {
 	foreground: string;

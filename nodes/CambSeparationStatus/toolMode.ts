@@ -10,8 +10,9 @@ import type { IDataObject, IExecuteFunctions, INodeExecutionData } from 'n8n-wor
 import { NodeApiError } from 'n8n-workflow';
 
 import { OUTPUT } from './description';
-import { cancelledError, isCancelled } from './transport';
-import { checkTaskId } from './validate';
+import { cancelledError } from '../shared/errors';
+import { isCancelled } from '../shared/transport';
+import { checkTaskId } from '../shared/validate';
 
 /**
  * n8n runs a `usableAsTool` node under a derived type whose name is the node's plus "Tool"

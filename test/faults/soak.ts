@@ -21,7 +21,7 @@
  */
 import type { INodeExecutionData, INodeParameters } from 'n8n-workflow';
 
-import { DEFAULT_COOL_DOWN_MS, INITIAL_WINDOW } from '../../nodes/CambSeparationStatus/rateControl';
+import { DEFAULT_COOL_DOWN_MS, INITIAL_WINDOW } from '../../nodes/shared/transport/rateControl';
 import { API_KEY, runStatusNode, type StatusRun } from '../fixtures/cambWorkflow';
 import {
 	sendTime,

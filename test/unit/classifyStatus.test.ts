@@ -1,8 +1,8 @@
 import {
 	classifyAnswer,
-	excerpt,
 	type ClassifyOptions,
 } from '../../nodes/CambSeparationStatus/classifyStatus';
+import { excerpt } from '../../nodes/shared/json';
 
 const strict: ClassifyOptions = { notFoundAsPending: false, unknownStatusAsPending: false };
 const ok = (body: unknown, options = strict) =>

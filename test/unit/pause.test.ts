@@ -9,7 +9,7 @@ describe('pause', () => {
 	});
 
 	it('uses sleepWithAbort where n8n-workflow has it (n8n 1.x), and is aborted by the signal', async () => {
-		const { pause } = await import('../../nodes/CambSeparationStatus/pause');
+		const { pause } = await import('../../nodes/shared/pause');
 		const controller = new AbortController();
 		const started = Date.now();
 		const paused = pause(10_000, controller.signal);
@@ -21,7 +21,7 @@ describe('pause', () => {
 	it('hands the signal to sleep where sleepWithAbort is gone (n8n 2.x)', async () => {
 		const sleep = jest.fn(async () => undefined);
 		jest.doMock('n8n-workflow', () => ({ sleep }));
-		const { pause } = await import('../../nodes/CambSeparationStatus/pause');
+		const { pause } = await import('../../nodes/shared/pause');
 		const signal = new AbortController().signal;
 		await pause(1234, signal);
 		expect(sleep).toHaveBeenCalledWith(1234, signal);

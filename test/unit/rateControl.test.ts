@@ -3,13 +3,13 @@
  * recovery once a limit lifts. The gate around it is driven in virtual time against a model of a
  * rate-limited server (a token bucket), so whole batches run in milliseconds, the same every time.
  */
-import { createGate } from '../../nodes/CambSeparationStatus/gate';
+import { createGate } from '../../nodes/shared/transport/gate';
 import {
 	DEFAULT_COOL_DOWN_MS,
 	INITIAL_WINDOW,
 	RateControl,
 	type Ticket,
-} from '../../nodes/CambSeparationStatus/rateControl';
+} from '../../nodes/shared/transport/rateControl';
 import { virtualTime } from '../fixtures/virtualTime';
 
 /** Sends as many requests as the controller allows at `now`, returning their tickets. */

@@ -7,7 +7,7 @@ import {
 	RATE_LIMIT_PATIENCE_MS,
 	retryAfterMs,
 	type RetryState,
-} from '../../nodes/CambSeparationStatus/retryPolicy';
+} from '../../nodes/shared/transport/retryPolicy';
 
 describe('isRetryableStatus', () => {
 	it.each([408, 429, 500, 502, 503, 504, 599])('%i is retried', (code) =>

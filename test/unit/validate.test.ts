@@ -1,4 +1,4 @@
-import { checkBaseUrl, checkTaskId, statusPath } from '../../nodes/CambSeparationStatus/validate';
+import { checkBaseUrl, checkTaskId, statusPath } from '../../nodes/shared/validate';
 
 describe('checkTaskId', () => {
 	it.each([

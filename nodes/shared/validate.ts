@@ -4,12 +4,12 @@
  * so a crafted id can never reach another path and the key never leaves over plain HTTP.
  */
 
-export type Checked<T> = { ok: true; value: T } | { ok: false; problem: string };
+export type Validated<T> = { ok: true; value: T } | { ok: false; problem: string };
 
 /** CAMB task ids are UUIDs; anything far longer is a wrong field, not an id. */
 const MAX_TASK_ID_LENGTH = 200;
 
-export function checkTaskId(raw: unknown): Checked<string> {
+export function checkTaskId(raw: unknown): Validated<string> {
 	if (raw === undefined || raw === null) return fail('is empty (the expression gave nothing)');
 	if (typeof raw === 'number') {
 		return Number.isSafeInteger(raw) && raw >= 0
@@ -44,7 +44,7 @@ function isLoopbackHost(hostname: string): boolean {
 }
 
 /** Returns the base URL without a trailing slash, ready to have a path appended. */
-export function checkBaseUrl(raw: unknown): Checked<string> {
+export function checkBaseUrl(raw: unknown): Validated<string> {
 	if (typeof raw !== 'string' || !raw.trim()) return fail('is empty');
 	let url: URL;
 	try {
@@ -74,10 +74,10 @@ function isWellFormedUnicode(text: string): boolean {
 	}
 }
 
-function ok<T>(value: T): Checked<T> {
+function ok<T>(value: T): Validated<T> {
 	return { ok: true, value };
 }
 
-function fail<T>(problem: string): Checked<T> {
+function fail<T>(problem: string): Validated<T> {
 	return { ok: false, problem };
 }

@@ -1,0 +1,218 @@
+/**
+ * Every n8n error this package raises, built in one place so they read alike: a message that
+ * names the item and what was wrong, a description that says what to do, never the API key.
+ * The transport's errors come first, then each node's.
+ */
+import type { IExecuteFunctions, JsonObject } from 'n8n-workflow';
+import { NodeApiError, NodeOperationError } from 'n8n-workflow';
+
+import { excerpt } from './json';
+import { MAX_ANSWER_BYTES } from './transport/readAnswer';
+import { RATE_LIMIT_PATIENCE_MS, type GiveUp } from './transport/retryPolicy';
+
+export type NodeError = NodeApiError | NodeOperationError;
+
+/** A failed HTTP attempt as error messages quote it: its status (if any) and a one-line description. */
+export interface FailedRequest {
+	statusCode?: number;
+	problem: string;
+}
+
+// ---- the transport ---------------------------------------------------------------------------
+
+/** Worded as n8n words it: the engine recognises "canceled" and marks the execution canceled, not failed. */
+export function cancelledError(ctx: IExecuteFunctions): NodeOperationError {
+	return new NodeOperationError(ctx.getNode(), 'The execution was canceled');
+}
+
+/** An item left unchecked because another item's error stopped the run: never the error to report. */
+export class NotChecked extends NodeOperationError {}
+
+export function notChecked(ctx: IExecuteFunctions, itemIndex: number, why: string): NotChecked {
+	return new NotChecked(ctx.getNode(), `Item ${itemIndex} was not checked: ${why}`, { itemIndex });
+}
+
+/** An answer too large to be a status or a result: another attempt would get the same. */
+export function oversizedAnswer(
+	ctx: IExecuteFunctions,
+	itemIndex: number,
+	label: string,
+	who: string,
+	statusCode: number,
+	bytes: number,
+	problem: string,
+): NodeApiError {
+	const limit = `${MAX_ANSWER_BYTES / 1024 / 1024} MiB`;
+	return new NodeApiError(ctx.getNode(), { problem } as JsonObject, {
+		message: `${who}'s answer to ${label} is larger than ${limit}; the rest was not read`,
+		description: `A status or result answer is a few hundred bytes; this one had at least ${bytes} bytes (HTTP ${statusCode}). Check the Base URL of the credential.`,
+		httpCode: String(statusCode),
+		itemIndex,
+	});
+}
+
+export function keyRejected(
+	ctx: IExecuteFunctions,
+	itemIndex: number,
+	statusCode: number,
+	body: string,
+): NodeApiError {
+	return new NodeApiError(ctx.getNode(), { statusCode, body: excerpt(body) } as JsonObject, {
+		message: `CAMB.AI rejected the API key (HTTP ${statusCode})`,
+		description:
+			statusCode === 401
+				? 'The key in the "CAMB.AI API" credential is missing, wrong or revoked. Copy a current key from the API section of CAMB.AI Studio.'
+				: 'The key is valid but not allowed to use audio separation. Check the plan and permissions of the CAMB.AI account.',
+		httpCode: String(statusCode),
+		itemIndex,
+	});
+}
+
+/** An answer that another attempt would not change (a 400, a redirect, an expired link). */
+export function unexpectedAnswer(
+	ctx: IExecuteFunctions,
+	itemIndex: number,
+	message: string,
+	answer: Required<FailedRequest>,
+	advice?: string,
+): NodeApiError {
+	return new NodeApiError(ctx.getNode(), { problem: answer.problem } as JsonObject, {
+		message: message.includes(`HTTP ${answer.statusCode}`)
+			? message
+			: `${message} with HTTP ${answer.statusCode}`,
+		description: advice ? `${answer.problem}. ${advice}` : answer.problem,
+		httpCode: String(answer.statusCode),
+		itemIndex,
+	});
+}
+
+/** A connection failure another attempt would not cure (an unknown host, a refused URL). */
+export function requestFailed(
+	ctx: IExecuteFunctions,
+	itemIndex: number,
+	label: string,
+	problem: string,
+): NodeApiError {
+	return new NodeApiError(ctx.getNode(), { problem } as JsonObject, {
+		message: `The request ${label} failed`,
+		description: problem,
+		itemIndex,
+	});
+}
+
+/** Why the retry loop stopped trying, in a sentence that names the host and the request. */
+export function giveUpReason(
+	why: Exclude<GiveUp, 'not-retryable'>,
+	who: string,
+	label: string,
+	sent: number,
+	last: FailedRequest,
+	serverAskedMs?: number,
+): string {
+	if (why === 'asked-too-long') {
+		const seconds = Math.ceil((serverAskedMs ?? 0) / 1000);
+		return `${who} asked to wait ${seconds > 86_400 ? 'more than a day' : `${seconds} s`} before trying again, longer than this node waits`;
+	}
+	if (why === 'rate-limited-too-long') {
+		return `${who} kept answering ${label} with 429 (rate limited) for ${RATE_LIMIT_PATIENCE_MS / 1000} s; this node waits no longer`;
+	}
+	// The label names the task (or file), so the error says which one even where n8n drops the item's data.
+	// No system error code in the message: n8n would swap the whole message for its generic text.
+	const lastAnswer =
+		last.statusCode === undefined ? 'no usable connection' : `HTTP ${last.statusCode}`;
+	return `${who} could not answer ${label} after ${sent} attempt${sent === 1 ? '' : 's'} (last: ${lastAnswer})`;
+}
+
+export function gaveUp(
+	ctx: IExecuteFunctions,
+	itemIndex: number,
+	label: string,
+	last: FailedRequest,
+	attempts: number,
+	rateLimited: number,
+	startedAt: number,
+	why: string,
+): NodeApiError {
+	const seconds = ((Date.now() - startedAt) / 1000).toFixed(1);
+	const also =
+		rateLimited > 0
+			? ` (and ${rateLimited} more turned back with 429, which use up no attempt)`
+			: '';
+	const tried = `Tried ${label} ${attempts} time${attempts === 1 ? '' : 's'}${also} over ${seconds} s; the last attempt failed with ${last.problem}.`;
+	return new NodeApiError(ctx.getNode(), { attempts, last: last.problem } as JsonObject, {
+		message: why,
+		description: `${tried} Raise "Attempts per Check" or "Request Timeout" in the node's options, or try again later.`,
+		httpCode: last.statusCode === undefined ? undefined : String(last.statusCode),
+		itemIndex,
+	});
+}
+
+/** The credential's Base URL cannot be used: no request is sent for any item. */
+export function badBaseUrl(ctx: IExecuteFunctions, problem: string): NodeOperationError {
+	return new NodeOperationError(
+		ctx.getNode(),
+		`The Base URL of the "CAMB.AI API" credential ${problem}`,
+	);
+}
+
+/** The same error, attached to one item (n8n shows per-item errors on that item). */
+export function forItem(
+	ctx: IExecuteFunctions,
+	shared: NodeOperationError,
+	itemIndex: number,
+): NodeOperationError {
+	return new NodeOperationError(ctx.getNode(), shared.message, { itemIndex });
+}
+
+/** Anything thrown that is not already an n8n error becomes one naming the item. */
+export function asNodeError(ctx: IExecuteFunctions, error: unknown, itemIndex: number): NodeError {
+	if (error instanceof NodeApiError || error instanceof NodeOperationError) return error;
+	return new NodeOperationError(ctx.getNode(), error as Error, { itemIndex });
+}
+
+// ---- Camb Separation Status -----------------------------------------------------------------
+
+export function badTaskId(
+	ctx: IExecuteFunctions,
+	itemIndex: number,
+	problem: string,
+): NodeOperationError {
+	return new NodeOperationError(ctx.getNode(), `The task ID of item ${itemIndex} ${problem}`, {
+		itemIndex,
+		description:
+			'Pass the task_id that CAMB.AI returned when the audio was submitted, e.g. {{ $json.task_id }}.',
+	});
+}
+
+/** A 200 whose body is no task status (HTML, broken JSON, no status field). */
+export function notAStatus(
+	ctx: IExecuteFunctions,
+	itemIndex: number,
+	problem: string,
+): NodeApiError {
+	return new NodeApiError(
+		ctx.getNode(),
+		{ problem },
+		{
+			message: `CAMB.AI's answer for item ${itemIndex} is not a task status`,
+			description: `Expected a status such as "SUCCESS" or {"status": "SUCCESS", ...}, but ${problem}. Check the Base URL of the credential.`,
+			itemIndex,
+		},
+	);
+}
+
+export function noResultLinks(
+	ctx: IExecuteFunctions,
+	itemIndex: number,
+	body: string,
+): NodeApiError {
+	return new NodeApiError(
+		ctx.getNode(),
+		{ body: excerpt(body) },
+		{
+			message: `CAMB.AI's result for item ${itemIndex} has no usable stem links`,
+			description: `Expected foreground_audio_url and background_audio_url as http(s) links, but got: ${excerpt(body)}`,
+			itemIndex,
+		},
+	);
+}

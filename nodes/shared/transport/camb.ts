@@ -1,0 +1,107 @@
+/**
+ * Requests to CAMB.AI: sent through the credential (which adds the x-api-key header), answers
+ * read with a cap, a rejected key noted so no other request goes out with it.
+ */
+import type {
+	IDataObject,
+	IExecuteFunctions,
+	IHttpRequestMethods,
+	IN8nHttpFullResponse,
+} from 'n8n-workflow';
+
+import { keyRejected, unexpectedAnswer } from '../errors';
+import { describe, type Attempt } from './attempt';
+import type { Gate } from './gate';
+import { readCapped } from './readAnswer';
+import type { Retrier } from './retrying';
+import { retryAfterMs } from './retryPolicy';
+
+/** What every CAMB request of one execution shares. */
+export interface CambHost {
+	ctx: IExecuteFunctions;
+	retrier: Retrier;
+	gate: Gate;
+	baseUrl: string;
+	timeoutMs: number;
+}
+
+export const CREDENTIAL_TYPE = 'cambAiApi';
+
+export interface CambRequest {
+	method: IHttpRequestMethods;
+	/** Path below the base URL, already encoded. */
+	path: string;
+	body?: IDataObject;
+	/** Non-2xx codes the caller decides about itself instead of them being retried or raised. */
+	answers?: number[];
+}
+
+/**
+ * An answer the caller accepted: a 2xx or one of its `answers` (for a status check: 404, 422, and
+ * while waiting 429). Everything else is a request failure. `retryAfterMs`: the pause the server
+ * asked for, handed to a waiting caller with its 429.
+ */
+export interface CambAnswer {
+	statusCode: number;
+	body: string;
+	retryAfterMs?: number;
+}
+
+export async function requestCamb(
+	host: CambHost,
+	itemIndex: number,
+	request: CambRequest,
+): Promise<CambAnswer> {
+	const { ctx, retrier, timeoutMs } = host;
+	const label = `${request.method} ${request.path}`;
+	const isAnswer = (code: number) =>
+		(code >= 200 && code < 300) || (request.answers ?? []).includes(code);
+	const send = async (): Promise<Attempt<CambAnswer>> => {
+		const response = (await ctx.helpers.httpRequestWithAuthentication.call(ctx, CREDENTIAL_TYPE, {
+			method: request.method,
+			url: `${host.baseUrl}${request.path}`,
+			body: request.body,
+			json: request.body !== undefined,
+			// Read as a stream, so an answer can be capped instead of held whole (see readCapped).
+			encoding: 'stream',
+			headers: { accept: 'application/json' },
+			timeout: timeoutMs,
+			returnFullResponse: true,
+			ignoreHttpStatusErrors: true,
+			// A redirect could carry the API key to another host: treat it as an unexpected answer.
+			disableFollowRedirect: true,
+		})) as IN8nHttpFullResponse;
+		const { statusCode, headers } = response;
+		const read = await readCapped(
+			response.body,
+			headers,
+			timeoutMs,
+			ctx.getExecutionCancelSignal(),
+		);
+		if ('oversized' in read) return { kind: 'oversized', statusCode, bytes: read.oversized };
+		const body = read.text;
+		// Noted before the slot is handed on, so no queued request goes out with the same key.
+		if (statusCode === 401 || statusCode === 403) retrier.keyRejectedWith(statusCode, body);
+		if (isAnswer(statusCode)) {
+			return {
+				kind: 'done',
+				statusCode,
+				value: { statusCode, body, retryAfterMs: retryAfterMs(headers, Date.now()) },
+			};
+		}
+		return { kind: 'error status', statusCode, body, headers };
+	};
+	return await retrier.run(host.gate, {
+		itemIndex,
+		label,
+		who: 'CAMB.AI',
+		send,
+		refuse: (answer) =>
+			answer.statusCode === 401 || answer.statusCode === 403
+				? keyRejected(ctx, itemIndex, answer.statusCode, answer.body)
+				: unexpectedAnswer(ctx, itemIndex, `CAMB.AI answered ${label}`, {
+						statusCode: answer.statusCode,
+						problem: describe(answer),
+					}),
+	});
+}

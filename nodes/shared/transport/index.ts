@@ -1,0 +1,70 @@
+/**
+ * The one place that talks HTTP, for both nodes: CAMB.AI calls (authenticated through the
+ * credential) and stem downloads (never authenticated), each host behind its own gate (gate.ts:
+ * an adaptive window, pace and shared cool-down), with retries (retrying.ts), answers read with
+ * a size cap (readAnswer.ts), and request failures turned into n8n errors (../errors.ts) that say
+ * what was tried. Task outcomes are not decided here.
+ *
+ *   index.ts     the client of one execution: its settings, its two gates, what callers may ask
+ *   camb.ts      requests to CAMB.AI          storage.ts   downloads from the storage host
+ *   retrying.ts  the retry loop               attempt.ts   how one attempt went
+ *   gate.ts + rateControl.ts  how fast        retryPolicy.ts  whether and when to try again
+ */
+import type { IDataObject, IExecuteFunctions } from 'n8n-workflow';
+
+import { pause } from '../pause';
+import { requestCamb, type CambAnswer, type CambRequest } from './camb';
+import { createGate } from './gate';
+import type { Readable } from './readAnswer';
+import { createRetrier, type RetrySettings } from './retrying';
+import { download } from './storage';
+
+export { CREDENTIAL_TYPE, type CambAnswer, type CambRequest } from './camb';
+export { isCancelled } from './retrying';
+export { MAX_ANSWER_BYTES, type Readable } from './readAnswer';
+
+export interface RequestSettings extends RetrySettings {
+	/** Give up on one attempt after this long without a byte from the server. */
+	timeoutMs: number;
+	/** The most requests in flight at once to each host: the ceiling of its adaptive window. */
+	maxInFlight: number;
+}
+
+export interface CambClient {
+	/** 2xx and the request's `answers` come back; anything else is retried, then raised as NodeApiError. */
+	request(itemIndex: number, request: CambRequest): Promise<CambAnswer>;
+	/**
+	 * Downloads a pre-signed storage link WITHOUT the API key and hands the body stream to `store`.
+	 * A failure mid-way (reset, stall) retries the whole download.
+	 */
+	download<T>(
+		itemIndex: number,
+		url: string,
+		store: (body: Readable, headers: IDataObject) => Promise<T>,
+	): Promise<T>;
+	/** Item `itemIndex` failed for good: no further request is sent; waiting and later calls throw "not checked". */
+	stop(itemIndex: number): void;
+}
+
+export function createCambClient(
+	ctx: IExecuteFunctions,
+	baseUrl: string,
+	settings: RequestSettings,
+): CambClient {
+	const clock = {
+		now: () => Date.now(),
+		sleep: async (ms: number) => await pause(ms, ctx.getExecutionCancelSignal()),
+	};
+	// CAMB.AI and the storage host that serves stems have limits of their own: one gate each.
+	const cambGate = createGate(settings.maxInFlight, clock);
+	const storageGate = createGate(settings.maxInFlight, clock);
+	const retrier = createRetrier(ctx, settings);
+	const camb = { ctx, retrier, gate: cambGate, baseUrl, timeoutMs: settings.timeoutMs };
+	const storage = { ctx, retrier, gate: storageGate, timeoutMs: settings.timeoutMs };
+
+	return {
+		request: async (itemIndex, request) => await requestCamb(camb, itemIndex, request),
+		download: async (itemIndex, url, store) => await download(storage, itemIndex, url, store),
+		stop: (itemIndex) => retrier.stop(itemIndex),
+	};
+}
