@@ -38,10 +38,10 @@ import * as path from 'node:path';
 
 import { DEFAULTS } from '../../nodes/CambSeparationStatus/description';
 import { startSession, type Json, type Major, type N8nSession, type RunResult } from '../e2e/n8n';
-import { startStandIn, type Reply, type StandIn } from '../stand-in/camb-stand-in';
+import { resultPath, startStandIn, type Reply, type StandIn } from '../stand-in/camb-stand-in';
+import { API_KEY, credentialRecord, STATUS_NODE_NAME, STATUS_NODE_TYPE } from '../fixtures/package';
 
 const MiB = 1024 * 1024;
-const API_KEY = 'camb-bench-key-81f0c2d9e4a7';
 type Credential = { id: string; name: string };
 const CREDENTIAL: Credential = { id: 'cambAiBench0001', name: 'CAMB.AI bench' };
 /** The rate-limited stand-ins of r and w: with Retry-After: 1, and without the header. */
@@ -53,8 +53,6 @@ const LIMITED_BARE: Credential = {
 const RATE_LIMIT = { perSecond: 20, burst: 20 };
 /** The stand-in of p, answering at once. */
 const FAST: Credential = { id: 'cambAiBench0004', name: 'CAMB.AI bench, no latency' };
-const NODE_TYPE = 'n8n-nodes-camb-separation.cambSeparationStatus';
-const STATUS_NODE = 'Camb Separation Status';
 const HTTP_NODE = 'Check status (HTTP Request)';
 const SWITCH_NODE = 'Route by status (Switch)';
 const LOOP_NODE = 'Loop Over Items';
@@ -147,8 +145,8 @@ const taskIdsNode = (ids: string[]) =>
 	});
 const statusNode = (parameters: Json, credential: Credential = CREDENTIAL, extra: Json = {}) =>
 	node(
-		STATUS_NODE,
-		NODE_TYPE,
+		STATUS_NODE_NAME,
+		STATUS_NODE_TYPE,
 		1,
 		{ taskId: '={{ $json.task_id }}', ...parameters },
 		{ credentials: { cambAiApi: credential }, ...extra },
@@ -164,7 +162,7 @@ function nodeCheckWorkflow(ids: string[], maxInFlight: number): Json {
 	return workflow(
 		`bench a: node, ${maxInFlight} in flight`,
 		[trigger(), taskIdsNode(ids), statusNode({ fetchResultUrls: false, options: { maxInFlight } })],
-		{ Start: { main: [[to('Task IDs')]] }, 'Task IDs': { main: [[to(STATUS_NODE)]] } },
+		{ Start: { main: [[to('Task IDs')]] }, 'Task IDs': { main: [[to(STATUS_NODE_NAME)]] } },
 	);
 }
 
@@ -237,7 +235,7 @@ function waitTogetherWorkflow(ids: string[]): Json {
 		[trigger(), taskIdsNode(ids), statusNode(waitParameters)],
 		{
 			Start: { main: [[to('Task IDs')]] },
-			'Task IDs': { main: [[to(STATUS_NODE)]] },
+			'Task IDs': { main: [[to(STATUS_NODE_NAME)]] },
 		},
 	);
 }
@@ -256,8 +254,8 @@ function waitOneByOneWorkflow(ids: string[]): Json {
 		{
 			Start: { main: [[to('Task IDs')]] },
 			'Task IDs': { main: [[to(LOOP_NODE)]] },
-			[LOOP_NODE]: { main: [[to('All done')], [to(STATUS_NODE)]] },
-			[STATUS_NODE]: { main: [[to(LOOP_NODE)], [to(LOOP_NODE)], [to(LOOP_NODE)]] },
+			[LOOP_NODE]: { main: [[to('All done')], [to(STATUS_NODE_NAME)]] },
+			[STATUS_NODE_NAME]: { main: [[to(LOOP_NODE)], [to(LOOP_NODE)], [to(LOOP_NODE)]] },
 		},
 	);
 }
@@ -268,7 +266,7 @@ function stemsWorkflow(taskId: string): Json {
 		'bench c: stems',
 		[trigger(), statusNode({ taskId, fetchResultUrls: true, downloadStems: true, options: {} })],
 		{
-			Start: { main: [[to(STATUS_NODE)]] },
+			Start: { main: [[to(STATUS_NODE_NAME)]] },
 		},
 	);
 }
@@ -342,7 +340,7 @@ async function benchThroughput({ options, session, camb }: Context): Promise<voi
 			label: `this node, Max Requests in Flight ${k}${k === DEFAULTS.maxInFlight ? ' (default)' : ''}`,
 			inFlight: k,
 			workflow: nodeCheckWorkflow(ids, k),
-			nodes: [STATUS_NODE],
+			nodes: [STATUS_NODE_NAME],
 		})),
 		{
 			label: 'HTTP Request + Switch',
@@ -361,8 +359,8 @@ async function benchThroughput({ options, session, camb }: Context): Promise<voi
 			const result = await session.execute(workflowIds[i], { timeoutMs: 180_000 });
 			mustSucceed(result, variant.label);
 			const routed =
-				variant.nodes[0] === STATUS_NODE
-					? result.runsOf(STATUS_NODE)[0]
+				variant.nodes[0] === STATUS_NODE_NAME
+					? result.runsOf(STATUS_NODE_NAME)[0]
 					: result.runsOf(SWITCH_NODE)[0];
 			const counts = routed.outputs.map((items) => items.length);
 			const expected = [Math.ceil(n / 3), Math.ceil((n - 1) / 3), Math.floor(n / 3)];
@@ -446,16 +444,16 @@ async function benchWait({ options, session, camb }: Context): Promise<void> {
 	script(together);
 	const togetherRun = await session.execute(togetherId, { timeoutMs: 180_000 });
 	mustSucceed(togetherRun, 'wait together');
-	const togetherSuccess = togetherRun.runsOf(STATUS_NODE)[0].outputs[0].length;
-	const togetherMs = nodeSpan(togetherRun, [STATUS_NODE]).ms;
+	const togetherSuccess = togetherRun.runsOf(STATUS_NODE_NAME)[0].outputs[0].length;
+	const togetherMs = nodeSpan(togetherRun, [STATUS_NODE_NAME]).ms;
 
 	camb.reset();
 	script(oneByOne);
 	const oneByOneRun = await session.execute(oneByOneId, { timeoutMs: 300_000 });
 	mustSucceed(oneByOneRun, 'one after another');
-	const loopRuns = oneByOneRun.runsOf(STATUS_NODE);
+	const loopRuns = oneByOneRun.runsOf(STATUS_NODE_NAME);
 	const oneByOneSuccess = loopRuns.reduce((sum, run) => sum + run.outputs[0].length, 0);
-	const oneByOneMs = nodeSpan(oneByOneRun, [LOOP_NODE, STATUS_NODE]).ms;
+	const oneByOneMs = nodeSpan(oneByOneRun, [LOOP_NODE, STATUS_NODE_NAME]).ms;
 	if (togetherSuccess !== n || oneByOneSuccess !== n || loopRuns.length !== n) {
 		throw new Error(
 			`b: expected ${n} successes each (and ${n} runs of the node in the loop), got ${togetherSuccess}, ${oneByOneSuccess} (${loopRuns.length} runs)`,
@@ -562,7 +560,7 @@ async function benchStems({ options, session, camb, storage }: Context): Promise
 		camb.task(taskId, {
 			json: { status: 'SUCCESS', run_id: runId, exception_reason: null, message: null },
 		});
-		camb.on('GET', `/audio-separation-result/${runId}`, {
+		camb.on('GET', resultPath(runId), {
 			json: {
 				foreground_audio_url: url('fg_audio.flac'),
 				background_audio_url: url('bg_audio.flac'),
@@ -580,8 +578,8 @@ async function benchStems({ options, session, camb, storage }: Context): Promise
 
 		const { result, samples } = await executeSampling(session, workflowId, 300_000, SAMPLE_MS);
 		mustSucceed(result, `stems of ${stemMiB} MiB`);
-		const span = nodeSpan(result, [STATUS_NODE]);
-		const [item] = result.runsOf(STATUS_NODE)[0].outputs[0];
+		const span = nodeSpan(result, [STATUS_NODE_NAME]);
+		const [item] = result.runsOf(STATUS_NODE_NAME)[0].outputs[0];
 		for (const property of ['foreground', 'background']) {
 			const file = storedFile(session, item?.binary?.[property]);
 			if (!file)
@@ -675,7 +673,7 @@ async function benchRateLimit({ options, session, limited, limitedBare }: Contex
 			{
 				label: 'this node, defaults',
 				workflow: nodeCheckWorkflowWith(ids, {}, credential),
-				routedBy: STATUS_NODE,
+				routedBy: STATUS_NODE_NAME,
 			},
 			{
 				label: 'HTTP Request + Switch, defaults',
@@ -721,7 +719,9 @@ async function benchRateLimit({ options, session, limited, limitedBare }: Contex
 					result.status === 'success' || result.runsOf(variant.routedBy).length
 						? safeSpan(
 								result,
-								variant.routedBy === STATUS_NODE ? [STATUS_NODE] : [HTTP_NODE, SWITCH_NODE],
+								variant.routedBy === STATUS_NODE_NAME
+									? [STATUS_NODE_NAME]
+									: [HTTP_NODE, SWITCH_NODE],
 								wallMs,
 							)
 						: wallMs;
@@ -781,7 +781,7 @@ function nodeCheckWorkflowWith(
 			taskIdsNode(ids),
 			statusNode({ fetchResultUrls: false, ...parameters }, credential, extra),
 		],
-		{ Start: { main: [[to('Task IDs')]] }, 'Task IDs': { main: [[to(STATUS_NODE)]] } },
+		{ Start: { main: [[to('Task IDs')]] }, 'Task IDs': { main: [[to(STATUS_NODE_NAME)]] } },
 	);
 }
 
@@ -813,8 +813,8 @@ async function benchWaitLimited({ options, session, limited }: Context): Promise
 		ids.forEach((id) => limited.task(id, pending, pending, pending, done));
 		const { result, samples } = await executeSampling(session, workflowId, 1_800_000, 200);
 		mustSucceed(result, 'wait under a rate limit');
-		const span = nodeSpan(result, [STATUS_NODE]);
-		const counts = routedCounts(result, STATUS_NODE);
+		const span = nodeSpan(result, [STATUS_NODE_NAME]);
+		const counts = routedCounts(result, STATUS_NODE_NAME);
 		const before = samples.filter((sample) => sample.at <= span.start).at(-1) ?? samples[0];
 		const peak = Math.max(
 			...samples.filter((sample) => sample.at >= span.start).map((sample) => sample.rssKiB),
@@ -865,7 +865,7 @@ async function benchCpu({ options, session, fast }: Context): Promise<void> {
 		{
 			label: 'this node, defaults',
 			workflow: nodeCheckWorkflowWith(ids, {}, FAST),
-			nodes: [STATUS_NODE],
+			nodes: [STATUS_NODE_NAME],
 		},
 		{
 			label: 'HTTP Request',
@@ -925,14 +925,10 @@ async function main(): Promise<void> {
 			env: { N8N_DEFAULT_BINARY_DATA_MODE: 'filesystem' },
 		});
 		await session.importCredentials([
-			{ ...CREDENTIAL, type: 'cambAiApi', data: { apiKey: API_KEY, baseUrl: camb.baseUrl } },
-			{ ...LIMITED, type: 'cambAiApi', data: { apiKey: API_KEY, baseUrl: limited.baseUrl } },
-			{
-				...LIMITED_BARE,
-				type: 'cambAiApi',
-				data: { apiKey: API_KEY, baseUrl: limitedBare.baseUrl },
-			},
-			{ ...FAST, type: 'cambAiApi', data: { apiKey: API_KEY, baseUrl: fast.baseUrl } },
+			credentialRecord(camb.baseUrl, CREDENTIAL),
+			credentialRecord(limited.baseUrl, LIMITED),
+			credentialRecord(limitedBare.baseUrl, LIMITED_BARE),
+			credentialRecord(fast.baseUrl, FAST),
 		]);
 		const cpu = os.cpus();
 		console.log(

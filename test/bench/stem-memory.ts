@@ -23,7 +23,7 @@ import { fork } from 'node:child_process';
 import { existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 
-import { startStandIn, type StandIn } from '../stand-in/camb-stand-in';
+import { resultPath, startStandIn, type StandIn } from '../stand-in/camb-stand-in';
 import type { HarnessBinaryDataMode } from '../engine/harness';
 import type { ChildMessage, RunResult, RunSpec } from './stem-memory-run';
 import { NODES_UNDER_TEST, type StemBenchInput } from './stem-nodes';
@@ -128,7 +128,7 @@ function scriptStems(
 		json: { status: 'SUCCESS', run_id: runId, exception_reason: null, message: null },
 	});
 	const result = { foreground_audio_url: urls[0], background_audio_url: urls[1] };
-	camb.on('GET', `/audio-separation-result/${runId}`, { json: result });
+	camb.on('GET', resultPath(runId), { json: result });
 	// The bulk route knows every run scripted so far, as CAMB would.
 	bulk[runId] = result;
 	camb.on('POST', '/audio-separation-results', { json: { ...bulk } });

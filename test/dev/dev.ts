@@ -27,7 +27,6 @@ import {
 	installPackage,
 	N8nRest,
 	packPackage,
-	PACKAGE_NAME,
 	REPO_DIR,
 	startSession,
 	type Major,
@@ -37,6 +36,7 @@ import {
 	type N8nSession,
 } from '../e2e/n8n';
 import { DEMO_WORKFLOW_NAME, DEV_CREDENTIAL, devCredential, devWorkflows } from './devWorkflows';
+import { PACKAGE_NAME } from '../fixtures/package';
 
 /** Local only, in a user folder that is deleted on exit: a fixed password lets the browser remember it. */
 export const DEV_OWNER: N8nAccount = {

@@ -4,7 +4,7 @@
  * with every link that would leave 127.0.0.1 pointed at the stand-ins (so Execute works offline
  * and the key goes nowhere else). Also scripts the few extra stand-in answers those examples need.
  */
-import { API_KEY } from '../fixtures/cambWorkflow';
+import { API_KEY, STATUS_NODE_NAME } from '../fixtures/package';
 import { DEMO_TASKS, type DemoCamb } from '../fixtures/demoScenario';
 import type { Reply } from '../stand-in/camb-stand-in';
 import {
@@ -87,7 +87,7 @@ function demoWorkflow(demo: DemoCamb): Json {
 		'return tasks.map((task) => ({ json: task }));',
 		'',
 	].join('\n');
-	nodeNamed(workflow, 'Camb Separation Status').parameters.downloadStems = true;
+	nodeNamed(workflow, STATUS_NODE_NAME).parameters.downloadStems = true;
 	return workflow;
 }
 

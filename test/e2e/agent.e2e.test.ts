@@ -28,13 +28,11 @@ import {
 	type N8nSession,
 	type RunResult,
 } from './n8n';
+import { API_KEY, CREDENTIAL, credentialRecord, STATUS_NODE_NAME } from '../fixtures/package';
 
 const EXAMPLE = 'agent-checks-separation.json';
-const TOOL_NODE = 'Camb Separation Status';
 const AGENT_NODE = 'AI Agent';
 /** Long and distinctive, so a search for it cannot miss a leak. */
-const API_KEY = 'camb-e2e-agent-key-8e41b07c5d2a9f36';
-const CREDENTIAL = { id: 'cambAiAccount01', name: 'CAMB.AI account' };
 const REJECTED = { id: 'cambAiRejected02', name: 'CAMB.AI revoked key' };
 const UNREACHABLE = { id: 'cambAiUnreachable01', name: 'CAMB.AI down' };
 const OPENAI = { id: 'openAiAccount01', name: 'OpenAI account' };
@@ -55,7 +53,7 @@ function agentWorkflow(questions: string[], agentVersion: number, credential = C
 		`const questions = ${JSON.stringify(questions)};`,
 	);
 	nodeNamed(workflow, AGENT_NODE).typeVersion = agentVersion;
-	nodeNamed(workflow, TOOL_NODE).credentials = { cambAiApi: credential };
+	nodeNamed(workflow, STATUS_NODE_NAME).credentials = { cambAiApi: credential };
 	return workflow;
 }
 
@@ -86,18 +84,10 @@ describeE2e.each(['1', '2'] as Major[])('n8n %s.x: the node as an AI Agent tool'
 		model = await startFakeChatModel();
 		session = await startSession(major);
 		await session.importCredentials([
-			{ ...CREDENTIAL, type: 'cambAiApi', data: { apiKey: API_KEY, baseUrl: camb.baseUrl } },
-			{
-				...REJECTED,
-				type: 'cambAiApi',
-				data: { apiKey: API_KEY, baseUrl: cambWithOtherKey.baseUrl },
-			},
+			credentialRecord(camb.baseUrl),
+			credentialRecord(cambWithOtherKey.baseUrl, REJECTED),
 			// Nothing listens there: CAMB.AI unreachable.
-			{
-				...UNREACHABLE,
-				type: 'cambAiApi',
-				data: { apiKey: API_KEY, baseUrl: `http://127.0.0.1:${await freePort()}` },
-			},
+			credentialRecord(`http://127.0.0.1:${await freePort()}`, UNREACHABLE),
 			{
 				...OPENAI,
 				type: 'openAiApi',

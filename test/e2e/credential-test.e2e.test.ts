@@ -4,7 +4,7 @@
  * Test = `POST /rest/credentials/test` with the form's data and the saved credential's id), against
  * the CAMB stand-in on 127.0.0.1.
  */
-import { API_KEY } from '../fixtures/cambWorkflow';
+import { API_KEY } from '../fixtures/package';
 import { startStandIn, type StandIn } from '../stand-in/camb-stand-in';
 import {
 	N8nRest,

@@ -21,11 +21,11 @@ import {
 	isRunning,
 	loadExample,
 	N8nRest,
-	NODE_TYPE,
 	REPO_DIR,
 	type Json,
 	type Major,
 } from './n8n';
+import { STATUS_NODE_TYPE } from '../fixtures/package';
 
 // jest.config.js (unit tests) matches *.test.ts too; this needs jest.e2e.config.js (n8n installed).
 const describeE2e = process.env.CAMB_E2E_TARBALL ? describe : describe.skip;
@@ -216,7 +216,7 @@ describeE2e.each(MAJORS)('npm run dev -- --n8n %s', (major) => {
 		// The printed account logs in; it sees the package's node, the credential and the workflows.
 		await rest.login(printed.email, printed.password);
 		const nodeTypes = (await rest.send('GET', '/types/nodes.json')).body as Json[];
-		expect(nodeTypes.map((type) => type.name)).toContain(NODE_TYPE);
+		expect(nodeTypes.map((type) => type.name)).toContain(STATUS_NODE_TYPE);
 		const credentials = (await rest.data('GET', '/credentials')) as Json[];
 		expect(credentials.map(({ id, name, type }) => ({ id, name, type }))).toEqual([DEV_CREDENTIAL]);
 		const workflows = await workflowsSeen(rest);
@@ -225,7 +225,9 @@ describeE2e.each(MAJORS)('npm run dev -- --n8n %s', (major) => {
 		);
 		for (const { id, name } of workflows) {
 			const workflow = (await rest.data('GET', `/workflows/${id}`)) as Json;
-			const statusNodes = (workflow.nodes as Json[]).filter((node) => node.type === NODE_TYPE);
+			const statusNodes = (workflow.nodes as Json[]).filter(
+				(node) => node.type === STATUS_NODE_TYPE,
+			);
 			expect([name, statusNodes.length]).toEqual([name, 1]);
 			expect(statusNodes[0].credentials).toEqual({
 				cambAiApi: { id: DEV_CREDENTIAL.id, name: DEV_CREDENTIAL.name },

@@ -15,6 +15,7 @@ import * as http from 'node:http';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { PACKAGE_NAME } from '../fixtures/package';
 
 export type Major = '1' | '2';
 
@@ -38,9 +39,6 @@ function findRepoDir(from: string): string {
 export const REPO_DIR = findRepoDir(__dirname);
 const E2E_DIR = path.join(REPO_DIR, 'test', 'e2e');
 export const EXAMPLES_DIR = path.join(REPO_DIR, 'examples');
-export const PACKAGE_NAME = 'n8n-nodes-camb-separation';
-/** The type a workflow gives the node once the package is installed as a community package. */
-export const NODE_TYPE = `${PACKAGE_NAME}.cambSeparationStatus`;
 
 interface VersionPin {
 	n8n: string;

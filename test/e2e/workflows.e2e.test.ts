@@ -9,6 +9,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 
 import {
+	resultPath,
 	startStandIn,
 	streamPattern,
 	taskStatusPath,
@@ -21,7 +22,6 @@ import {
 	expectRun,
 	loadExample,
 	nodeNamed,
-	NODE_TYPE,
 	startSession,
 	withLocalSubmitLinks,
 	withPollTaskId,
@@ -32,11 +32,14 @@ import {
 	type N8nSession,
 	type RunResult,
 } from './n8n';
+import {
+	API_KEY,
+	CREDENTIAL,
+	credentialRecord,
+	STATUS_NODE_NAME,
+	STATUS_NODE_TYPE,
+} from '../fixtures/package';
 
-const STATUS_NODE = 'Camb Separation Status';
-/** Long and distinctive, so a search of n8n's output for it cannot miss a leak. */
-const API_KEY = 'camb-e2e-key-3c9d1f7a2b6e4805';
-const CREDENTIAL = { id: 'cambAiAccount01', name: 'CAMB.AI account' };
 const REJECTED_CREDENTIAL = { id: 'cambAiRejected01', name: 'CAMB.AI old key' };
 
 // jest.config.js (unit tests) matches *.test.ts too; these need jest.e2e.config.js, whose
@@ -47,7 +50,6 @@ const resultUrls = (runId: number) => ({
 	foreground_audio_url: `https://storage.example.invalid/${runId}/fg_audio.flac`,
 	background_audio_url: `https://storage.example.invalid/${runId}/bg_audio.flac`,
 });
-const resultPath = (runId: number) => `/audio-separation-result/${runId}`;
 
 function expectKeyOnEveryRequest(requests: RecordedRequest[]): void {
 	expect(requests.length).toBeGreaterThan(0);
@@ -64,11 +66,11 @@ const requestLine = (request: RecordedRequest) => `${request.method} ${request.p
 
 /** Every example, with the type its Camb node has; the suite below runs each of them, agent.e2e.test.ts the agent one. */
 const EXAMPLE_NODE_TYPES: Record<string, string> = {
-	'check-once-and-route.json': NODE_TYPE,
-	'poll-until-done.json': NODE_TYPE,
-	'submit-wait-and-download-stems.json': NODE_TYPE,
+	'check-once-and-route.json': STATUS_NODE_TYPE,
+	'poll-until-done.json': STATUS_NODE_TYPE,
+	'submit-wait-and-download-stems.json': STATUS_NODE_TYPE,
 	// n8n's name for the node as an AI Agent's tool.
-	'agent-checks-separation.json': `${NODE_TYPE}Tool`,
+	'agent-checks-separation.json': `${STATUS_NODE_TYPE}Tool`,
 };
 const EXAMPLES = Object.keys(EXAMPLE_NODE_TYPES);
 
@@ -175,12 +177,8 @@ describeE2e.each(['1', '2'] as Major[])(
 			const started = Date.now();
 			session = await startSession(major);
 			await session.importCredentials([
-				{ ...CREDENTIAL, type: 'cambAiApi', data: { apiKey: API_KEY, baseUrl: camb.baseUrl } },
-				{
-					...REJECTED_CREDENTIAL,
-					type: 'cambAiApi',
-					data: { apiKey: API_KEY, baseUrl: cambWithOtherKey.baseUrl },
-				},
+				credentialRecord(camb.baseUrl),
+				credentialRecord(cambWithOtherKey.baseUrl, REJECTED_CREDENTIAL),
 			]);
 			timings.push(
 				`n8n ${session.install.version} on Node ${session.install.nodeVersion}: fresh user folder + credentials ${((Date.now() - started) / 1000).toFixed(1)} s`,
@@ -238,7 +236,7 @@ describeE2e.each(['1', '2'] as Major[])(
 
 			expectRun(result, 'success', 0);
 			const [success, pending, failure] = [0, 1, 2].map((output) =>
-				result.json(STATUS_NODE, output),
+				result.json(STATUS_NODE_NAME, output),
 			);
 			expect(ids(success)).toEqual(['task-success', 'task-success-bare']);
 			expect(success[0]).toMatchObject({ status: 'SUCCESS', run_id: 101, ...resultUrls(101) });
@@ -257,7 +255,7 @@ describeE2e.each(['1', '2'] as Major[])(
 			expect(ids(result.json('Done'))).toEqual(ids(success));
 			expect(ids(result.json('Still running'))).toEqual(ids(pending));
 			expect(ids(result.json('Failed'))).toEqual(ids(failure));
-			expect(result.runsOf(STATUS_NODE)).toHaveLength(1);
+			expect(result.runsOf(STATUS_NODE_NAME)).toHaveLength(1);
 
 			// One status check per task, the result links of the one run, nothing else; all with the key.
 			expect(camb.requests.map(requestLine).sort()).toEqual(
@@ -292,7 +290,7 @@ describeE2e.each(['1', '2'] as Major[])(
 			});
 			camb.on('GET', resultPath(202), { json: resultUrls(202) });
 			const workflow = withPollTaskId(loadExample('poll-until-done.json'), 'task-slow');
-			const statusNode = nodeNamed(workflow, STATUS_NODE);
+			const statusNode = nodeNamed(workflow, STATUS_NODE_NAME);
 			expect(statusNode.parameters.waitForCompletion).toBe('={{ $runIndex === 0 }}');
 			// A first pass of 3 s instead of a minute, and a 2 s Wait instead of the shipped 66 s (which
 			// parks the execution: test/queue runs that, in queue mode): same loop, seconds not minutes.
@@ -304,13 +302,13 @@ describeE2e.each(['1', '2'] as Major[])(
 			const result = await run(workflow, 'poll loop');
 
 			expectRun(result, 'success', 0);
-			const checks = result.runsOf(STATUS_NODE);
+			const checks = result.runsOf(STATUS_NODE_NAME);
 			const last = checks.length - 1;
 			expect(checks.map((check) => check.outputs.map((items) => items.length))).toEqual(
 				checks.map((_, i) => (i === last ? [1, 0, 0] : [0, 1, 0])),
 			);
 			const counts = checks.map(
-				(_, i) => result.json(STATUS_NODE, i === last ? 0 : 1, i)[0].check_count,
+				(_, i) => result.json(STATUS_NODE_NAME, i === last ? 0 : 1, i)[0].check_count,
 			);
 			// The first pass waited inside (several checks in one run); every later pass checked once.
 			expect(counts[0]).toBeGreaterThanOrEqual(2);
@@ -403,7 +401,7 @@ describeE2e.each(['1', '2'] as Major[])(
 			expect(partBody.join('\r\n\r\n').replace(/\r\n$/, '')).toBe(wav.toString('latin1'));
 
 			// Waited inside the node: one run of it, four checks about 2 s, 3 s, 4.5 s apart (±10%).
-			const statusRuns = result.runsOf(STATUS_NODE);
+			const statusRuns = result.runsOf(STATUS_NODE_NAME);
 			expect(statusRuns).toHaveLength(1);
 			expect(statusRuns[0].outputs.map((items) => items.length)).toEqual([1, 0, 0]);
 			const checks = camb.requestsForTask('task-uploaded');
@@ -413,7 +411,7 @@ describeE2e.each(['1', '2'] as Major[])(
 			expect(result.runsOf('Failed')).toHaveLength(0);
 
 			// The item on Success carries the links and both stems as binary data, and reaches "Stems ready".
-			const [done] = result.items(STATUS_NODE, 0);
+			const [done] = result.items(STATUS_NODE_NAME, 0);
 			expect(done.json).toMatchObject({
 				task_id: 'task-uploaded',
 				status: 'SUCCESS',
@@ -459,7 +457,7 @@ describeE2e.each(['1', '2'] as Major[])(
 				'task-b',
 				'task-c',
 			]);
-			const node = nodeNamed(workflow, STATUS_NODE);
+			const node = nodeNamed(workflow, STATUS_NODE_NAME);
 			node.credentials = { cambAiApi: REJECTED_CREDENTIAL };
 			// One request at a time, so "not sent again after the 401" is exact.
 			node.parameters.options = { maxInFlight: 1 };
@@ -468,7 +466,7 @@ describeE2e.each(['1', '2'] as Major[])(
 
 			expectRun(result, 'error', 1);
 			expect(result.error?.message).toMatch(/rejected the API key \(HTTP 401\)/);
-			expect(result.runsOf(STATUS_NODE)[0].error?.message).toMatch(/rejected the API key/);
+			expect(result.runsOf(STATUS_NODE_NAME)[0].error?.message).toMatch(/rejected the API key/);
 			for (const noOp of ['Done', 'Still running', 'Failed'])
 				expect(result.runsOf(noOp)).toHaveLength(0);
 
@@ -493,7 +491,7 @@ describeE2e.each(['1', '2'] as Major[])(
 				'task-boom',
 				'task-later',
 			]);
-			const node = nodeNamed(workflow, STATUS_NODE);
+			const node = nodeNamed(workflow, STATUS_NODE_NAME);
 			node.onError = 'continueErrorOutput';
 			node.parameters.options = { attempts: 1 };
 			workflow.nodes.push({
@@ -504,19 +502,19 @@ describeE2e.each(['1', '2'] as Major[])(
 				position: [700, 520],
 				parameters: {},
 			});
-			workflow.connections[STATUS_NODE].main[3] = [
+			workflow.connections[STATUS_NODE_NAME].main[3] = [
 				{ node: 'Request error', type: 'main', index: 0 },
 			];
 
 			const result = await run(workflow, 'error output');
 
 			expectRun(result, 'success', 0);
-			const outputs = result.runsOf(STATUS_NODE)[0].outputs;
+			const outputs = result.runsOf(STATUS_NODE_NAME)[0].outputs;
 			expect(outputs).toHaveLength(4);
-			expect(ids(result.json(STATUS_NODE, 0))).toEqual(['task-fine']);
-			expect(ids(result.json(STATUS_NODE, 1))).toEqual(['task-later']);
-			expect(result.json(STATUS_NODE, 2)).toEqual([]);
-			const errors = result.json(STATUS_NODE, 3);
+			expect(ids(result.json(STATUS_NODE_NAME, 0))).toEqual(['task-fine']);
+			expect(ids(result.json(STATUS_NODE_NAME, 1))).toEqual(['task-later']);
+			expect(result.json(STATUS_NODE_NAME, 2)).toEqual([]);
+			const errors = result.json(STATUS_NODE_NAME, 3);
 			expect(errors).toHaveLength(1);
 			expect(errors[0].error).toMatch(
 				/CAMB\.AI could not answer GET \/audio-separation\/\S+ after 1 attempt \(last: HTTP 500\)/,

@@ -2,7 +2,13 @@
  * The Camb Separation Status node inside the real n8n engine, against the CAMB stand-in.
  */
 import { API_KEY, ids, runStatusNode, type OnError } from '../fixtures/cambWorkflow';
-import { sendTime, startStandIn, taskStatusPath, type StandIn } from '../stand-in/camb-stand-in';
+import {
+	resultPath,
+	sendTime,
+	startStandIn,
+	taskStatusPath,
+	type StandIn,
+} from '../stand-in/camb-stand-in';
 
 let camb: StandIn;
 beforeAll(async () => {
@@ -69,7 +75,7 @@ describe('routing', () => {
 
 	it('adds the documented fields, keeps the input JSON and passes binary data through', async () => {
 		camb.task('s', { json: { status: 'SUCCESS', run_id: 7 } });
-		camb.on('GET', '/audio-separation-result/7', {
+		camb.on('GET', resultPath(7), {
 			json: {
 				foreground_audio_url: 'https://store.example/fg_audio.flac',
 				background_audio_url: 'https://store.example/bg_audio.flac',
@@ -183,7 +189,7 @@ describe('routing', () => {
 		);
 		expect(ids(result.success)).toEqual(tasks);
 		// 12 requests of 150 ms, 3 at a time, need 4 waves; all at once would take one.
-		expect(camb.maxConcurrent).toBe(3);
+		expect(camb.maxClientInFlight).toBe(3);
 		expect(Date.now() - started).toBeGreaterThanOrEqual(4 * 150);
 	});
 });

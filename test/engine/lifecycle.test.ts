@@ -3,7 +3,13 @@
  * engine against the CAMB stand-in (and a second stand-in playing the storage host).
  */
 import { API_KEY, ids, runStatusNode } from '../fixtures/cambWorkflow';
-import { sendTime, startStandIn, type Reply, type StandIn } from '../stand-in/camb-stand-in';
+import {
+	resultPath,
+	sendTime,
+	startStandIn,
+	type Reply,
+	type StandIn,
+} from '../stand-in/camb-stand-in';
 
 let camb: StandIn;
 let storage: StandIn;
@@ -96,7 +102,7 @@ describe('Wait for Completion', () => {
 			{ parameters: { ...WAIT, options: { ...WAIT.options, maxInFlight: 2 } } },
 		);
 		expect(ids(result.success)).toEqual(tasks);
-		expect(camb.maxConcurrent).toBe(2);
+		expect(camb.maxClientInFlight).toBe(2);
 	});
 
 	it('lets 429s while waiting slow a task down, honouring Retry-After, without failing it', async () => {
@@ -193,7 +199,7 @@ describe('result links', () => {
 	it('falls back to one request per run when the bulk call is refused, or leaves a run out', async () => {
 		[1, 2, 3].forEach((n) => {
 			camb.task(`f${n}`, success(n));
-			camb.on('GET', `/audio-separation-result/${n}`, { json: links(n) });
+			camb.on('GET', resultPath(n), { json: links(n) });
 		});
 		camb.on('POST', '/audio-separation-results', {
 			status: 405,
@@ -210,7 +216,7 @@ describe('result links', () => {
 		camb.reset();
 		[1, 2, 3].forEach((n) => {
 			camb.task(`f${n}`, success(n));
-			camb.on('GET', `/audio-separation-result/${n}`, { json: links(n) });
+			camb.on('GET', resultPath(n), { json: links(n) });
 		});
 		camb.on('POST', '/audio-separation-results', { json: { '1': links(1), '3': links(3) } });
 		const partial = await run([1, 2, 3].map((n) => ({ task_id: `f${n}` })));
@@ -219,7 +225,7 @@ describe('result links', () => {
 			camb.requests
 				.filter((r) => r.path.startsWith('/audio-separation-result/'))
 				.map((r) => r.path),
-		).toEqual(['/audio-separation-result/2']);
+		).toEqual([resultPath(2)]);
 	});
 
 	it('sends a run CAMB has no result for to Failure as RESULT_NOT_FOUND', async () => {
@@ -235,7 +241,7 @@ describe('result links', () => {
 
 	it('never follows links that are not http(s)', async () => {
 		camb.task('odd', success(8));
-		camb.on('GET', '/audio-separation-result/8', {
+		camb.on('GET', resultPath(8), {
 			json: {
 				foreground_audio_url: 'file:///etc/passwd',
 				background_audio_url: 'https://x.example/b',
@@ -248,7 +254,7 @@ describe('result links', () => {
 
 	it("reports a result that cannot be had after retries as the item's error", async () => {
 		camb.task('busy', success(9));
-		camb.on('GET', '/audio-separation-result/9', {
+		camb.on('GET', resultPath(9), {
 			status: 503,
 			text: 'busy',
 			headers: { 'retry-after': '0' },
@@ -257,7 +263,7 @@ describe('result links', () => {
 		expect(result.errorOutput[0].json.error).toMatch(
 			/could not answer GET \/audio-separation-result\/9 after 3 attempts \(last: HTTP 503\)/,
 		);
-		expect(camb.requests.filter((r) => r.path === '/audio-separation-result/9')).toHaveLength(3);
+		expect(camb.requests.filter((r) => r.path === resultPath(9))).toHaveLength(3);
 	});
 });
 
@@ -268,7 +274,7 @@ describe('Download Stems', () => {
 		'downloads both stems of %i bytes as binary data, without the API key',
 		async (bytes) => {
 			camb.task('done', success(3));
-			camb.on('GET', '/audio-separation-result/3', { json: links(3) });
+			camb.on('GET', resultPath(3), { json: links(3) });
 			storage.on('GET', '/runs/3/fg_audio.flac', {
 				text: stemBody(bytes),
 				headers: { 'content-type': 'audio/flac' },
@@ -296,7 +302,7 @@ describe('Download Stems', () => {
 
 	it('uses the binary property names from the options and keeps the input binary', async () => {
 		camb.task('done', success(4));
-		camb.on('GET', '/audio-separation-result/4', { json: links(4) });
+		camb.on('GET', resultPath(4), { json: links(4) });
 		storage.on('GET', '/runs/4/fg_audio.flac', { text: 'fg' });
 		storage.on('GET', '/runs/4/bg_audio.flac', { text: 'bg' });
 		const input = { data: { data: 'aGk=', mimeType: 'audio/wav', fileName: 'in.wav' } };

@@ -4,7 +4,13 @@
  * the node's side (sendTime: when its HTTP client sent each request).
  */
 import { API_KEY, ids, runStatusNode } from '../fixtures/cambWorkflow';
-import { sendTime, startStandIn, type Reply, type StandIn } from '../stand-in/camb-stand-in';
+import {
+	resultPath,
+	sendTime,
+	startStandIn,
+	type Reply,
+	type StandIn,
+} from '../stand-in/camb-stand-in';
 
 const success: Reply = {
 	json: { status: 'SUCCESS', run_id: 1, exception_reason: null, message: null },
@@ -97,7 +103,7 @@ describe('a fast, clean server', () => {
 			{ parameters: { fetchResultUrls: false, options: { maxInFlight: 7 } } },
 		);
 		expect(ids(result.success)).toEqual(tasks);
-		expect(camb.maxConcurrent).toBe(7);
+		expect(camb.maxClientInFlight).toBe(7);
 	});
 
 	it('reaches the default ceiling of 32 within a batch of 300, starting from a handful', async () => {
@@ -110,7 +116,7 @@ describe('a fast, clean server', () => {
 			{ parameters: { fetchResultUrls: false } },
 		);
 		expect(ids(result.success)).toEqual(tasks);
-		expect(camb.maxConcurrent).toBe(32);
+		expect(camb.maxClientInFlight).toBe(32);
 		// The first requests go out a few at a time (slow start), not all 32 at once.
 		const firstSends = camb.requests.map(sendTime).sort((a, b) => a - b);
 		expect(firstSends.filter((time) => time <= firstSends[0] + 20).length).toBeLessThanOrEqual(8);
@@ -122,7 +128,7 @@ describe('a fast, clean server', () => {
 		open.push(storage);
 		const link = (file: string) => `${storage.baseUrl}/runs/5/${file}`;
 		camb.task('done', { json: { status: 'SUCCESS', run_id: 5 } });
-		camb.on('GET', '/audio-separation-result/5', {
+		camb.on('GET', resultPath(5), {
 			json: {
 				foreground_audio_url: link('fg_audio.flac'),
 				background_audio_url: link('bg_audio.flac'),

@@ -6,7 +6,7 @@ import { TOOL_DESCRIPTION } from '../../nodes/CambSeparationStatus/description';
 import { API_KEY } from '../fixtures/cambWorkflow';
 import { runToolCalls } from '../fixtures/cambTool';
 import { freePort } from '../e2e/n8n';
-import { startStandIn, taskStatusPath, type StandIn } from '../stand-in/camb-stand-in';
+import { resultPath, startStandIn, taskStatusPath, type StandIn } from '../stand-in/camb-stand-in';
 
 let camb: StandIn;
 let storage: StandIn;
@@ -60,7 +60,7 @@ describe('as an AI Agent tool', () => {
 			background_audio_url: `${storage.baseUrl}/bg_audio.flac`,
 		};
 		camb.task('t-ok', { json: { status: 'SUCCESS', run_id: 12 } });
-		camb.on('GET', '/audio-separation-result/12', { json: links });
+		camb.on('GET', resultPath(12), { json: links });
 		const { calls } = await runToolCalls(camb.baseUrl, [{ task_id: 't-ok' }], {
 			parameters: { fetchResultUrls: true, downloadStems: true },
 		});
@@ -73,10 +73,7 @@ describe('as an AI Agent tool', () => {
 				message: expect.stringMatching(/pre-signed/),
 			},
 		]);
-		expect(requestLines()).toEqual([
-			`GET ${taskStatusPath('t-ok')}`,
-			'GET /audio-separation-result/12',
-		]);
+		expect(requestLines()).toEqual([`GET ${taskStatusPath('t-ok')}`, `GET ${resultPath(12)}`]);
 		// Download Stems is a canvas switch: a tool never downloads.
 		expect(storage.requests).toHaveLength(0);
 	});

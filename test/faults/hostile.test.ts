@@ -12,8 +12,14 @@ import { gzipSync } from 'node:zlib';
 
 import type { IDataObject, INodeExecutionData } from 'n8n-workflow';
 
-import { API_KEY, runStatusNode, type StatusRun } from '../fixtures/cambWorkflow';
-import { startStandIn, taskStatusPath, type Reply, type StandIn } from '../stand-in/camb-stand-in';
+import { API_KEY, NODE_NAME, runStatusNode, type StatusRun } from '../fixtures/cambWorkflow';
+import {
+	resultPath,
+	startStandIn,
+	taskStatusPath,
+	type Reply,
+	type StandIn,
+} from '../stand-in/camb-stand-in';
 import { guardNetwork, type NetGuard } from './netGuard';
 import { findSecret, secretPlaces } from './soak';
 
@@ -59,7 +65,7 @@ afterEach(() => {
 		// The key is in no output item, error (message, description, cause, stack...) or run data.
 		for (const result of runs) {
 			expect(secretPlaces(result, API_KEY)).toEqual([]);
-			expect(findSecret(result.run.nodeError('Camb Separation Status'), API_KEY)).toEqual([]);
+			expect(findSecret(result.run.nodeError(NODE_NAME), API_KEY)).toEqual([]);
 		}
 		// It went to the CAMB stand-in's API paths only, never to the storage host, never in a path or body.
 		for (const request of camb.requests) {
@@ -662,7 +668,7 @@ describe('answer bodies', () => {
 		"treats a run_id that is %s as a run only when it is a whole number, and asks only CAMB's result path",
 		async (_, runId, expected) => {
 			camb.task('done', { json: { status: 'SUCCESS', run_id: runId } });
-			camb.on('GET', '/audio-separation-result/12', {
+			camb.on('GET', resultPath(12), {
 				json: {
 					foreground_audio_url: `${storage.baseUrl}/fg.flac`,
 					background_audio_url: `${storage.baseUrl}/bg.flac`,
@@ -675,7 +681,7 @@ describe('answer bodies', () => {
 			expect(paths).toEqual(
 				expected === undefined
 					? [taskStatusPath('done')]
-					: [taskStatusPath('done'), '/audio-separation-result/12'],
+					: [taskStatusPath('done'), resultPath(12)],
 			);
 			if (expected !== undefined)
 				expect(result.success[0].json.foreground_audio_url).toBe(`${storage.baseUrl}/fg.flac`);
@@ -690,7 +696,7 @@ describe('answer bodies', () => {
 		);
 		camb.on('POST', '/audio-separation-results', { json: {} });
 		for (const n of [7, 8, 10])
-			camb.on('GET', `/audio-separation-result/${n}`, { status: 404, json: { detail: 'gone' } });
+			camb.on('GET', resultPath(n), { status: 404, json: { detail: 'gone' } });
 		const result = await check(
 			runIds.map((_, i) => ({ task_id: `r${i}` })),
 			{ parameters: { fetchResultUrls: true } },
@@ -716,7 +722,7 @@ describe('answer bodies', () => {
 		['missing', undefined],
 	])('never follows a stem link that is %s', async (_, link) => {
 		camb.task('done', { json: { status: 'SUCCESS', run_id: 1 } });
-		camb.on('GET', '/audio-separation-result/1', {
+		camb.on('GET', resultPath(1), {
 			json: { foreground_audio_url: link, background_audio_url: `${storage.baseUrl}/bg.flac` },
 		});
 		storage.on('GET', '/bg.flac', { text: 'bg' });
@@ -729,13 +735,13 @@ describe('answer bodies', () => {
 		expect(storage.requests).toEqual([]);
 		expect(camb.requests.map((request) => request.path)).toEqual([
 			taskStatusPath('done'),
-			'/audio-separation-result/1',
+			resultPath(1),
 		]);
 	});
 
 	it('never sends the key with a stem download, even when the link (or a redirect) points at the CAMB host', async () => {
 		camb.task('done', { json: { status: 'SUCCESS', run_id: 1 } });
-		camb.on('GET', '/audio-separation-result/1', {
+		camb.on('GET', resultPath(1), {
 			json: {
 				foreground_audio_url: `${camb.baseUrl}/list-voices?sig=1`,
 				background_audio_url: `${storage.baseUrl}/bg.flac?sig=2`,

@@ -19,7 +19,13 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
-import { startStandIn, streamPattern, type Reply, type StandIn } from '../stand-in/camb-stand-in';
+import {
+	resultPath,
+	startStandIn,
+	streamPattern,
+	type Reply,
+	type StandIn,
+} from '../stand-in/camb-stand-in';
 import type { Json, Major, N8nItem } from '../e2e/n8n';
 import {
 	startQueueCluster,
@@ -31,17 +37,15 @@ import { queueMajors } from './majors';
 import { makeWorkDir, startPostgres, startRedis, type Postgres, type Redis } from './services';
 import {
 	pollWorkflow,
-	STATUS_NODE,
 	stemsThenParkWorkflow,
 	tasksBody,
 	WAIT_NODE,
 	withLoopWait,
 	withStatusOptions,
 } from './workflows';
+import { API_KEY, credentialRecord, STATUS_NODE_NAME } from '../fixtures/package';
 
 /** Long and distinctive, so a search of n8n's output for it cannot miss a leak. */
-const API_KEY = 'camb-queue-key-51f0c3a9e27d4b68';
-const CREDENTIAL = { id: 'cambAiAccount01', name: 'CAMB.AI account' };
 /** n8n parks a Wait only when the time left is 65 s or more: 66 s parks for sure. */
 const PARK_SECONDS = 66;
 const WORKERS = 2;
@@ -118,7 +122,7 @@ function scriptSuccess(
 		foreground: `https://storage.example.invalid/${runId}/fg_audio.flac`,
 		background: `https://storage.example.invalid/${runId}/bg_audio.flac`,
 	};
-	cambApi.on('GET', `/audio-separation-result/${runId}`, {
+	cambApi.on('GET', resultPath(runId), {
 		json: { foreground_audio_url: links.foreground, background_audio_url: links.background },
 	});
 	return runId;
@@ -262,9 +266,7 @@ describeQueue.each(queueMajors())(
 				postgres,
 				redis,
 				workDir: work.dir,
-				credentials: [
-					{ ...CREDENTIAL, type: 'cambAiApi', data: { apiKey: API_KEY, baseUrl: cambApi.baseUrl } },
-				],
+				credentials: [credentialRecord(cambApi.baseUrl)],
 				workflows: names.map((name) => workflows[name]),
 				workers: WORKERS,
 				concurrency: CONCURRENCY,
@@ -505,11 +507,11 @@ describeQueue.each(queueMajors())(
 			const ran = cluster.workersThatRan(execution.id);
 			// Two jobs: the first pass on the killed worker, the rest after the park on a new one.
 			expectKilledThenNew(ran, crash.ranBefore.park);
-			expect(execution.runsOf(STATUS_NODE)).toHaveLength(2);
+			expect(execution.runsOf(STATUS_NODE_NAME)).toHaveLength(2);
 			expect(execution.runsOf(WAIT_NODE)).toHaveLength(1);
 			const checks = cambApi.requestsForTask(park);
 			// The first pass waited inside (several checks), the pass after the park checked once.
-			const firstPass = execution.json(STATUS_NODE, 1, 0)[0]?.check_count;
+			const firstPass = execution.json(STATUS_NODE_NAME, 1, 0)[0]?.check_count;
 			expect(firstPass).toBeGreaterThanOrEqual(2);
 			expect(checks).toHaveLength(firstPass + 1);
 			expect(

@@ -5,8 +5,8 @@
  * except what a test overrides and says why.
  */
 import { loadExample, nodeNamed, type Json } from '../e2e/n8n';
+import { STATUS_NODE_NAME } from '../fixtures/package';
 
-export const STATUS_NODE = 'Camb Separation Status';
 export const WAIT_NODE = 'Wait before next check';
 
 /** Replaces the example's Manual Trigger (its first node) with a Webhook trigger at `webhookPath`. */
@@ -50,7 +50,7 @@ export const tasksBody = (taskIds: string[]) => ({
 
 /** Sets options of the status node (merged into what the example has). */
 export function withStatusOptions(workflow: Json, options: Json, parameters: Json = {}): Json {
-	const node = nodeNamed(workflow, STATUS_NODE);
+	const node = nodeNamed(workflow, STATUS_NODE_NAME);
 	Object.assign(node.parameters, parameters);
 	node.parameters.options = { ...node.parameters.options, ...options };
 	return workflow;

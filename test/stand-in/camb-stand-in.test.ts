@@ -912,6 +912,29 @@ describe('CAMB stand-in close()', () => {
 	});
 });
 
+describe('maxClientInFlight', () => {
+	/** A GET through node:http, whose requests this process's diagnostics channel sees (fetch's do not). */
+	const get = (url: string) =>
+		new Promise<void>((resolve, reject) =>
+			http.get(url, (res) => res.resume().on('end', resolve)).on('error', reject),
+		);
+
+	it("counts the most requests this process's clients had open at once, and reset() starts again", async () => {
+		const standIn = await startStandIn();
+		try {
+			standIn.task('slow', { json: 'PENDING', delayMs: 100 });
+			await Promise.all([1, 2, 3].map(() => get(`${standIn.baseUrl}/audio-separation/slow`)));
+			expect(standIn.maxClientInFlight).toBe(3);
+			standIn.reset();
+			expect(standIn.maxClientInFlight).toBe(0);
+			for (let i = 0; i < 2; i++) await get(`${standIn.baseUrl}/audio-separation/slow`);
+			expect(standIn.maxClientInFlight).toBe(1);
+		} finally {
+			await standIn.close();
+		}
+	});
+});
+
 describe('maxConcurrent', () => {
 	it('counts the most requests open at one time, and reset() starts the count again', async () => {
 		const standIn = await startStandIn();

@@ -94,6 +94,13 @@ export interface StandIn {
 	 * chunk plus the socket's high-water mark, however large the body.
 	 */
 	readonly maxQueuedStreamBytes: number;
+	/**
+	 * The most requests that HTTP clients in THIS process had open to the stand-in at one time
+	 * (created, not yet closed) since start or reset(): the concurrency the node decided on,
+	 * counted on its side. On a busy machine the stand-in may see fewer open at once
+	 * (maxConcurrent) because it answers some before others arrive.
+	 */
+	readonly maxClientInFlight: number;
 	/** Requests turned back by `rateLimit` with a 429 since start or reset(). */
 	readonly limited: number;
 	/** Forget scripts and recorded requests (keeps api key and latency). */
@@ -124,6 +131,11 @@ const TASK_STATUS_PREFIX = '/audio-separation/';
  */
 export function taskStatusPath(taskId: string): string {
 	return TASK_STATUS_PREFIX + encodeURIComponent(taskId);
+}
+
+/** The path of one run's result (stem links): run ids are integers, so nothing needs encoding. */
+export function resultPath(runId: number): string {
+	return `/audio-separation-result/${runId}`;
 }
 
 /** The raw pathname: everything before the query. Deliberately not decoded or normalised. */
@@ -370,7 +382,33 @@ diagnostics.subscribe('http.client.request.start', (message) => {
 	const times = sendTimes.get(key) ?? [];
 	times.push(Date.now());
 	sendTimes.set(key, times);
+	// In flight on the client's side from creation until its answer has been read to the end (or
+	// dropped, or the request failed), whichever comes first: the moment the node's gate frees the slot.
+	const port = Number(match[1]);
+	const counts = clientInFlight.get(port) ?? { now: 0, peak: 0 };
+	counts.now += 1;
+	counts.peak = Math.max(counts.peak, counts.now);
+	clientInFlight.set(port, counts);
+	let open = true;
+	let answered = false;
+	const done = () => {
+		if (open) counts.now -= 1;
+		open = false;
+	};
+	request.once('response', (response: http.IncomingMessage) => {
+		answered = true;
+		response.once('end', done);
+		response.once('close', done);
+	});
+	request.once('error', done);
+	request.once('close', () => {
+		// Closed without an answer (refused, reset before the headers): nothing more will come.
+		if (!answered) done();
+	});
 });
+
+/** Per stand-in port: requests this process's HTTP clients have open to it now, and the most at once. */
+const clientInFlight = new Map<number, { now: number; peak: number }>();
 
 /** When the node sent a request, where this process saw it (RecordedRequest.sentAt), else when it arrived. */
 export function sendTime(request: RecordedRequest): number {
@@ -430,6 +468,10 @@ class CambStandIn implements StandIn {
 		return this.peakOpen;
 	}
 
+	get maxClientInFlight(): number {
+		return clientInFlight.get(this.boundPort)?.peak ?? 0;
+	}
+
 	get maxQueuedStreamBytes(): number {
 		return this.peakQueued;
 	}
@@ -476,6 +518,8 @@ class CambStandIn implements StandIn {
 		this.scripts.clear();
 		forgetSendTimes(this.boundPort);
 		this.peakOpen = this.open;
+		const counts = clientInFlight.get(this.boundPort);
+		if (counts) counts.peak = counts.now;
 		this.peakQueued = 0;
 		this.limitedCount = 0;
 		this.tokens = this.options.rateLimit?.burst ?? 0;
@@ -488,6 +532,7 @@ class CambStandIn implements StandIn {
 		if (this.closing) return this.closing;
 		livePorts.delete(this.boundPort);
 		forgetSendTimes(this.boundPort);
+		clientInFlight.delete(this.boundPort);
 		this.closing = new Promise<void>((resolve, reject) => {
 			// Stop accepting first, then end what is open; close's callback fires once all sockets are gone.
 			this.server.close((err) => (err ? reject(err) : resolve()));
