@@ -5,25 +5,19 @@
  * with the item it came from.
  */
 import type { IExecuteFunctions, INodeExecutionData } from 'n8n-workflow';
-import { NodeApiError, NodeOperationError } from 'n8n-workflow';
+import { NodeOperationError } from 'n8n-workflow';
 
 import {
 	asNodeError,
-	badBaseUrl,
 	cancelledError,
 	forItem,
 	noResultLinks,
 	notAStatus,
-	NotChecked,
+	throwFirstError,
 } from '../shared/errors';
 import { pause } from '../shared/pause';
-import {
-	CREDENTIAL_TYPE,
-	createCambClient,
-	isCancelled,
-	type CambClient,
-} from '../shared/transport';
-import { checkBaseUrl, statusPath } from '../shared/validate';
+import { connect, isCancelled, type CambClient } from '../shared/transport';
+import { statusPath } from '../shared/validate';
 import { classifyAnswer } from './classifyStatus';
 import { followTask, type Clock, type Followed, type Progress } from './followTask';
 import { route, type ItemResult, type Outcome } from './outputItems';
@@ -40,7 +34,7 @@ export async function checkItems(ctx: IExecuteFunctions): Promise<INodeExecution
 	const taskIds = items.map((_, index) => readTaskId(ctx, index));
 	// As a tool, an item's error is an answer for the model (toolMode.ts), never a stopped run.
 	const continueOnFail = ctx.continueOnFail() || isToolMode(ctx);
-	const client = await connect(ctx, settings, continueOnFail);
+	const client = await connectFor(ctx, settings, continueOnFail);
 
 	// Under "Stop Workflow" one bad item ends the run: fail before sending anything.
 	if (!continueOnFail) throwFirstError([...taskIds, client]);
@@ -180,29 +174,15 @@ async function addResultUrls(
 }
 
 /** The client for this execution, or the reason none can exist (a bad base URL stops every item). */
-async function connect(
+async function connectFor(
 	ctx: IExecuteFunctions,
 	settings: Settings,
 	continueOnFail: boolean,
 ): Promise<CambClient | NodeOperationError> {
-	const credentials = await ctx.getCredentials(CREDENTIAL_TYPE);
-	const baseUrl = checkBaseUrl(credentials.baseUrl);
-	if (!baseUrl.ok) {
-		return badBaseUrl(ctx, baseUrl.problem);
-	}
-	return createCambClient(ctx, baseUrl.value, {
+	return await connect(ctx, {
 		timeoutMs: settings.timeoutSeconds * 1000,
 		maxAttempts: settings.attempts,
 		maxInFlight: settings.maxInFlight,
 		stopOnFirstError: !continueOnFail,
 	});
-}
-
-/** Throws the first error by item order, skipping items that were only left unchecked because of it. */
-function throwFirstError(candidates: Array<unknown>): void {
-	const errors = candidates.filter(
-		(candidate) => candidate instanceof NodeApiError || candidate instanceof NodeOperationError,
-	);
-	const first = errors.find((error) => !(error instanceof NotChecked)) ?? errors[0];
-	if (first) throw first;
 }

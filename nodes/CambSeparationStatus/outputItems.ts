@@ -5,6 +5,7 @@
 import type { IBinaryKeyData, IDataObject, INodeExecutionData } from 'n8n-workflow';
 
 import type { NodeError } from '../shared/errors';
+import { errorItem, withInput } from '../shared/items';
 import { OUTPUT } from './description';
 import type { Followed } from './followTask';
 import type { ResultUrls } from './results';
@@ -51,24 +52,5 @@ function resultItem(
 	if (outcome.urls) Object.assign(json, outcome.urls);
 	const item = withInput(input, index, json);
 	if (outcome.binary) item.binary = { ...input.binary, ...outcome.binary };
-	return item;
-}
-
-/** Under On Error "Continue": n8n shows the error on the item, or moves it to the error output. */
-export function errorItem(
-	input: INodeExecutionData,
-	index: number,
-	error: NodeError,
-): INodeExecutionData {
-	return { ...withInput(input, index, { ...input.json, error: error.message }), error };
-}
-
-function withInput(
-	input: INodeExecutionData,
-	index: number,
-	json: IDataObject,
-): INodeExecutionData {
-	const item: INodeExecutionData = { json, pairedItem: { item: index } };
-	if (input.binary) item.binary = input.binary;
 	return item;
 }

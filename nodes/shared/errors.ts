@@ -147,6 +147,16 @@ export function gaveUp(
 	});
 }
 
+/** Throws the first error by item order, skipping items that were only left unchecked because of it. */
+export function throwFirstError(candidates: Array<unknown>): void {
+	const errors = candidates.filter(
+		(candidate): candidate is NodeError =>
+			candidate instanceof NodeApiError || candidate instanceof NodeOperationError,
+	);
+	const first = errors.find((error) => !(error instanceof NotChecked)) ?? errors[0];
+	if (first) throw first;
+}
+
 /** The credential's Base URL cannot be used: no request is sent for any item. */
 export function badBaseUrl(ctx: IExecuteFunctions, problem: string): NodeOperationError {
 	return new NodeOperationError(
@@ -213,6 +223,84 @@ export function noResultLinks(
 			message: `CAMB.AI's result for item ${itemIndex} has no usable stem links`,
 			description: `Expected foreground_audio_url and background_audio_url as http(s) links, but got: ${excerpt(body)}`,
 			itemIndex,
+		},
+	);
+}
+
+// ---- Camb Separate Audio ---------------------------------------------------------------------
+
+/** The upload failed in a way that may have created the task: it is not sent again on its own. */
+export function uploadMayHaveArrived(
+	ctx: IExecuteFunctions,
+	itemIndex: number,
+	fileName: string,
+	last: FailedRequest,
+): NodeApiError {
+	const what =
+		last.statusCode === undefined
+			? 'the connection broke off or timed out during or after the upload'
+			: `CAMB.AI answered HTTP ${last.statusCode} after the upload`;
+	return new NodeApiError(ctx.getNode(), { problem: last.problem } as JsonObject, {
+		message: `The upload of item ${itemIndex} ("${fileName}") may have reached CAMB.AI: ${what}`,
+		description: `${last.problem}. CAMB.AI may have created (and billed) a task for this file. This node does not send the file again on its own, so one item never makes two tasks. Check the task list in CAMB.AI Studio before submitting it again, or turn on "Retry Uploads That May Have Arrived" to have the node retry such failures.`,
+		httpCode: last.statusCode === undefined ? undefined : String(last.statusCode),
+		itemIndex,
+	});
+}
+
+/** CAMB.AI took the upload, but its answer carries no task id to follow. */
+export function noTaskId(
+	ctx: IExecuteFunctions,
+	itemIndex: number,
+	fileName: string,
+	body: string,
+): NodeApiError {
+	return new NodeApiError(
+		ctx.getNode(),
+		{ body: excerpt(body) },
+		{
+			message: `CAMB.AI accepted the upload of item ${itemIndex} ("${fileName}") but its answer has no task_id`,
+			description: `Expected {"task_id": "..."}, but got: ${excerpt(body)}. A task may exist: check CAMB.AI Studio before submitting again, and check the Base URL of the credential.`,
+			itemIndex,
+		},
+	);
+}
+
+/** No file under the binary property the node reads: names the properties the item does have. */
+export function noBinary(
+	ctx: IExecuteFunctions,
+	itemIndex: number,
+	property: string,
+	available: string[],
+): NodeOperationError {
+	const has = available.length
+		? `it has ${available.map((name) => `"${name}"`).join(', ')}`
+		: 'it has no binary data at all';
+	return new NodeOperationError(
+		ctx.getNode(),
+		`Item ${itemIndex} has no file in the binary property "${property}"; ${has}`,
+		{
+			itemIndex,
+			description:
+				'Set "Input Binary Field" to the name of the property that holds the audio file (a Read/Write Files from Disk or HTTP Request node puts it in "data").',
+		},
+	);
+}
+
+/** The item's file cannot be separated (empty, or not a format CAMB.AI takes): nothing was sent. */
+export function badAudioFile(
+	ctx: IExecuteFunctions,
+	itemIndex: number,
+	property: string,
+	problem: string,
+): NodeOperationError {
+	return new NodeOperationError(
+		ctx.getNode(),
+		`The file of item ${itemIndex} in "${property}" ${problem}`,
+		{
+			itemIndex,
+			description:
+				'Nothing was uploaded. Convert the file to AAC, FLAC, MP3 or WAV, or turn off "Check File Format" to let CAMB.AI decide.',
 		},
 	);
 }

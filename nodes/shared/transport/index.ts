@@ -7,21 +7,27 @@
  *
  *   index.ts     the client of one execution: its settings, its two gates, what callers may ask
  *   camb.ts      requests to CAMB.AI          storage.ts   downloads from the storage host
+ *   upload.ts + multipart.ts  uploads to CAMB.AI, streamed, never repeated when they may have arrived
  *   retrying.ts  the retry loop               attempt.ts   how one attempt went
  *   gate.ts + rateControl.ts  how fast        retryPolicy.ts  whether and when to try again
  */
-import type { IDataObject, IExecuteFunctions } from 'n8n-workflow';
+import type { IDataObject, IExecuteFunctions, NodeOperationError } from 'n8n-workflow';
 
+import { badBaseUrl } from '../errors';
 import { pause } from '../pause';
-import { requestCamb, type CambAnswer, type CambRequest } from './camb';
+import { checkBaseUrl } from '../validate';
+import { CREDENTIAL_TYPE, requestCamb, type CambAnswer, type CambRequest } from './camb';
 import { createGate } from './gate';
 import type { Readable } from './readAnswer';
 import { createRetrier, type RetrySettings } from './retrying';
 import { download } from './storage';
+import { uploadToCamb, type Upload } from './upload';
 
 export { CREDENTIAL_TYPE, type CambAnswer, type CambRequest } from './camb';
 export { isCancelled } from './retrying';
 export { MAX_ANSWER_BYTES, type Readable } from './readAnswer';
+export type { FilePart } from './multipart';
+export type { Upload } from './upload';
 
 export interface RequestSettings extends RetrySettings {
 	/** Give up on one attempt after this long without a byte from the server. */
@@ -42,6 +48,11 @@ export interface CambClient {
 		url: string,
 		store: (body: Readable, headers: IDataObject) => Promise<T>,
 	): Promise<T>;
+	/**
+	 * Uploads a file to CAMB.AI as multipart/form-data, streamed. Sent again only when CAMB.AI cannot
+	 * have taken it (see upload.ts); the answer is a 2xx, anything else is raised as NodeApiError.
+	 */
+	upload(itemIndex: number, upload: Upload): Promise<CambAnswer>;
 	/** Item `itemIndex` failed for good: no further request is sent; waiting and later calls throw "not checked". */
 	stop(itemIndex: number): void;
 }
@@ -65,6 +76,18 @@ export function createCambClient(
 	return {
 		request: async (itemIndex, request) => await requestCamb(camb, itemIndex, request),
 		download: async (itemIndex, url, store) => await download(storage, itemIndex, url, store),
+		upload: async (itemIndex, upload) => await uploadToCamb(camb, itemIndex, upload),
 		stop: (itemIndex) => retrier.stop(itemIndex),
 	};
+}
+
+/** The client for this execution, from the credential; or why none can exist (a bad Base URL stops every item). */
+export async function connect(
+	ctx: IExecuteFunctions,
+	settings: RequestSettings,
+): Promise<CambClient | NodeOperationError> {
+	const credentials = await ctx.getCredentials(CREDENTIAL_TYPE);
+	const baseUrl = checkBaseUrl(credentials.baseUrl);
+	if (!baseUrl.ok) return badBaseUrl(ctx, baseUrl.problem);
+	return createCambClient(ctx, baseUrl.value, settings);
 }

@@ -44,6 +44,27 @@ export function isRetryableNetworkError(error: { code?: unknown; message?: unkno
 }
 
 /**
+ * Failures after which CAMB.AI cannot have taken an upload, so sending it again cannot create a
+ * second task: the connection was never made, or CAMB answered that it did not take the request
+ * (408 it timed out waiting for it, 429 rate limited, 503 unavailable). After anything else (a
+ * reset or time-out during or after sending, a 500, 502 or 504) the task may exist.
+ */
+const NEVER_CONNECTED_CODES = new Set([
+	'ECONNREFUSED',
+	'ENOTFOUND',
+	'EAI_AGAIN',
+	'ENETUNREACH',
+	'EHOSTUNREACH',
+]);
+const NOT_TAKEN_STATUSES = new Set([408, 429, 503]);
+
+export function uploadNeverArrived(failed: { statusCode: number } | { code: string }): boolean {
+	return 'statusCode' in failed
+		? NOT_TAKEN_STATUSES.has(failed.statusCode)
+		: NEVER_CONNECTED_CODES.has(failed.code);
+}
+
+/**
  * Exponential backoff with "equal jitter": half the step is fixed, half random, so retries
  * from many items spread out but never fire instantly.
  * `attempt` is the number of attempts already made (1 after the first failure).

@@ -53,8 +53,11 @@ export interface Job<T> {
 	send: () => Promise<Attempt<T>>;
 	/** Explains an answer not worth retrying (a 400, an expired link). */
 	refuse: (answer: ErrorStatus) => NodeApiError;
-	/** Whether a failed attempt may be tried again at all; by default what retryPolicy says. */
-	retryable?: (failed: Failed) => boolean;
+	/**
+	 * For a request that must not simply be sent again (an upload creates a task): the error for
+	 * a failure after which it may have taken effect. Undefined leaves the failure to retryPolicy.
+	 */
+	mustNotRepeat?: (failed: Failed) => NodeApiError | undefined;
 }
 
 /** After a failed attempt: wait and try again, or give up with this error. */
@@ -131,11 +134,12 @@ export function createRetrier(ctx: IExecuteFunctions, settings: RetrySettings): 
 					),
 				};
 			}
+			const unrepeatable = job.mustNotRepeat?.(outcome);
+			if (unrepeatable) return { error: unrepeatable };
 			const serverAsked =
 				outcome.kind === 'error status' ? retryAfterMs(outcome.headers, Date.now()) : undefined;
-			const retryable = job.retryable
-				? job.retryable(outcome)
-				: outcome.kind === 'network'
+			const retryable =
+				outcome.kind === 'network'
 					? isRetryableNetworkError(outcome)
 					: isRetryableStatus(outcome.statusCode);
 			const rateLimited = outcome.kind === 'error status' && outcome.statusCode === 429;

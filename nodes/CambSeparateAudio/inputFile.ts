@@ -1,0 +1,71 @@
+/**
+ * Finds an item's audio file and describes it for the upload: name, type, size, and how to
+ * open it afresh for each attempt (a stream from n8n's binary data store, or bytes in memory).
+ * Nothing is read or sent here; a missing, empty or unsupported file becomes the item's error.
+ */
+import type {
+	IBinaryData,
+	IExecuteFunctions,
+	INodeExecutionData,
+	NodeOperationError,
+} from 'n8n-workflow';
+import { BINARY_ENCODING } from 'n8n-workflow';
+
+import { badAudioFile, noBinary } from '../shared/errors';
+import type { FilePart } from '../shared/transport';
+import { checkAudioFile, type FileChecks } from './audioFile';
+
+/** CAMB.AI's form field for the file. */
+const MEDIA_FIELD = 'media_file';
+
+const TYPE_OF_FORMAT: Record<string, string> = {
+	aac: 'audio/aac',
+	flac: 'audio/flac',
+	mp3: 'audio/mpeg',
+	wav: 'audio/wav',
+};
+
+export async function inputFile(
+	ctx: IExecuteFunctions,
+	item: INodeExecutionData,
+	itemIndex: number,
+	property: string,
+	checks: FileChecks,
+): Promise<FilePart | NodeOperationError> {
+	const binary = item.binary?.[property];
+	if (!binary) return noBinary(ctx, itemIndex, property, Object.keys(item.binary ?? {}));
+	const size = await sizeOf(ctx, binary);
+	const checked = checkAudioFile(
+		{ fileName: binary.fileName, mimeType: binary.mimeType, size },
+		checks,
+	);
+	if (!checked.ok) return badAudioFile(ctx, itemIndex, property, checked.problem);
+	const format = checked.value;
+	const { id } = binary;
+	return {
+		field: MEDIA_FIELD,
+		fileName: binary.fileName ?? `audio.${format ?? 'bin'}`,
+		mimeType:
+			binary.mimeType && binary.mimeType !== 'application/octet-stream'
+				? binary.mimeType
+				: (TYPE_OF_FORMAT[format ?? ''] ?? 'application/octet-stream'),
+		size,
+		open: async () =>
+			id !== undefined
+				? await ctx.helpers.getBinaryStream(id)
+				: Buffer.from(binary.data, BINARY_ENCODING),
+	};
+}
+
+/** Bytes: from the binary data store's record, else the decoded length of data held in memory. */
+async function sizeOf(ctx: IExecuteFunctions, binary: IBinaryData): Promise<number | undefined> {
+	if (binary.id === undefined) return Buffer.byteLength(binary.data, BINARY_ENCODING);
+	try {
+		const { fileSize } = await ctx.helpers.getBinaryMetadata(binary.id);
+		if (Number.isSafeInteger(fileSize)) return fileSize;
+	} catch {
+		// Some stores keep no metadata record: the upload goes without a length (chunked).
+	}
+	const bytes = (binary as { bytes?: unknown }).bytes;
+	return typeof bytes === 'number' && Number.isSafeInteger(bytes) ? bytes : undefined;
+}
