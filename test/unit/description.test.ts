@@ -6,6 +6,8 @@ import { Workflow, type INode, type INodeType } from 'n8n-workflow';
 import { CambAiApi } from '../../credentials/CambAiApi.credentials';
 import { CambSeparationStatus } from '../../nodes/CambSeparationStatus/CambSeparationStatus.node';
 import { DEFAULTS, OUTPUT, SWITCH_DEFAULTS } from '../../nodes/CambSeparationStatus/description';
+import { CambSeparateAudio } from '../../nodes/CambSeparateAudio/CambSeparateAudio.node';
+import { DEFAULTS as SUBMIT_DEFAULTS } from '../../nodes/CambSeparateAudio/description';
 import packageJson from '../../package.json';
 
 const node = new CambSeparationStatus();
@@ -52,10 +54,50 @@ describe('node description', () => {
 
 	it('is the node and credential package.json registers', () => {
 		expect(packageJson.n8n.nodes).toEqual([
+			'dist/nodes/CambSeparateAudio/CambSeparateAudio.node.js',
 			'dist/nodes/CambSeparationStatus/CambSeparationStatus.node.js',
 		]);
 		expect(packageJson.n8n.credentials).toEqual(['dist/credentials/CambAiApi.credentials.js']);
 		expect(packageJson).not.toHaveProperty('dependencies');
+	});
+});
+
+describe('submit node description', () => {
+	const submit = new CambSeparateAudio();
+
+	it('reads the file from the "data" binary property by default, and has one output', () => {
+		expect(
+			submit.description.properties.find((p) => p.name === 'binaryPropertyName'),
+		).toMatchObject({ type: 'string', default: 'data', required: true });
+		expect(submit.description.outputs).toEqual(['main']);
+	});
+
+	it('shows the same option defaults the node applies', () => {
+		const options = submit.description.properties.find((p) => p.name === 'options')
+			?.options as Array<{ name: string; default: unknown }>;
+		const shown = Object.fromEntries(options.map((option) => [option.name, option.default]));
+		expect(shown).toEqual(SUBMIT_DEFAULTS);
+		expect(shown).toMatchObject({
+			keepBinary: false,
+			checkFormat: true,
+			retryIfMayHaveArrived: false,
+		});
+	});
+
+	it('offers the optional CAMB.AI fields', () => {
+		const fields = submit.description.properties.find((p) => p.name === 'additionalFields')
+			?.options as Array<{ name: string }>;
+		expect(fields.map((field) => field.name).sort()).toEqual([
+			'folderId',
+			'projectDescription',
+			'projectName',
+		]);
+	});
+
+	it('is usable as an AI tool, has light and dark icons, and needs the CAMB.AI credential', () => {
+		expect(submit.description.usableAsTool).toBe(true);
+		expect(submit.description.icon).toEqual({ light: 'file:camb.svg', dark: 'file:camb.dark.svg' });
+		expect(submit.description.credentials).toEqual([{ name: 'cambAiApi', required: true }]);
 	});
 });
 

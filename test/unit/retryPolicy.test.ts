@@ -7,6 +7,7 @@ import {
 	RATE_LIMIT_PATIENCE_MS,
 	retryAfterMs,
 	type RetryState,
+	uploadNeverArrived,
 } from '../../nodes/shared/transport/retryPolicy';
 
 describe('isRetryableStatus', () => {
@@ -147,4 +148,21 @@ describe('decideRetry', () => {
 			decideRetry({ ...failedHard, serverAskedMs: 2500 }, { failures: 0 }, 0, 3),
 		).toHaveProperty('retryInMs', 2500);
 	});
+});
+
+describe('uploadNeverArrived', () => {
+	it.each([408, 429, 503])('HTTP %i: CAMB.AI did not take the upload', (statusCode) => {
+		expect(uploadNeverArrived({ statusCode })).toBe(true);
+	});
+	it.each([500, 502, 504, 200])('HTTP %i: the task may exist', (statusCode) => {
+		expect(uploadNeverArrived({ statusCode })).toBe(false);
+	});
+	it.each(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH'])(
+		'%s: the connection was never made',
+		(code) => expect(uploadNeverArrived({ code })).toBe(true),
+	);
+	it.each(['ECONNRESET', 'ETIMEDOUT', 'ECONNABORTED', 'EPIPE', 'UNKNOWN'])(
+		'%s: it broke off during or after the upload',
+		(code) => expect(uploadNeverArrived({ code })).toBe(false),
+	);
 });

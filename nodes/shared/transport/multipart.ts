@@ -57,8 +57,8 @@ export async function multipartBody(
 }
 
 async function* framed(head: Buffer, content: Readable, tail: Buffer): AsyncGenerator<Buffer> {
-	yield head;
 	try {
+		yield head;
 		for await (const chunk of content) yield Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk);
 	} finally {
 		// An upload that breaks off must not leave the file open.
