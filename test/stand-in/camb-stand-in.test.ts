@@ -1351,6 +1351,49 @@ describe('CAMB stand-in uploads behind the api key and the rate limit', () => {
 	});
 });
 
+describe('CAMB stand-in refuseEarly', () => {
+	const MB = 1024 * 1024;
+
+	it('sends 401 and 429 while the client is still uploading, read as responses; the body is still read; no task', async () => {
+		const standIn = await startStandIn({
+			apiKey: 'k',
+			refuseEarly: true,
+			rateLimit: { perSecond: 0.001, burst: 0, retryAfterSeconds: 5 },
+		});
+		try {
+			const body = multipartBody([
+				{ name: 'media_file', fileName: 'big.wav', patternBytes: 256 * MB },
+			]);
+			const limited = await post(standIn, '/audio-separation', {
+				body,
+				headers: { 'x-api-key': 'k' },
+				timeoutMs: 60_000,
+			});
+			const unauthorised = await post(standIn, '/audio-separation', { body, timeoutMs: 60_000 });
+			expect([limited.kind, limited.status, limited.headers?.['retry-after']]).toEqual([
+				'response',
+				429,
+				'5',
+			]);
+			expect([unauthorised.kind, unauthorised.status]).toEqual(['response', 401]);
+			// The answers came while the uploads were still going (post() stops at the answer's end).
+			expect(limited.sent).toBeLessThan(body.contentLength);
+			expect(unauthorised.sent).toBeLessThan(body.contentLength);
+			await untilRecorded(standIn, 2);
+			// The stand-in kept reading until the client stopped sending: no reset from its side.
+			for (const request of standIn.requests) {
+				expect(request.bodyComplete).toBe(false);
+				expect(request.bodyError).toMatch(/^the client went away after \d+ of \d+ body bytes$/);
+				expect(request.bodyBytes).toBeGreaterThan(0);
+			}
+			expect(standIn.tasksCreated).toEqual([]);
+			expect(standIn.limited).toBe(1);
+		} finally {
+			await standIn.close();
+		}
+	});
+});
+
 describe('CAMB stand-in upload memory', () => {
 	const MB = 1024 * 1024;
 

@@ -19,12 +19,14 @@
  * ('reset-mid-body', 'hang-mid-body').
  *
  * When an answer is chosen: at once when the request's headers arrive (the api key check, the
- * rate limit's token and the script's next reply), which is when a gateway decides. It is SENT
- * only after the whole body has been read, refusals (401, 429) included. That is what FastAPI
- * does (it parses the form before any dependency checks the key), and it is how a gateway that
- * refuses early still reaches the client cleanly (nginx's lingering close reads the rest of the
- * body): answering and closing while the client still writes makes the kernel reset the
- * connection, and the client would see ECONNRESET/EPIPE instead of the 429.
+ * rate limit's token and the script's next reply), which is when a gateway decides. By default it
+ * is SENT only after the whole body has been read, refusals (401, 429) included: that is what a
+ * FastAPI app does when a dependency checks the key (it reads the form before it solves the
+ * dependencies), and it is the one order in which no client can miss the answer. A server that answers and closes while the client is
+ * still writing makes the kernel reset the connection, and a client that has not read the answer
+ * yet sees ECONNRESET/EPIPE instead of the 429. StandInOptions.refuseEarly plays a gateway that
+ * refuses at the headers and then reads the rest of the body before closing (nginx's lingering
+ * close), so the client gets the refusal while still uploading.
  *
  * A second instance on another port can play the storage host of the pre-signed stem URLs:
  * `Reply.stream` serves bodies of any size (a deterministic pattern, see pattern.ts) without
@@ -222,6 +224,14 @@ export interface StandInOptions {
 	 * Uploads included: a 429 never creates a task.
 	 */
 	rateLimit?: { perSecond: number; burst: number; retryAfterSeconds?: number };
+	/**
+	 * Send the 401 and 429 refusals as soon as the request's headers arrive, as a gateway in front
+	 * of the app may, instead of after the body (the default, what FastAPI itself does). The
+	 * stand-in still reads the rest of the body and keeps the connection (nginx's lingering close),
+	 * so a client reads the refusal while it is still uploading; the request is recorded when its
+	 * body ends, whole or not (a client that stops sending once refused shows up as went away).
+	 */
+	refuseEarly?: boolean;
 }
 
 /** A non-multipart body is recorded as text up to this many bytes, then only counted. */
@@ -543,6 +553,15 @@ function midBodyThreshold(reply: Reply, declared: number | undefined): number {
 	return declared === undefined ? wanted : Math.max(0, Math.min(wanted, declared - 1));
 }
 
+/** What a request gets, decided from its headers alone. */
+interface Decision {
+	reply: Reply;
+	/** A 401 or a rate limit's 429: turned back before the app would see it. */
+	refused: boolean;
+	/** POST /audio-separation reached the app: by a script (Reply.createsTask applies) or the default. */
+	upload?: 'scripted' | 'default';
+}
+
 /** The sequence scripted for one route and how far into it the requests have gone. */
 interface Script {
 	replies: Reply[];
@@ -687,13 +706,18 @@ class CambStandIn implements StandIn {
 		const body = new BodyRecorder(firstHeader(req.headers['content-type']));
 		const declared = declaredLength(req.headers['content-length']);
 		let ended = false;
+		const socket = req.socket;
 		const settle = (brokenOff?: string): void => {
 			ended = true;
+			socket.off('close', wentAway);
 			body.finish(recorded, brokenOff);
 			this.requests.push(recorded);
 		};
 
 		const reply = decision.reply;
+		// See StandInOptions.refuseEarly: the refusal goes out now, the body is still read and recorded.
+		const answeredEarly = decision.refused && this.options.refuseEarly === true;
+		if (answeredEarly) this.answer(req, res, reply);
 		const strikeAt = isMidBodyFault(reply) ? midBodyThreshold(reply, declared) : undefined;
 		const strike = (): void => {
 			if (reply.fault === 'reset-mid-body') {
@@ -715,26 +739,26 @@ class CambStandIn implements StandIn {
 		req.on('end', () => {
 			if (ended) return;
 			settle();
-			this.respond(req, res, recorded, decision);
+			if (!answeredEarly) this.respond(req, res, recorded, decision);
 		});
 		// A client that goes away mid-body makes the request emit 'error' (aborted), then 'close'.
 		req.on('error', () => undefined);
-		req.on('close', () => {
+		const wentAway = (): void => {
 			if (ended) return;
 			const of = declared === undefined ? '' : ` of ${declared}`;
 			settle(`the client went away after ${body.bytes}${of} body bytes`);
-		});
+		};
+		req.on('close', wentAway);
+		// Once a response has finished (refuseEarly), node:http no longer tells the request that its
+		// socket closed, so the socket is watched too.
+		socket.once('close', wentAway);
 		if (strikeAt === 0) strike();
 	}
 
 	/** What to answer, decided from the headers alone, in the order a gateway and then the app check. */
-	private decide(
-		method: string,
-		path: string,
-		headers: http.IncomingHttpHeaders,
-	): { reply: Reply; upload: 'scripted' | 'default' | undefined } {
+	private decide(method: string, path: string, headers: http.IncomingHttpHeaders): Decision {
 		if (this.options.apiKey !== undefined && headers['x-api-key'] !== this.options.apiKey) {
-			return { reply: INVALID_KEY_REPLY, upload: undefined };
+			return { reply: INVALID_KEY_REPLY, refused: true };
 		}
 		if (!this.takeToken()) {
 			this.limitedCount++;
@@ -745,15 +769,16 @@ class CambStandIn implements StandIn {
 					json: { detail: 'Too many requests' },
 					headers: seconds === undefined ? undefined : { 'retry-after': String(seconds) },
 				},
-				upload: undefined,
+				refused: true,
 			};
 		}
 		const pathname = rawPathname(path);
 		const isUpload = method.toUpperCase() === 'POST' && pathname === UPLOAD_PATH;
 		const scripted = this.nextScripted(method, pathname);
-		if (scripted) return { reply: scripted, upload: isUpload ? 'scripted' : undefined };
-		if (isUpload) return { reply: {}, upload: 'default' };
-		return { reply: defaultReply(method, pathname), upload: undefined };
+		if (scripted)
+			return { reply: scripted, refused: false, upload: isUpload ? 'scripted' : undefined };
+		if (isUpload) return { reply: {}, refused: false, upload: 'default' };
+		return { reply: defaultReply(method, pathname), refused: false };
 	}
 
 	/** After the whole body arrived: create the task if the upload was accepted, then answer. */
@@ -761,7 +786,7 @@ class CambStandIn implements StandIn {
 		req: http.IncomingMessage,
 		res: http.ServerResponse,
 		recorded: RecordedRequest,
-		decision: { reply: Reply; upload: 'scripted' | 'default' | undefined },
+		decision: Decision,
 	): void {
 		let reply = decision.reply;
 		if (isMidBodyFault(reply)) {
