@@ -226,7 +226,7 @@ export interface StandInOptions {
 	rateLimit?: { perSecond: number; burst: number; retryAfterSeconds?: number };
 	/**
 	 * Send the 401 and 429 refusals as soon as the request's headers arrive, as a gateway in front
-	 * of the app may, instead of after the body (the default, what FastAPI itself does). The
+	 * of the app may, instead of after the body (the default: see the file's header). The
 	 * stand-in still reads the rest of the body and keeps the connection (nginx's lingering close),
 	 * so a client reads the refusal while it is still uploading; the request is recorded when its
 	 * body ends, whole or not (a client that stops sending once refused shows up as went away).
