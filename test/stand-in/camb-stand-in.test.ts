@@ -4,7 +4,10 @@
  * broken feature shows up as a failing expectation, not just as missing coverage.
  */
 import { createHash } from 'node:crypto';
+import { createReadStream, mkdtempSync, rmSync, statSync } from 'node:fs';
 import * as http from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import {
 	MAX_RECORDED_BODY_BYTES,
@@ -16,6 +19,7 @@ import {
 	streamPattern,
 	taskStatusPath,
 	uploadProblems,
+	writePatternFile,
 	type FormPart,
 	type MultipartBody,
 	type StandIn,
@@ -762,6 +766,27 @@ describe('CAMB stand-in', () => {
 			expect(empty.status).toBe(200);
 			expect(empty.headers.get('content-length')).toBe('0');
 			expect((await empty.arrayBuffer()).byteLength).toBe(0);
+		});
+
+		it('writePatternFile() writes the pattern to disk, and patternSha256() is its hash', async () => {
+			const dir = mkdtempSync(join(tmpdir(), 'camb-pattern-'));
+			try {
+				const path = join(dir, 'input.wav');
+				const length = 3 * MB + 17;
+				await writePatternFile(path, length);
+				expect(statSync(path).size).toBe(length);
+				const check = checkStreamPattern();
+				const hash = createHash('sha256');
+				for await (const chunk of createReadStream(path)) {
+					check.update(chunk as Buffer);
+					hash.update(chunk as Buffer);
+				}
+				expect(check.firstMismatch).toBeUndefined();
+				expect(hash.digest('hex')).toBe(patternSha256(length));
+				expect(patternSha256(length)).not.toBe(patternSha256(length - 1));
+			} finally {
+				rmSync(dir, { recursive: true, force: true });
+			}
 		});
 
 		it('checkStreamPattern() finds a changed byte, a lost chunk and a repeated chunk', () => {

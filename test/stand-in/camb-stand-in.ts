@@ -51,6 +51,7 @@ export {
 	patternChunks,
 	patternSha256,
 	streamPattern,
+	writePatternFile,
 	type StreamPatternCheck,
 } from './pattern';
 export {

@@ -5,6 +5,9 @@
  * pass, so they are never held either.
  */
 import { createHash } from 'node:crypto';
+import { createWriteStream } from 'node:fs';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 
 /** The largest run of pattern bytes one zero-copy view can hold. */
 export const MAX_PATTERN_VIEW_BYTES = 1024 * 1024;
@@ -84,6 +87,17 @@ export function patternSha256(length: number): string {
 	const hash = createHash('sha256');
 	for (const view of patternChunks(length, MAX_PATTERN_VIEW_BYTES)) hash.update(view);
 	return hash.digest('hex');
+}
+
+/**
+ * Writes the first `length` pattern bytes to a file (e.g. a large media file for the node to
+ * upload), streamed, so a 1 GiB file costs no memory. Its sha256 is patternSha256(length).
+ */
+export async function writePatternFile(path: string, length: number): Promise<void> {
+	await pipeline(
+		Readable.from(patternChunks(length, MAX_PATTERN_VIEW_BYTES), { objectMode: false }),
+		createWriteStream(path),
+	);
 }
 
 /** Checks a streamed body chunk by chunk as it arrives, without keeping any of it. */
