@@ -6,13 +6,65 @@
  * behave as they would against client.camb.ai. Tests script what each route answers, one
  * reply per request, and read back what the node actually sent.
  *
+ * Request bodies are read as a stream and never held whole: a multipart/form-data body (the
+ * upload, POST /audio-separation) is parsed as it arrives (multipart.ts), keeping text fields and
+ * only the length and sha256 of each file, so a 1 GiB upload costs no memory; any other body is
+ * kept as text up to MAX_RECORDED_BODY_BYTES. Every request is recorded once its body has ended,
+ * whole or not (RecordedRequest.bodyComplete), so a test sees an upload that broke off too.
+ *
+ * Uploads that CAMB accepted are listed in `tasksCreated`: the proof that the node never created
+ * two tasks for one item. Unscripted, a well-formed upload creates a task and gets its id; a
+ * script says per reply whether CAMB took the file (Reply.createsTask), so "accepted, then the
+ * connection dropped" and "refused" can both be played. Faults can also strike mid-upload
+ * ('reset-mid-body', 'hang-mid-body').
+ *
+ * When an answer is chosen: at once when the request's headers arrive (the api key check, the
+ * rate limit's token and the script's next reply), which is when a gateway decides. By default it
+ * is SENT only after the whole body has been read, refusals (401, 429) included: that is what a
+ * FastAPI app does when a dependency checks the key (it reads the form before it solves the
+ * dependencies), and it is the one order in which no client can miss the answer. A server that answers and closes while the client is
+ * still writing makes the kernel reset the connection, and a client that has not read the answer
+ * yet sees ECONNRESET/EPIPE instead of the 429. StandInOptions.refuseEarly plays a gateway that
+ * refuses at the headers and then reads the rest of the body before closing (nginx's lingering
+ * close), so the client gets the refusal while still uploading.
+ *
  * A second instance on another port can play the storage host of the pre-signed stem URLs:
- * `Reply.stream` serves bodies of any size (a deterministic pattern, see checkStreamPattern())
- * without holding them in memory.
+ * `Reply.stream` serves bodies of any size (a deterministic pattern, see pattern.ts) without
+ * holding them in memory.
  */
 import * as diagnostics from 'node:diagnostics_channel';
 import * as http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
+import { StringDecoder } from 'node:string_decoder';
+import {
+	MultipartParser,
+	boundaryOf,
+	isMultipartFormData,
+	type MultipartRecord,
+} from './multipart';
+import { MAX_PATTERN_VIEW_BYTES, patternView } from './pattern';
+
+// The pattern and the multipart helpers are part of the stand-in's API: tests import them from here.
+export {
+	STREAM_PATTERN_PERIOD,
+	checkStreamPattern,
+	patternChunks,
+	patternSha256,
+	streamPattern,
+	writePatternFile,
+	type StreamPatternCheck,
+} from './pattern';
+export {
+	MAX_FIELD_BYTES,
+	MultipartParser,
+	multipartBody,
+	uploadProblems,
+	type ExpectedUpload,
+	type FormPart,
+	type MultipartBody,
+	type MultipartRecord,
+	type RecordedFile,
+} from './multipart';
 
 /** One scripted answer. */
 export interface Reply {
@@ -35,15 +87,41 @@ export interface Reply {
 	stream?: StreamedBody;
 	/** Extra response headers; they win over the defaults (content-type, content-length). */
 	headers?: Record<string, string>;
-	/** Wait this long before answering (added to the stand-in's latencyMs). */
+	/** Wait this long before answering (added to the stand-in's latencyMs), counted from the body's end. */
 	delayMs?: number;
 	/**
+	 * After the whole request body arrived:
 	 * reset: destroy the socket without any answer (client sees ECONNRESET / socket hang up).
 	 * hang: never answer; the socket stays open until close().
 	 * stall: send status, headers (content-length of the full body) and the first half of the
 	 *        body, then never finish.
+	 * While the body is still arriving, once `afterBodyBytes` of it came (never creates a task):
+	 * reset-mid-body: destroy the socket with a TCP RST, like `reset`; the client's upload fails
+	 *        with ECONNRESET or EPIPE.
+	 * hang-mid-body: stop reading the body (the request is paused, so the kernel's buffers fill and
+	 *        the client's writes block) and never answer: only a client time-out ends it.
+	 * The request is recorded at that moment with bodyComplete false. A body that ends before
+	 * `afterBodyBytes` (only possible without content-length) gets the fault at its end instead.
 	 */
-	fault?: 'reset' | 'hang' | 'stall';
+	fault?: 'reset' | 'hang' | 'stall' | 'reset-mid-body' | 'hang-mid-body';
+	/**
+	 * For the mid-body faults: how many body bytes arrive first (it strikes at the first chunk
+	 * that reaches it, so a few KiB more may be counted). Default: half the content-length, or
+	 * 64 KiB without one; always at most content-length - 1, so the body never completes. 0
+	 * strikes right after the headers.
+	 */
+	afterBodyBytes?: number;
+	/**
+	 * POST /audio-separation only: does this reply mean CAMB accepted the upload and created a
+	 * task? Default: true for a 2xx without a fault, false otherwise. A task is created (listed
+	 * in `tasksCreated`) once the whole body has arrived, before the reply's delay and fault, so
+	 * `{ fault: 'reset', createsTask: true }` is "CAMB took the file, then the connection
+	 * dropped" and `{ fault: 'hang', createsTask: true }` "... then never answered". Its id is
+	 * the reply's json.task_id when that is a string, else the next `standin-task-N`; with no
+	 * body given (json, text, raw, stream), the answer is `{"task_id": id}`. Not with the
+	 * mid-body faults (CAMB cannot accept half a file).
+	 */
+	createsTask?: boolean;
 }
 
 /** See Reply.stream. */
@@ -62,8 +140,24 @@ export interface RecordedRequest {
 	path: string;
 	/** Node's lower-cased request headers. */
 	headers: Record<string, string | string[] | undefined>;
-	/** The full request body as UTF-8 ('' when there was none). */
+	/**
+	 * The request body as UTF-8 ('' when there was none), its first MAX_RECORDED_BODY_BYTES only
+	 * (see bodyTruncated). Always '' for multipart/form-data: see `multipart`.
+	 */
 	body: string;
+	/** True when `body` holds only the first MAX_RECORDED_BODY_BYTES of a longer body. */
+	bodyTruncated?: true;
+	/** Body bytes received, multipart or not, whole or not. */
+	bodyBytes: number;
+	/**
+	 * False when the body never finished arriving: the client went away, or a mid-body fault
+	 * reset the connection or stopped reading. `bodyError` says which.
+	 */
+	bodyComplete: boolean;
+	/** Why bodyComplete is false. */
+	bodyError?: string;
+	/** A multipart/form-data body as parsed (set for that content-type only, even when malformed). */
+	multipart?: MultipartRecord;
 	/** Date.now() when the request arrived. */
 	at: number;
 	/**
@@ -75,11 +169,28 @@ export interface RecordedRequest {
 	sentAt?: number;
 }
 
+/** An upload CAMB accepted: one per task the node caused. */
+export interface CreatedTask {
+	/** The task_id answered. */
+	taskId: string;
+	/** Index in `requests` of the upload that created it (valid until reset()). */
+	requestIndex: number;
+	/** The media_file's sha256 and length; undefined when a script accepted a body without exactly one. */
+	fileSha256: string | undefined;
+	bytes: number | undefined;
+}
+
 export interface StandIn {
 	/** e.g. http://127.0.0.1:45678 (no trailing slash). */
 	readonly baseUrl: string;
 	readonly port: number;
+	/** Every request, in the order their bodies ended (arrived whole or broke off). */
 	readonly requests: RecordedRequest[];
+	/**
+	 * Tasks created by uploads (POST /audio-separation), in order. Unscripted: one per complete
+	 * upload with exactly one file in media_file. Scripted: see Reply.createsTask.
+	 */
+	readonly tasksCreated: CreatedTask[];
 	/** Script the answers for GET /audio-separation/{encodeURIComponent(taskId)}: the i-th request gets replies[i]; once exhausted the last reply repeats. */
 	task(taskId: string, ...replies: Reply[]): void;
 	/** Script any route by method and raw path (pathname exactly as received, without query). Same sequence semantics. */
@@ -103,7 +214,7 @@ export interface StandIn {
 	readonly maxClientInFlight: number;
 	/** Requests turned back by `rateLimit` with a 429 since start or reset(). */
 	readonly limited: number;
-	/** Forget scripts and recorded requests (keeps api key and latency). */
+	/** Forget scripts, recorded requests and created tasks, and number tasks from 1 again (keeps api key and latency). */
 	reset(): void;
 	/** Stop the server, destroying every open socket (hung and stalled ones too) so jest can exit. */
 	close(): Promise<void>;
@@ -118,9 +229,24 @@ export interface StandInOptions {
 	 * A rate limit in front of every route, as an API gateway enforces one: a token bucket of
 	 * `burst` requests refilled at `perSecond`; a request that finds it empty gets 429 with
 	 * `Retry-After: retryAfterSeconds` (no header when undefined), before scripts are consulted.
+	 * Uploads included: a 429 never creates a task.
 	 */
 	rateLimit?: { perSecond: number; burst: number; retryAfterSeconds?: number };
+	/**
+	 * Send the 401 and 429 refusals as soon as the request's headers arrive, as a gateway in front
+	 * of the app may, instead of after the body (the default: see the file's header). The
+	 * stand-in still reads the rest of the body and keeps the connection (nginx's lingering close),
+	 * so a client reads the refusal while it is still uploading; the request is recorded when its
+	 * body ends, whole or not (a client that stops sending once refused shows up as went away).
+	 */
+	refuseEarly?: boolean;
 }
+
+/** A non-multipart body is recorded as text up to this many bytes, then only counted. */
+export const MAX_RECORDED_BODY_BYTES = 1024 * 1024;
+
+/** The upload route. */
+export const UPLOAD_PATH = '/audio-separation';
 
 const TASK_STATUS_PREFIX = '/audio-separation/';
 
@@ -168,98 +294,60 @@ function defaultReply(method: string, pathname: string): Reply {
 	return { status: 404, json: { detail: 'Not Found' } };
 }
 
+/** FastAPI's 422 for a form without the file: what CAMB answers an upload it cannot use. */
+function uploadRefusal(msg: string, type: string): Reply {
+	return { status: 422, json: { detail: [{ loc: ['body', 'media_file'], msg, type }] } };
+}
+
+/**
+ * The unscripted answer to POST /audio-separation once its body has arrived: a task for a
+ * well-formed form with exactly one file in media_file, else a 422 and no task. (Starlette
+ * would take the last of two files; the stand-in refuses them, so a client that sends the
+ * file twice is caught.)
+ */
+function defaultUploadReply(request: RecordedRequest): { reply: Reply; accepted: boolean } {
+	const multipart = request.multipart;
+	if (!multipart) return { reply: uploadRefusal('Field required', 'missing'), accepted: false };
+	if (!multipart.complete)
+		return {
+			reply: uploadRefusal(
+				`There was an error parsing the body: ${multipart.error ?? 'incomplete'}`,
+				'value_error',
+			),
+			accepted: false,
+		};
+	const files = multipart.files.filter((file) => file.field === 'media_file');
+	if (files.length === 1) return { reply: {}, accepted: true };
+	if (files.length > 1)
+		return {
+			reply: uploadRefusal(`Expected one file, got ${files.length}`, 'value_error'),
+			accepted: false,
+		};
+	if ('media_file' in multipart.fields)
+		return {
+			reply: uploadRefusal("Expected UploadFile, received: <class 'str'>", 'value_error'),
+			accepted: false,
+		};
+	return { reply: uploadRefusal('Field required', 'missing'), accepted: false };
+}
+
+const MID_BODY_FAULTS: ReadonlyArray<Reply['fault']> = ['reset-mid-body', 'hang-mid-body'];
+const FAULTS: ReadonlyArray<Reply['fault']> = ['reset', 'hang', 'stall', ...MID_BODY_FAULTS];
+
+function isMidBodyFault(reply: Reply): boolean {
+	return MID_BODY_FAULTS.includes(reply.fault);
+}
+
+/** Reply.createsTask with its default: a 2xx without a fault. */
+function acceptsUpload(reply: Reply): boolean {
+	const status = reply.status ?? 200;
+	return reply.createsTask ?? (status >= 200 && status < 300 && reply.fault === undefined);
+}
+
 // ---- streamed bodies -------------------------------------------------------------------------
 
 const DEFAULT_STREAM_CHUNK_BYTES = 64 * 1024;
-const MAX_STREAM_CHUNK_BYTES = 1024 * 1024;
-/**
- * Length of the repeating unit of the streamed-body pattern. A prime, so no power-of-two chunk,
- * buffer or page size lines up with it: a chunk lost, repeated or swapped anywhere in a body
- * shifts everything after it and shows up as a mismatch.
- */
-export const STREAM_PATTERN_PERIOD = 65_521;
-
-let patternRing: Buffer | undefined;
-
-/**
- * The pattern's period followed by enough of its own start that any run of up to
- * MAX_STREAM_CHUNK_BYTES bytes, at any offset, is one zero-copy view of it. About 1 MiB, built
- * once; every streamed body is written from it, so a body of any size costs no memory.
- */
-function ring(): Buffer {
-	if (patternRing) return patternRing;
-	const buffer = Buffer.allocUnsafe(STREAM_PATTERN_PERIOD + MAX_STREAM_CHUNK_BYTES);
-	// xorshift32 with a fixed seed: the same bytes on every run and machine, and not compressible.
-	let x = 0x2545f491;
-	for (let i = 0; i < STREAM_PATTERN_PERIOD; i++) {
-		x ^= x << 13;
-		x ^= x >>> 17;
-		x ^= x << 5;
-		buffer[i] = x & 0xff;
-	}
-	for (let i = STREAM_PATTERN_PERIOD; i < buffer.length; i++)
-		buffer[i] = buffer[i - STREAM_PATTERN_PERIOD];
-	patternRing = buffer;
-	return buffer;
-}
-
-/** A read-only view of `length` (at most 1 MiB) pattern bytes starting at body offset `offset`. */
-function patternView(offset: number, length: number): Buffer {
-	const start = offset % STREAM_PATTERN_PERIOD;
-	return ring().subarray(start, start + length);
-}
-
-/** The `length` bytes a streamed body holds from `offset` on (a copy: for tests comparing small ranges). */
-export function streamPattern(offset: number, length: number): Buffer {
-	const out = Buffer.allocUnsafe(length);
-	for (let done = 0; done < length; ) {
-		const piece = Math.min(MAX_STREAM_CHUNK_BYTES, length - done);
-		patternView(offset + done, piece).copy(out, done);
-		done += piece;
-	}
-	return out;
-}
-
-/** Checks a streamed body chunk by chunk as it arrives, without keeping any of it. */
-export interface StreamPatternCheck {
-	/** Feed the next chunk of the body, in order. */
-	update(chunk: Uint8Array): void;
-	/** Bytes fed so far. */
-	readonly bytes: number;
-	/** Body offset of the first byte that differs from the pattern; undefined while all match. */
-	readonly firstMismatch: number | undefined;
-}
-
-/** A fresh StreamPatternCheck for a body read from offset 0. */
-export function checkStreamPattern(): StreamPatternCheck {
-	let bytes = 0;
-	let firstMismatch: number | undefined;
-	return {
-		get bytes() {
-			return bytes;
-		},
-		get firstMismatch() {
-			return firstMismatch;
-		},
-		update(chunk: Uint8Array) {
-			const data = Buffer.isBuffer(chunk)
-				? chunk
-				: Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
-			for (let done = 0; firstMismatch === undefined && done < data.length; ) {
-				const piece = Math.min(MAX_STREAM_CHUNK_BYTES, data.length - done);
-				const actual = data.subarray(done, done + piece);
-				const expected = patternView(bytes + done, piece);
-				if (!actual.equals(expected)) {
-					let i = 0;
-					while (actual[i] === expected[i]) i++;
-					firstMismatch = bytes + done + i;
-				}
-				done += piece;
-			}
-			bytes += data.length;
-		},
-	};
-}
+const MAX_STREAM_CHUNK_BYTES = MAX_PATTERN_VIEW_BYTES;
 
 /** The FastAPI-style answer to a missing or wrong key. */
 const INVALID_KEY_REPLY: Reply = { status: 401, json: { detail: 'Invalid API key' } };
@@ -283,9 +371,21 @@ function validateReplies(route: string, replies: Reply[]): void {
 		) {
 			throw new Error(`stand-in: invalid status ${String(reply.status)} for ${route}`);
 		}
-		if (reply.fault !== undefined && !['reset', 'hang', 'stall'].includes(reply.fault)) {
+		if (reply.fault !== undefined && !FAULTS.includes(reply.fault)) {
 			throw new Error(`stand-in: unknown fault ${String(reply.fault)} for ${route}`);
 		}
+		if (reply.afterBodyBytes !== undefined) {
+			if (!isMidBodyFault(reply))
+				throw new Error(`stand-in: afterBodyBytes without a mid-body fault for ${route}`);
+			if (!(Number.isSafeInteger(reply.afterBodyBytes) && reply.afterBodyBytes >= 0))
+				throw new Error(
+					`stand-in: invalid afterBodyBytes ${String(reply.afterBodyBytes)} for ${route}`,
+				);
+		}
+		if (reply.createsTask !== undefined && route !== routeKey('POST', UPLOAD_PATH))
+			throw new Error(`stand-in: createsTask is for POST ${UPLOAD_PATH} only, not ${route}`);
+		if (reply.createsTask === true && isMidBodyFault(reply))
+			throw new Error(`stand-in: ${String(reply.fault)} cannot create a task (${route})`);
 	}
 }
 
@@ -335,16 +435,63 @@ function writeHead(
 	}
 }
 
-/** Reads the whole request body: routes such as POST /audio-separation-results need it, and recording wants it. */
-function readBody(req: http.IncomingMessage): Promise<string> {
-	return new Promise((resolve, reject) => {
-		let body = '';
-		// setEncoding decodes across chunk borders, so a multi-byte character split in two survives.
-		req.setEncoding('utf8');
-		req.on('data', (chunk: string) => (body += chunk));
-		req.on('end', () => resolve(body));
-		req.on('error', reject);
-	});
+/**
+ * Reads one request body as it arrives, keeping only what the record needs: multipart is parsed
+ * on the fly (fields, file lengths and hashes), any other body is decoded as UTF-8 up to
+ * MAX_RECORDED_BODY_BYTES and then only counted. Memory stays flat for bodies of any size.
+ */
+class BodyRecorder {
+	bytes = 0;
+	private text = '';
+	private textBytes = 0;
+	private truncated = false;
+	private readonly decoder = new StringDecoder('utf8');
+	private readonly parser: MultipartParser | undefined;
+	private readonly multipartError: string | undefined;
+
+	constructor(contentType: string | undefined) {
+		if (!isMultipartFormData(contentType)) return;
+		const boundary = boundaryOf(contentType);
+		if (boundary === undefined) this.multipartError = 'multipart/form-data without a boundary';
+		else this.parser = new MultipartParser(boundary);
+	}
+
+	get isMultipart(): boolean {
+		return this.parser !== undefined || this.multipartError !== undefined;
+	}
+
+	write(chunk: Buffer): void {
+		this.bytes += chunk.length;
+		if (this.isMultipart) return this.parser?.write(chunk);
+		const room = MAX_RECORDED_BODY_BYTES - this.textBytes;
+		if (room <= 0) {
+			this.truncated = true;
+			return;
+		}
+		const kept = chunk.length <= room ? chunk : chunk.subarray(0, room);
+		if (kept.length < chunk.length) this.truncated = true;
+		this.textBytes += kept.length;
+		// The decoder holds back a multi-byte character split between chunks until its rest comes.
+		this.text += this.decoder.write(kept);
+	}
+
+	/** Fills the record's body fields: `brokenOff` says why the body did not arrive whole, if it did not. */
+	finish(record: RecordedRequest, brokenOff?: string): void {
+		record.bodyBytes = this.bytes;
+		record.bodyComplete = brokenOff === undefined;
+		if (brokenOff !== undefined) record.bodyError = brokenOff;
+		if (this.isMultipart) {
+			record.body = '';
+			if (this.parser)
+				record.multipart =
+					brokenOff === undefined ? this.parser.end() : this.parser.abort(brokenOff);
+			else
+				record.multipart = { fields: {}, files: [], complete: false, error: this.multipartError };
+			return;
+		}
+		record.body = this.truncated ? this.text : this.text + this.decoder.end();
+		if (this.truncated) record.bodyTruncated = true;
+	}
 }
 
 /**
@@ -428,6 +575,32 @@ function forgetSendTimes(port: number): void {
 	for (const key of sendTimes.keys()) if (key.startsWith(`${port} `)) sendTimes.delete(key);
 }
 
+/** A header node:http may give as a list: its first value. */
+function firstHeader(value: string | string[] | undefined): string | undefined {
+	return Array.isArray(value) ? value[0] : value;
+}
+
+/** The content-length the client declared, if a valid one. */
+function declaredLength(value: string | undefined): number | undefined {
+	return value !== undefined && /^\d+$/.test(value) ? Number(value) : undefined;
+}
+
+/** Body bytes a mid-body fault lets in first: see Reply.afterBodyBytes. */
+function midBodyThreshold(reply: Reply, declared: number | undefined): number {
+	const wanted =
+		reply.afterBodyBytes ?? (declared === undefined ? 64 * 1024 : Math.floor(declared / 2));
+	return declared === undefined ? wanted : Math.max(0, Math.min(wanted, declared - 1));
+}
+
+/** What a request gets, decided from its headers alone. */
+interface Decision {
+	reply: Reply;
+	/** A 401 or a rate limit's 429: turned back before the app would see it. */
+	refused: boolean;
+	/** POST /audio-separation reached the app: by a script (Reply.createsTask applies) or the default. */
+	upload?: 'scripted' | 'default';
+}
+
 /** The sequence scripted for one route and how far into it the requests have gone. */
 interface Script {
 	replies: Reply[];
@@ -436,8 +609,13 @@ interface Script {
 
 class CambStandIn implements StandIn {
 	readonly requests: RecordedRequest[] = [];
+	readonly tasksCreated: CreatedTask[] = [];
 
-	private readonly server = http.createServer((req, res) => this.handle(req, res));
+	// requestTimeout 0: node:http would otherwise answer 408 to a body still arriving after 300 s,
+	// and 'hang-mid-body' must never be answered.
+	private readonly server = http.createServer({ requestTimeout: 0 }, (req, res) =>
+		this.handle(req, res),
+	);
 	private readonly scripts = new Map<string, Script>();
 	/** Every open socket, so close() can end hung and stalled ones that server.close() would wait for forever. */
 	private readonly sockets = new Set<Socket>();
@@ -451,6 +629,7 @@ class CambStandIn implements StandIn {
 	private limitedCount = 0;
 	private tokens = 0;
 	private refilledAt = Date.now();
+	private taskCounter = 0;
 
 	constructor(private readonly options: StandInOptions) {
 		this.tokens = options.rateLimit?.burst ?? 0;
@@ -524,8 +703,10 @@ class CambStandIn implements StandIn {
 		this.limitedCount = 0;
 		this.tokens = this.options.rateLimit?.burst ?? 0;
 		this.refilledAt = Date.now();
-		// Emptied in place: tests may hold a reference to `requests`.
+		// Emptied in place: tests may hold a reference to `requests` or `tasksCreated`.
 		this.requests.length = 0;
+		this.tasksCreated.length = 0;
+		this.taskCounter = 0;
 	}
 
 	close(): Promise<void> {
@@ -544,46 +725,149 @@ class CambStandIn implements StandIn {
 		return this.closing;
 	}
 
-	/** Record first (so even refused requests are visible), then authenticate, then answer. */
+	/**
+	 * Decide when the headers arrive (key, rate limit, script), read the body as it comes, record
+	 * the request once the body has ended (whole or not), then answer.
+	 */
 	private handle(req: http.IncomingMessage, res: http.ServerResponse): void {
 		const at = Date.now();
-		const sentAt = claimSendTime(this.boundPort, req.method ?? 'GET', req.url ?? '/');
+		const method = req.method ?? 'GET';
+		const path = req.url ?? '/';
+		const sentAt = claimSendTime(this.boundPort, method, path);
 		this.open += 1;
 		this.peakOpen = Math.max(this.peakOpen, this.open);
 		res.on('close', () => (this.open -= 1));
-		readBody(req).then(
-			(body) => {
-				const recorded: RecordedRequest = {
-					method: req.method ?? 'GET',
-					path: req.url ?? '/',
-					headers: { ...req.headers },
-					body,
-					at,
-				};
-				if (sentAt !== undefined) recorded.sentAt = sentAt;
-				this.requests.push(recorded);
-				this.answer(req, res, this.chooseReply(recorded));
-			},
-			// The client went away mid-body: there is nobody left to answer.
-			() => undefined,
-		);
+
+		const decision = this.decide(method, path, req.headers);
+		const recorded: RecordedRequest = {
+			method,
+			path,
+			headers: { ...req.headers },
+			body: '',
+			bodyBytes: 0,
+			bodyComplete: false,
+			at,
+		};
+		if (sentAt !== undefined) recorded.sentAt = sentAt;
+		const body = new BodyRecorder(firstHeader(req.headers['content-type']));
+		const declared = declaredLength(req.headers['content-length']);
+		let ended = false;
+		const socket = req.socket;
+		const settle = (brokenOff?: string): void => {
+			ended = true;
+			socket.off('close', wentAway);
+			body.finish(recorded, brokenOff);
+			this.requests.push(recorded);
+		};
+
+		const reply = decision.reply;
+		// See StandInOptions.refuseEarly: the refusal goes out now, the body is still read and recorded.
+		const answeredEarly = decision.refused && this.options.refuseEarly === true;
+		if (answeredEarly) this.answer(req, res, reply);
+		const strikeAt = isMidBodyFault(reply) ? midBodyThreshold(reply, declared) : undefined;
+		const strike = (): void => {
+			if (reply.fault === 'reset-mid-body') {
+				settle(`the stand-in reset the connection after ${body.bytes} body bytes (reset-mid-body)`);
+				this.resetSocket(req.socket);
+			} else {
+				// Paused, node:http stops reading the socket once its small buffer is full: the
+				// kernel's buffers fill and the client's writes block.
+				req.pause();
+				settle(`the stand-in stopped reading after ${body.bytes} body bytes (hang-mid-body)`);
+			}
+		};
+
+		req.on('data', (chunk: Buffer) => {
+			if (ended) return;
+			body.write(chunk);
+			if (strikeAt !== undefined && body.bytes >= strikeAt) strike();
+		});
+		req.on('end', () => {
+			if (ended) return;
+			settle();
+			if (!answeredEarly) this.respond(req, res, recorded, decision);
+		});
+		// A client that goes away mid-body makes the request emit 'error' (aborted), then 'close'.
+		req.on('error', () => undefined);
+		const wentAway = (): void => {
+			if (ended) return;
+			const of = declared === undefined ? '' : ` of ${declared}`;
+			settle(`the client went away after ${body.bytes}${of} body bytes`);
+		};
+		req.on('close', wentAway);
+		// Once a response has finished (refuseEarly), node:http no longer tells the request that its
+		// socket closed, so the socket is watched too.
+		socket.once('close', wentAway);
+		if (strikeAt === 0) strike();
 	}
 
-	private chooseReply(request: RecordedRequest): Reply {
-		if (this.options.apiKey !== undefined && request.headers['x-api-key'] !== this.options.apiKey) {
-			return INVALID_KEY_REPLY;
+	/** What to answer, decided from the headers alone, in the order a gateway and then the app check. */
+	private decide(method: string, path: string, headers: http.IncomingHttpHeaders): Decision {
+		if (this.options.apiKey !== undefined && headers['x-api-key'] !== this.options.apiKey) {
+			return { reply: INVALID_KEY_REPLY, refused: true };
 		}
 		if (!this.takeToken()) {
 			this.limitedCount++;
 			const seconds = this.options.rateLimit?.retryAfterSeconds;
 			return {
-				status: 429,
-				json: { detail: 'Too many requests' },
-				headers: seconds === undefined ? undefined : { 'retry-after': String(seconds) },
+				reply: {
+					status: 429,
+					json: { detail: 'Too many requests' },
+					headers: seconds === undefined ? undefined : { 'retry-after': String(seconds) },
+				},
+				refused: true,
 			};
 		}
-		const pathname = rawPathname(request.path);
-		return this.nextScripted(request.method, pathname) ?? defaultReply(request.method, pathname);
+		const pathname = rawPathname(path);
+		const isUpload = method.toUpperCase() === 'POST' && pathname === UPLOAD_PATH;
+		const scripted = this.nextScripted(method, pathname);
+		if (scripted)
+			return { reply: scripted, refused: false, upload: isUpload ? 'scripted' : undefined };
+		if (isUpload) return { reply: {}, refused: false, upload: 'default' };
+		return { reply: defaultReply(method, pathname), refused: false };
+	}
+
+	/** After the whole body arrived: create the task if the upload was accepted, then answer. */
+	private respond(
+		req: http.IncomingMessage,
+		res: http.ServerResponse,
+		recorded: RecordedRequest,
+		decision: Decision,
+	): void {
+		let reply = decision.reply;
+		if (isMidBodyFault(reply)) {
+			// The body ended before the fault's byte count (no content-length): strike at its end.
+			if (reply.fault === 'reset-mid-body') this.resetSocket(req.socket);
+			return;
+		}
+		if (decision.upload === 'default') {
+			const verdict = defaultUploadReply(recorded);
+			reply = verdict.accepted ? this.createTask(recorded, verdict.reply) : verdict.reply;
+		} else if (decision.upload === 'scripted' && acceptsUpload(reply)) {
+			reply = this.createTask(recorded, reply);
+		}
+		this.answer(req, res, reply);
+	}
+
+	/** Lists the task `recorded` (just pushed) created; a reply without a body gets {"task_id": id}. */
+	private createTask(recorded: RecordedRequest, reply: Reply): Reply {
+		const given = reply.json as { task_id?: unknown } | undefined;
+		const taskId =
+			typeof given === 'object' && given !== null && typeof given.task_id === 'string'
+				? given.task_id
+				: `standin-task-${++this.taskCounter}`;
+		const files = recorded.multipart?.files.filter((file) => file.field === 'media_file') ?? [];
+		const file = files.length === 1 ? files[0] : undefined;
+		this.tasksCreated.push({
+			taskId,
+			requestIndex: this.requests.length - 1,
+			fileSha256: file?.sha256,
+			bytes: file?.bytes,
+		});
+		const hasBody = (['json', 'text', 'raw', 'stream'] as const).some(
+			(kind) => reply[kind] !== undefined,
+		);
+		return hasBody ? reply : { ...reply, json: { task_id: taskId } };
 	}
 
 	/** The token bucket of options.rateLimit: true when the request may pass. */
