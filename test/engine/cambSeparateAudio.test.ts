@@ -33,8 +33,8 @@ const mp3 = (name: string, bytes = 50_000): InputFile => ({
 	fileName: `${name}.mp3`,
 	mimeType: 'audio/mpeg',
 });
-/** Fast retries, so fault tests take milliseconds of backoff, not seconds. */
-const quick = { options: { timeoutSeconds: 2 } };
+/** A short time-out, so a hang after the upload fails in 2 s. */
+const quick = { parameters: { options: { timeoutSeconds: 2 } } };
 
 describe.each<HarnessBinaryDataMode>(['default', 'filesystem'])('in %s binary mode', (mode) => {
 	it('uploads each file as media_file, byte for byte, with the key, and outputs its task_id in order', async () => {
