@@ -523,6 +523,26 @@ describe('answer bodies', () => {
 		},
 	);
 
+	it('gives up on an answer that stops arriving halfway, after Request Timeout of silence per attempt', async () => {
+		const status = JSON.stringify({ status: 'SUCCESS', run_id: 4, padding: 'z'.repeat(2000) });
+		camb.task('halfway', {
+			text: status,
+			headers: { 'content-type': 'application/json' },
+			fault: 'stall',
+		});
+		const started = Date.now();
+		const result = await check([{ task_id: 'halfway' }], {
+			parameters: { options: { timeoutSeconds: 1, attempts: 2 } },
+		});
+		expect(result.errorOutput[0].error?.message).toBe(
+			'CAMB.AI could not answer GET /audio-separation/halfway after 2 attempts (last: no usable connection)',
+		);
+		expect(result.errorOutput[0].error?.description).toMatch(/the answer stalled: no data for 1 s/);
+		expect(camb.requestsForTask('halfway')).toHaveLength(2);
+		// Two silences of 1 s each, at least: the watchdog does not fire early.
+		expect(Date.now() - started).toBeGreaterThanOrEqual(2000);
+	});
+
 	it('refuses an answer whose length is announced as over 1 MiB without reading it', async () => {
 		camb.task('announced', {
 			text: 'SUCCESS',

@@ -37,9 +37,11 @@ export async function readCapped(
 	const chunks: Buffer[] = [];
 	let size = 0;
 	const chunksIn = body[Symbol.asyncIterator]() as AsyncIterator<Buffer | string>;
+	const watchdog = startWatchdog(stallMs, signal);
 	try {
 		for (;;) {
-			const next = await withWatchdog(chunksIn.next(), stallMs, signal);
+			const next = await Promise.race([chunksIn.next(), watchdog.stalled]);
+			watchdog.progressed();
 			if (next.done) break;
 			const chunk = Buffer.isBuffer(next.value) ? next.value : Buffer.from(next.value);
 			size += chunk.length;
@@ -47,38 +49,55 @@ export async function readCapped(
 			chunks.push(chunk);
 		}
 	} finally {
+		watchdog.stop();
 		body.destroy();
 	}
 	return { text: Buffer.concat(chunks).toString('utf8') };
 }
 
-/** The next chunk, or a time-out error once `stallMs` pass without one (the timer ends with the race). */
-async function withWatchdog<T>(
-	next: Promise<T>,
-	stallMs: number,
-	signal: AbortSignal | undefined,
-): Promise<T> {
-	const watchdog = new AbortController();
-	const forward = () => watchdog.abort();
-	signal?.addEventListener('abort', forward, { once: true });
-	const stalled = pause(stallMs, watchdog.signal).then(
-		() => {
-			throw Object.assign(
-				new Error(`the answer stalled: no data for ${Math.round(stallMs / 1000)} s`),
-				{ code: 'ETIMEDOUT' },
-			);
+interface Watchdog {
+	/** Rejects once `stallMs` pass without progress; never settles once stopped. */
+	stalled: Promise<never>;
+	progressed(): void;
+	stop(): void;
+}
+
+/**
+ * One timer per body, not one per chunk (a status answer is read in two steps, its chunk and its
+ * end): it sleeps until `stallMs` after the last progress and only then, if nothing came since,
+ * rejects. A cancel of the execution stops it too; the caller notices the cancel itself.
+ */
+function startWatchdog(stallMs: number, signal: AbortSignal | undefined): Watchdog {
+	const controller = new AbortController();
+	const stop = () => controller.abort();
+	signal?.addEventListener('abort', stop, { once: true });
+	let lastProgress = Date.now();
+	const never = new Promise<never>(() => {});
+	const watch = async (): Promise<never> => {
+		for (;;) {
+			if (controller.signal.aborted) return await never;
+			const left = lastProgress + stallMs - Date.now();
+			if (left <= 0) {
+				throw Object.assign(
+					new Error(`the answer stalled: no data for ${Math.round(stallMs / 1000)} s`),
+					{ code: 'ETIMEDOUT' },
+				);
+			}
+			try {
+				await pause(left, controller.signal);
+			} catch {
+				// Stopped mid-sleep: the loop sees the abort and settles nothing.
+			}
+		}
+	};
+	return {
+		stalled: watch(),
+		progressed: () => (lastProgress = Date.now()),
+		stop: () => {
+			signal?.removeEventListener('abort', stop);
+			stop();
 		},
-		() => {
-			// Ended by the race (or a cancel, which the caller notices itself): no verdict from here.
-			return new Promise<never>(() => {});
-		},
-	);
-	try {
-		return await Promise.race([next, stalled]);
-	} finally {
-		signal?.removeEventListener('abort', forward);
-		watchdog.abort();
-	}
+	};
 }
 
 export function isReadable(value: unknown): value is Readable {
