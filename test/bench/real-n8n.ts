@@ -34,10 +34,17 @@
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
-import * as path from 'node:path';
 
 import { DEFAULTS } from '../../nodes/CambSeparationStatus/description';
-import { startSession, type Json, type Major, type N8nSession, type RunResult } from '../e2e/n8n';
+import {
+	executeSampling,
+	startSession,
+	storedBinaryFile,
+	type Json,
+	type Major,
+	type N8nSession,
+	type RunResult,
+} from '../e2e/n8n';
 import { resultPath, startStandIn, type Reply, type StandIn } from '../stand-in/camb-stand-in';
 import { API_KEY, credentialRecord, STATUS_NODE_NAME, STATUS_NODE_TYPE } from '../fixtures/package';
 
@@ -488,59 +495,6 @@ async function benchWait({ options, session, camb }: Context): Promise<void> {
 
 // ---- c. peak memory while downloading stems ---------------------------------------------------------
 
-interface MemorySample {
-	at: number;
-	rssKiB: number;
-	hwmKiB: number;
-}
-
-function readMemory(pid: number): { rssKiB: number; hwmKiB: number } | undefined {
-	try {
-		const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
-		const field = (name: string) =>
-			Number(new RegExp(`^${name}:\\s+(\\d+) kB`, 'm').exec(status)?.[1]);
-		const rssKiB = field('VmRSS');
-		const hwmKiB = field('VmHWM');
-		return Number.isFinite(rssKiB) && Number.isFinite(hwmKiB) ? { rssKiB, hwmKiB } : undefined;
-	} catch {
-		return undefined; // The process is gone.
-	}
-}
-
-/** Executes a workflow while sampling the n8n process's memory every `everyMs`. */
-async function executeSampling(
-	session: N8nSession,
-	workflowId: string,
-	timeoutMs: number,
-	everyMs: number,
-): Promise<{ result: RunResult; samples: MemorySample[] }> {
-	const samples: MemorySample[] = [];
-	let sampler: NodeJS.Timeout | undefined;
-	try {
-		const result = await session.execute(workflowId, {
-			timeoutMs,
-			onSpawn: (pid) => {
-				sampler = setInterval(() => {
-					const memory = readMemory(pid);
-					if (memory) samples.push({ at: Date.now(), ...memory });
-				}, everyMs);
-			},
-		});
-		return { result, samples };
-	} finally {
-		if (sampler) clearInterval(sampler);
-	}
-}
-
-/** The file n8n stored a binary in, in filesystem mode (1.x: .n8n/binaryData, 2.x: .n8n/storage). */
-function storedFile(session: N8nSession, binary: Json): string | undefined {
-	const relative = /^filesystem(?:-v2)?:(.+)$/.exec(String(binary?.id ?? ''))?.[1];
-	if (!relative) return undefined;
-	return ['binaryData', 'storage']
-		.map((folder) => path.join(session.userFolder, '.n8n', folder, relative))
-		.find((file) => fs.existsSync(file));
-}
-
 async function benchStems({ options, session, camb, storage }: Context): Promise<void> {
 	const sizes = [0.0625, ...options.stemsMiB]; // 64 KiB first: the same run with next to no data
 	const rows: string[][] = [];
@@ -576,12 +530,15 @@ async function benchStems({ options, session, camb, storage }: Context): Promise
 		});
 		const [workflowId] = await session.importWorkflows([stemsWorkflow(taskId)]);
 
-		const { result, samples } = await executeSampling(session, workflowId, 300_000, SAMPLE_MS);
+		const { result, samples } = await executeSampling(session, workflowId, {
+			timeoutMs: 300_000,
+			everyMs: SAMPLE_MS,
+		});
 		mustSucceed(result, `stems of ${stemMiB} MiB`);
 		const span = nodeSpan(result, [STATUS_NODE_NAME]);
 		const [item] = result.runsOf(STATUS_NODE_NAME)[0].outputs[0];
 		for (const property of ['foreground', 'background']) {
-			const file = storedFile(session, item?.binary?.[property]);
+			const file = storedBinaryFile(session, item?.binary?.[property]);
 			if (!file)
 				throw new Error(
 					`stems of ${stemMiB} MiB: ${property} is not in n8n's filesystem store: ${JSON.stringify(item?.binary?.[property])?.slice(0, 300)}`,
@@ -811,7 +768,10 @@ async function benchWaitLimited({ options, session, limited }: Context): Promise
 	for (let round = 0; round < Math.min(options.repeats, 1); round++) {
 		limited.reset();
 		ids.forEach((id) => limited.task(id, pending, pending, pending, done));
-		const { result, samples } = await executeSampling(session, workflowId, 1_800_000, 200);
+		const { result, samples } = await executeSampling(session, workflowId, {
+			timeoutMs: 1_800_000,
+			everyMs: 200,
+		});
 		mustSucceed(result, 'wait under a rate limit');
 		const span = nodeSpan(result, [STATUS_NODE_NAME]);
 		const counts = routedCounts(result, STATUS_NODE_NAME);

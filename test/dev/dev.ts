@@ -20,7 +20,7 @@ import * as path from 'node:path';
 import * as readline from 'node:readline';
 import { parseArgs } from 'node:util';
 
-import { startDemoCamb, type DemoCamb } from '../fixtures/demoScenario';
+import { demoRecording, startDemoCamb, type DemoCamb } from '../fixtures/demoScenario';
 import {
 	findInstall,
 	freePort,
@@ -35,7 +35,13 @@ import {
 	type N8nServer,
 	type N8nSession,
 } from '../e2e/n8n';
-import { DEMO_WORKFLOW_NAME, DEV_CREDENTIAL, devCredential, devWorkflows } from './devWorkflows';
+import {
+	DEMO_WORKFLOW_NAME,
+	DEV_AUDIO_FILE,
+	DEV_CREDENTIAL,
+	devCredential,
+	devWorkflows,
+} from './devWorkflows';
 import { PACKAGE_NAME } from '../fixtures/package';
 
 /** Local only, in a user folder that is deleted on exit: a fixed password lets the browser remember it. */
@@ -191,17 +197,23 @@ async function main(): Promise<void> {
 	const demo = started.demo;
 	console.log(`Packing ${PACKAGE_NAME} (dist/ as npm run build left it)…`);
 	const tarball = packIntoTemp();
+	// The files the examples read and write (a recording to upload, the stems): outside n8n's user
+	// folder, which n8n keeps its nodes out of, and the only folder they may use, as 2.x's default
+	// ~/.n8n-files would be.
+	const filesFolder = fs.mkdtempSync(path.join(os.tmpdir(), 'camb-dev-files-'));
+	started.tempDirs.push(filesFolder);
+	fs.writeFileSync(path.join(filesFolder, DEV_AUDIO_FILE), demoRecording());
 	console.log(`Starting n8n ${install.version} on Node ${install.nodeVersion}…`);
 	const session = await startSession(major, {
 		tarball,
-		env: { N8N_PORT: String(port) },
+		env: { N8N_PORT: String(port), N8N_RESTRICT_FILE_ACCESS_TO: filesFolder },
 		folderPrefix: `camb-dev-n8n${major}-`,
 	});
 	started.session = session;
 	const logFile = path.join(session.userFolder, 'n8n.log');
 
 	await session.importCredentials([devCredential(demo)]);
-	const workflows = devWorkflows(demo);
+	const workflows = devWorkflows(demo, filesFolder);
 	const workflowIds = await session.importWorkflows(workflows);
 	const server = await startN8n(session, logFile);
 	await new N8nRest(server.baseUrl).setUpOwner(DEV_OWNER);
@@ -224,7 +236,8 @@ async function main(): Promise<void> {
 				`    ${String(workflow.name).padEnd(72)} ${server.baseUrl}/workflow/${workflowIds[index]}`,
 		),
 		`  Credential "${DEV_CREDENTIAL.name}" (CAMB.AI API) points at the CAMB stand-in ${demo.camb.baseUrl}`,
-		`  Stem links and the examples' audio point at the storage stand-in ${demo.storage.baseUrl}. Nothing is sent to CAMB.AI.`,
+		`  Stem links point at the storage stand-in ${demo.storage.baseUrl}. Nothing is sent to CAMB.AI.`,
+		`  Files:    ${filesFolder} (${DEV_AUDIO_FILE} to upload; the stems are written here; deleted on exit)`,
 		'',
 		`  n8n pid:  ${server.pid} (its own process group)`,
 		`  n8n log:  ${logFile}`,

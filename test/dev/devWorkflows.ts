@@ -10,7 +10,7 @@ import type { Reply } from '../stand-in/camb-stand-in';
 import {
 	loadExample,
 	nodeNamed,
-	withLocalSubmitLinks,
+	withLocalFiles,
 	withPollTaskId,
 	type CredentialToImport,
 	type Json,
@@ -43,13 +43,17 @@ export function devCredential(demo: DemoCamb): CredentialToImport {
 	return { ...DEV_CREDENTIAL, data: { apiKey: API_KEY, baseUrl: demo.camb.baseUrl } };
 }
 
+/** The file submit-wait-and-download-stems.json uploads in `npm run dev` (demoRecording(), in the dev files folder). */
+export const DEV_AUDIO_FILE = 'interview.wav';
+
 /**
  * The workflows to import, demo first. Scripts the stand-ins for the examples: poll-until-done's
  * task is pending twice, then done (later runs find it done at once: the stand-in repeats its last
- * answer); submit-wait-and-download-stems downloads audio from the storage stand-in and CAMB answers
- * the upload with a task that finishes after two checks.
+ * answer); submit-wait-and-download-stems reads DEV_AUDIO_FILE from `filesFolder` (n8n must be
+ * allowed it: N8N_RESTRICT_FILE_ACCESS_TO), CAMB answers the upload with a task that finishes after
+ * two checks, and the stems are written into `filesFolder`.
  */
-export function devWorkflows(demo: DemoCamb): Json[] {
+export function devWorkflows(demo: DemoCamb, filesFolder: string): Json[] {
 	const [firstRun, secondRun] = DEMO_TASKS.flatMap((task) =>
 		task.stems ? [task.stems.runId] : [],
 	);
@@ -58,17 +62,14 @@ export function devWorkflows(demo: DemoCamb): Json[] {
 	demo.camb.task(UPLOADED_TASK, PENDING, PENDING, {
 		json: { status: 'SUCCESS', run_id: secondRun },
 	});
-	demo.storage.on('GET', '/uploads/interview.wav', {
-		stream: { bytes: 96_000, contentType: 'audio/wav' },
-	});
 
 	const workflows = [
 		demoWorkflow(demo),
 		loadExample('check-once-and-route.json'),
 		withPollTaskId(loadExample('poll-until-done.json'), POLLED_TASK),
-		withLocalSubmitLinks(loadExample('submit-wait-and-download-stems.json'), {
-			audioUrl: `${demo.storage.baseUrl}/uploads/interview.wav`,
-			cambBaseUrl: demo.camb.baseUrl,
+		withLocalFiles(loadExample('submit-wait-and-download-stems.json'), {
+			folder: filesFolder,
+			audioFile: DEV_AUDIO_FILE,
 		}),
 	];
 	for (const workflow of workflows) expectDevCredential(workflow);

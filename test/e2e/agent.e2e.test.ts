@@ -11,14 +11,12 @@
  * (its answer is read from the node's output 0 by the agent's buildSteps), AI Agent 2.2 calls it
  * through n8n-core's tool wrapper (which also reads output 0).
  */
-import * as fs from 'node:fs';
-import * as path from 'node:path';
-
 import { TOOL_DESCRIPTION } from '../../nodes/CambSeparationStatus/description';
 import { startFakeChatModel, type FakeChatModel } from '../stand-in/fake-chat-model';
 import { startStandIn, taskStatusPath, type StandIn } from '../stand-in/camb-stand-in';
 import {
 	expectRun,
+	filesContaining,
 	freePort,
 	loadExample,
 	nodeNamed,
@@ -58,18 +56,6 @@ function agentWorkflow(questions: string[], agentVersion: number, credential = C
 }
 
 const question = (taskId: string) => `Is my CAMB.AI separation task ${taskId} finished?`;
-
-/** Every file under `dir` whose bytes contain `secret`. */
-function filesContaining(dir: string, secret: string): string[] {
-	const found: string[] = [];
-	const needle = Buffer.from(secret, 'utf8');
-	for (const entry of fs.readdirSync(dir, { withFileTypes: true, recursive: true })) {
-		if (!entry.isFile()) continue;
-		const file = path.join(entry.parentPath, entry.name);
-		if (fs.readFileSync(file).includes(needle)) found.push(file);
-	}
-	return found;
-}
 
 describeE2e.each(['1', '2'] as Major[])('n8n %s.x: the node as an AI Agent tool', (major) => {
 	let session: N8nSession;

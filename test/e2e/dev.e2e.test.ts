@@ -9,10 +9,11 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import { createRequire } from 'node:module';
 import * as net from 'node:net';
+import * as path from 'node:path';
 
-import { DEMO_WORKFLOW_NAME, DEV_CREDENTIAL } from '../dev/devWorkflows';
+import { DEMO_WORKFLOW_NAME, DEV_AUDIO_FILE, DEV_CREDENTIAL } from '../dev/devWorkflows';
 import { API_KEY } from '../fixtures/cambWorkflow';
-import { DEMO_TASKS } from '../fixtures/demoScenario';
+import { DEMO_TASKS, demoRecording } from '../fixtures/demoScenario';
 import {
 	descendantsOf,
 	findInstall,
@@ -21,11 +22,13 @@ import {
 	isRunning,
 	loadExample,
 	N8nRest,
+	readRun,
 	REPO_DIR,
 	type Json,
 	type Major,
+	type RunReader,
 } from './n8n';
-import { STATUS_NODE_TYPE } from '../fixtures/package';
+import { STATUS_NODE_NAME, STATUS_NODE_TYPE, SUBMIT_NODE_NAME } from '../fixtures/package';
 
 // jest.config.js (unit tests) matches *.test.ts too; this needs jest.e2e.config.js (n8n installed).
 const describeE2e = process.env.CAMB_E2E_TARBALL ? describe : describe.skip;
@@ -54,6 +57,8 @@ interface Printed {
 	password: string;
 	n8nPid: number;
 	folder: string;
+	/** The examples' files (the audio to upload, the stems written). */
+	files: string;
 	cambUrl: string;
 	storageUrl: string;
 }
@@ -71,6 +76,7 @@ function parseBanner(text: string): Printed {
 		password: field(/^ {2}Password: +(\S+)$/m),
 		n8nPid: Number(field(/^ {2}n8n pid: +(\d+)/m)),
 		folder: field(/^ {2}Folder: +(\S+) \(deleted on exit\)$/m),
+		files: field(/^ {2}Files: +(\S+) \(/m),
 		cambUrl: field(/points at the CAMB stand-in (http:\/\/127\.0\.0\.1:\d+)$/m),
 		storageUrl: field(/the storage stand-in (http:\/\/127\.0\.0\.1:\d+)\./m),
 	};
@@ -118,16 +124,15 @@ async function workflowsSeen(rest: N8nRest): Promise<Json[]> {
 }
 
 /**
- * Runs a saved workflow as the editor's "Execute workflow" button does and gives the items on each
- * output of `nodeName` once the execution ended. n8n keeps run data serialised with `flatted`: it
- * is read with the copy the n8n under test ships.
+ * Runs a saved workflow as the editor's "Execute workflow" button does and reads its run once the
+ * execution ended. n8n keeps run data serialised with `flatted`: it is read with the copy the n8n
+ * under test ships.
  */
 async function executeAsEditor(
 	rest: N8nRest,
 	major: Major,
 	workflowId: string,
-	nodeName: string,
-): Promise<Json[][]> {
+): Promise<RunReader> {
 	const workflow = (await rest.data('GET', `/workflows/${workflowId}`)) as Json;
 	const started = (await rest.data('POST', `/workflows/${workflowId}/run`, {
 		workflowData: workflow,
@@ -145,10 +150,7 @@ async function executeAsEditor(
 				throw new Error(
 					`the execution ended ${execution.status}: ${JSON.stringify(run.resultData.error)}`,
 				);
-			const outputs = (run.resultData.runData[nodeName]?.[0]?.data?.main ?? []) as Array<
-				Json[] | null
-			>;
-			return outputs.map((items) => items ?? []);
+			return readRun({ data: run });
 		}
 		if (Date.now() > deadline)
 			throw new Error(`execution ${started.executionId} still ${execution?.status} after 120 s`);
@@ -240,7 +242,9 @@ describeE2e.each(MAJORS)('npm run dev -- --n8n %s', (major) => {
 
 		// Execute on the demo workflow: every output of the node gets the demo tasks the README promises.
 		const demo = workflows.find((workflow) => workflow.name === DEMO_WORKFLOW_NAME) as Json;
-		const outputs = await executeAsEditor(rest, major, demo.id as string, 'Camb Separation Status');
+		const outputs = (await executeAsEditor(rest, major, demo.id as string)).runsOf(
+			STATUS_NODE_NAME,
+		)[0].outputs;
 		const expected = ['Success', 'Pending', 'Failure'].map((output) =>
 			DEMO_TASKS.filter((task) => task.expected === output).map((task) => task.task_id),
 		);
@@ -252,6 +256,30 @@ describeE2e.each(MAJORS)('npm run dev -- --n8n %s', (major) => {
 				.filter((item) => item.binary?.foreground && item.binary?.background)
 				.map((item) => item.json.task_id),
 		).toEqual(withStems);
+
+		// Execute on submit-wait-and-download-stems: the recording in the files folder goes up through
+		// Camb Separate Audio, the task (pending twice) finishes, both stems are written next to it.
+		const example = workflows.find((workflow) => workflow.name === EXAMPLE_NAMES[2]) as Json;
+		const pipeline = await executeAsEditor(rest, major, example.id as string);
+		expect(pipeline.json(SUBMIT_NODE_NAME)).toEqual([
+			expect.objectContaining({ task_id: 'sep-uploaded', file_name: DEV_AUDIO_FILE }),
+		]);
+		expect(pipeline.json(STATUS_NODE_NAME, 0).map((json) => json.task_id)).toEqual([
+			'sep-uploaded',
+		]);
+		const filesFolder = printed.files;
+		expect(fs.readFileSync(path.join(filesFolder, DEV_AUDIO_FILE))).toEqual(demoRecording());
+		const written = fs.readdirSync(filesFolder).sort();
+		expect(written).toEqual(
+			[DEV_AUDIO_FILE, 'sep-uploaded-bg_audio.flac', 'sep-uploaded-fg_audio.flac'].sort(),
+		);
+		// devWorkflows.ts finishes the uploaded task with the second demo run that has stems.
+		const stems = DEMO_TASKS.flatMap((task) => (task.stems ? [task.stems] : []))[1];
+		expect(
+			['fg', 'bg'].map(
+				(stem) => fs.statSync(path.join(filesFolder, `sep-uploaded-${stem}_audio.flac`)).size,
+			),
+		).toEqual([stems.foregroundBytes, stems.backgroundBytes]);
 
 		if (major === DEFAULT_MAJOR) {
 			// r + Enter: rebuild, reinstall, restart on the same URL; the login survives.
@@ -292,6 +320,7 @@ describeE2e.each(MAJORS)('npm run dev -- --n8n %s', (major) => {
 		for (const url of [printed.url, printed.cambUrl, printed.storageUrl])
 			expect([url, await portClosed(url)]).toEqual([url, true]);
 		expect(fs.existsSync(printed.folder)).toBe(false);
+		expect(fs.existsSync(printed.files)).toBe(false);
 		// The credential's key is the stand-in's, but still a key: it is never printed.
 		expect(output).not.toContain(API_KEY);
 	}, 600_000);

@@ -656,6 +656,8 @@ export interface RunOptions {
 	timeoutMs?: number;
 	/** Called with the pid of `n8n execute` once it runs (it leads its own process group). */
 	onSpawn?: (pid: number) => void;
+	/** Extra environment for this run only, over the session's: e.g. another N8N_DEFAULT_BINARY_DATA_MODE. */
+	env?: Record<string, string>;
 }
 
 export interface SessionOptions {
@@ -726,10 +728,15 @@ export async function startSession(
 	const defaultTimeout = options.timeoutMs ?? 120_000;
 	const keep = options.keep ?? process.env.CAMB_E2E_KEEP === '1';
 
-	const n8n = async (args: string[], timeoutMs = defaultTimeout, onSpawn?: (pid: number) => void) =>
+	const n8n = async (
+		args: string[],
+		timeoutMs = defaultTimeout,
+		onSpawn?: (pid: number) => void,
+		extraEnv: Record<string, string> = {},
+	) =>
 		await runProcess(install.nodeBin, [install.n8nScript, ...args], {
 			cwd: userFolder,
-			env,
+			env: { ...env, ...extraEnv },
 			timeoutMs,
 			children,
 			onSpawn,
@@ -863,6 +870,7 @@ export async function startSession(
 			['execute', `--id=${workflowId}`, '--rawOutput'],
 			runOptions.timeoutMs,
 			runOptions.onSpawn,
+			runOptions.env,
 		);
 		// Kept with the user folder under CAMB_E2E_KEEP=1, for reading what n8n printed.
 		fs.writeFileSync(path.join(userFolder, `run-${workflowId}.stdout.txt`), executed.stdout);
@@ -1016,6 +1024,100 @@ export class N8nRest {
 }
 
 // ---------------------------------------------------------------------------------------------
+// What a run left behind: binary data, files, memory
+
+/**
+ * The file n8n stored a binary in, in filesystem mode ("filesystem-v2:workflows/<id>/executions/<id>/
+ * binary_data/<uuid>" under <user folder>/.n8n/binaryData in 1.x, .n8n/storage in 2.x); undefined
+ * for a binary held inline (base64 in the run JSON) or a file n8n has already deleted.
+ */
+export function storedBinaryFile(
+	session: N8nSession,
+	binary: Json | undefined,
+): string | undefined {
+	const relative = /^filesystem(?:-v2)?:(.+)$/.exec(String(binary?.id ?? ''))?.[1];
+	if (!relative) return undefined;
+	return ['binaryData', 'storage']
+		.map((folder) => path.join(session.userFolder, '.n8n', folder, relative))
+		.find((file) => fs.existsSync(file));
+}
+
+/** The bytes of one binary property of an n8n item: inline base64 (default mode) or the file n8n stored (filesystem mode). */
+export function binaryBytes(session: N8nSession, binary: Json): Buffer {
+	if (typeof binary.data === 'string' && !/^filesystem(-v2)?$/.test(binary.data))
+		return Buffer.from(binary.data, 'base64');
+	const file = storedBinaryFile(session, binary);
+	if (!file)
+		throw new Error(
+			`binary data neither inline nor in the session's filesystem store: ${JSON.stringify(binary).slice(0, 300)}`,
+		);
+	return fs.readFileSync(file);
+}
+
+/** Every file under `dir` whose bytes contain `secret` (e.g. the API key in n8n's user folder). */
+export function filesContaining(dir: string, secret: string): string[] {
+	const found: string[] = [];
+	const needle = Buffer.from(secret, 'utf8');
+	for (const entry of fs.readdirSync(dir, { withFileTypes: true, recursive: true })) {
+		if (!entry.isFile()) continue;
+		const file = path.join(entry.parentPath, entry.name);
+		if (fs.readFileSync(file).includes(needle)) found.push(file);
+	}
+	return found;
+}
+
+export interface MemorySample {
+	/** Date.now() of the sample. */
+	at: number;
+	/** VmRSS and VmHWM (the kernel's high-water mark of RSS) of /proc/<pid>/status, in KiB. */
+	rssKiB: number;
+	hwmKiB: number;
+}
+
+/** A process's resident memory now and its peak so far; undefined once it is gone. */
+export function processMemory(pid: number): Omit<MemorySample, 'at'> | undefined {
+	try {
+		const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+		const field = (name: string) =>
+			Number(new RegExp(`^${name}:\\s+(\\d+) kB`, 'm').exec(status)?.[1]);
+		const rssKiB = field('VmRSS');
+		const hwmKiB = field('VmHWM');
+		return Number.isFinite(rssKiB) && Number.isFinite(hwmKiB) ? { rssKiB, hwmKiB } : undefined;
+	} catch {
+		return undefined; // The process is gone.
+	}
+}
+
+/**
+ * Executes a workflow imported before while sampling the memory of the `n8n execute` process (the
+ * one that runs the nodes) every `everyMs`. The samples cover the whole process, start-up included:
+ * pick the ones inside a node's run with its startTime and executionTime.
+ */
+export async function executeSampling(
+	session: N8nSession,
+	workflowId: string,
+	{ everyMs, ...runOptions }: RunOptions & { everyMs: number },
+): Promise<{ result: RunResult; samples: MemorySample[] }> {
+	const samples: MemorySample[] = [];
+	let sampler: NodeJS.Timeout | undefined;
+	try {
+		const result = await session.execute(workflowId, {
+			...runOptions,
+			onSpawn: (pid) => {
+				runOptions.onSpawn?.(pid);
+				sampler = setInterval(() => {
+					const memory = processMemory(pid);
+					if (memory) samples.push({ at: Date.now(), ...memory });
+				}, everyMs);
+			},
+		});
+		return { result, samples };
+	} finally {
+		if (sampler) clearInterval(sampler);
+	}
+}
+
+// ---------------------------------------------------------------------------------------------
 // Example workflows
 
 /** A fresh copy of examples/<name>. */
@@ -1051,26 +1153,31 @@ export function withPollTaskId(workflow: Json, taskId: string): Json {
 	return workflow;
 }
 
+/** Where submit-wait-and-download-stems.json reads and writes as shipped: n8n 2.x's default file folder in n8n's Docker image. */
+export const SHIPPED_FILES_FOLDER = '/home/node/.n8n-files/';
+
 /**
- * submit-wait-and-download-stems.json with its two outside links pointed at stand-ins: as shipped,
- * "Download audio" fetches a placeholder link and "Submit to CAMB.AI" posts to CAMB.AI itself.
- * Throws if the shipped links changed, so a rewrite can never silently miss one.
+ * submit-wait-and-download-stems.json reading its audio from `folder`/`audioFile` and writing the
+ * stems into `folder` (as shipped: a placeholder file under /home/node/.n8n-files). n8n must be
+ * allowed to use `folder` (N8N_RESTRICT_FILE_ACCESS_TO: 2.x allows only ~/.n8n-files by default).
+ * Throws if the shipped paths changed, so a rewrite can never silently miss one.
  */
-export function withLocalSubmitLinks(
+export function withLocalFiles(
 	workflow: Json,
-	links: { audioUrl: string; cambBaseUrl: string },
+	{ folder, audioFile }: { folder: string; audioFile: string },
 ): Json {
-	const download = nodeNamed(workflow, 'Download audio');
-	if (!/^https:\/\/example\.com\/REPLACE-/.test(download.parameters.url))
+	const read = nodeNamed(workflow, 'Read audio file');
+	if (!String(read.parameters.fileSelector).startsWith(`${SHIPPED_FILES_FOLDER}REPLACE-`))
 		throw new Error(
-			`"Download audio" fetches ${download.parameters.url}, not the shipped placeholder`,
+			`"Read audio file" reads ${read.parameters.fileSelector}, not the shipped placeholder`,
 		);
-	download.parameters.url = links.audioUrl;
-	const submit = nodeNamed(workflow, 'Submit to CAMB.AI');
-	if (submit.parameters.url !== 'https://client.camb.ai/apis/audio-separation')
-		throw new Error(
-			`"Submit to CAMB.AI" posts to ${submit.parameters.url}, not the shipped CAMB.AI URL`,
-		);
-	submit.parameters.url = `${links.cambBaseUrl}/audio-separation`;
+	read.parameters.fileSelector = path.join(folder, audioFile);
+	for (const name of ['Write foreground stem', 'Write background stem']) {
+		const write = nodeNamed(workflow, name);
+		const shipped = `=${SHIPPED_FILES_FOLDER}`;
+		if (!String(write.parameters.fileName).startsWith(shipped))
+			throw new Error(`"${name}" writes ${write.parameters.fileName}, not under ${shipped}`);
+		write.parameters.fileName = `=${path.join(folder, String(write.parameters.fileName).slice(shipped.length))}`;
+	}
 	return workflow;
 }

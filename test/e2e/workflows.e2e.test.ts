@@ -6,6 +6,7 @@
  * Run with `npm run test:e2e` (build, cached n8n install, then jest -c jest.e2e.config.js).
  */
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 
 import {
@@ -13,22 +14,24 @@ import {
 	startStandIn,
 	streamPattern,
 	taskStatusPath,
+	UPLOAD_PATH,
+	uploadProblems,
 	type RecordedRequest,
 	type Reply,
 	type StandIn,
 } from '../stand-in/camb-stand-in';
 import {
+	binaryBytes,
 	EXAMPLES_DIR,
 	expectRun,
 	loadExample,
 	nodeNamed,
 	startSession,
-	withLocalSubmitLinks,
+	withLocalFiles,
 	withPollTaskId,
 	withTaskIds,
 	type Json,
 	type Major,
-	type N8nItem,
 	type N8nSession,
 	type RunResult,
 } from './n8n';
@@ -36,9 +39,13 @@ import {
 	API_KEY,
 	CREDENTIAL,
 	credentialRecord,
+	PACKAGE_NAME,
 	STATUS_NODE_NAME,
 	STATUS_NODE_TYPE,
+	SUBMIT_NODE_NAME,
+	SUBMIT_NODE_TYPE,
 } from '../fixtures/package';
+import { demoRecording } from '../fixtures/demoScenario';
 
 const REJECTED_CREDENTIAL = { id: 'cambAiRejected01', name: 'CAMB.AI old key' };
 
@@ -64,67 +71,15 @@ function expectNoKeyInOutput(result: RunResult): void {
 const ids = (items: Json[]) => items.map((json) => json.task_id);
 const requestLine = (request: RecordedRequest) => `${request.method} ${request.path}`;
 
-/** Every example, with the type its Camb node has; the suite below runs each of them, agent.e2e.test.ts the agent one. */
-const EXAMPLE_NODE_TYPES: Record<string, string> = {
-	'check-once-and-route.json': STATUS_NODE_TYPE,
-	'poll-until-done.json': STATUS_NODE_TYPE,
-	'submit-wait-and-download-stems.json': STATUS_NODE_TYPE,
+/** Every example, with the types of its Camb nodes in order; the suite below runs each of them, agent.e2e.test.ts the agent one. */
+const EXAMPLE_NODE_TYPES: Record<string, string[]> = {
+	'check-once-and-route.json': [STATUS_NODE_TYPE],
+	'poll-until-done.json': [STATUS_NODE_TYPE],
+	'submit-wait-and-download-stems.json': [SUBMIT_NODE_TYPE, STATUS_NODE_TYPE],
 	// n8n's name for the node as an AI Agent's tool.
-	'agent-checks-separation.json': `${STATUS_NODE_TYPE}Tool`,
+	'agent-checks-separation.json': [`${STATUS_NODE_TYPE}Tool`],
 };
 const EXAMPLES = Object.keys(EXAMPLE_NODE_TYPES);
-
-/**
- * A real 1-second, 8 kHz, 8-bit mono WAV whose every byte is below 0x80: the stand-in records
- * request bodies as UTF-8 text, and ASCII survives that unchanged, so the upload can be compared
- * byte for byte. (The samples are a quiet 250 Hz tone around 64, not 128: a DC offset, still audio.)
- */
-function asciiSafeWav(): Buffer {
-	const samples = 8000; // 0x1F40: both bytes ASCII, like the RIFF size 36 + 8000 = 0x1F64
-	const header = Buffer.alloc(44);
-	header.write('RIFF', 0, 'latin1');
-	header.writeUInt32LE(36 + samples, 4);
-	header.write('WAVEfmt ', 8, 'latin1');
-	header.writeUInt32LE(16, 16); // fmt chunk size
-	header.writeUInt16LE(1, 20); // PCM
-	header.writeUInt16LE(1, 22); // mono
-	header.writeUInt32LE(8000, 24); // sample rate
-	header.writeUInt32LE(8000, 28); // byte rate
-	header.writeUInt16LE(1, 32); // block align
-	header.writeUInt16LE(8, 34); // bits per sample
-	header.write('data', 36, 'latin1');
-	header.writeUInt32LE(samples, 40);
-	const data = Buffer.alloc(samples);
-	for (let i = 0; i < samples; i++)
-		data[i] = 64 + Math.round(40 * Math.sin((2 * Math.PI * 250 * i) / 8000));
-	const wav = Buffer.concat([header, data]);
-	if (wav.some((byte) => byte >= 0x80)) throw new Error('asciiSafeWav: a byte is not ASCII');
-	return wav;
-}
-
-/** The bytes of one binary property of an n8n item: inline base64 (default mode) or the file n8n stored (filesystem mode). */
-function binaryBytes(session: N8nSession, binary: Json): Buffer {
-	if (
-		typeof binary.data === 'string' &&
-		binary.data !== 'filesystem-v2' &&
-		binary.data !== 'filesystem'
-	) {
-		return Buffer.from(binary.data, 'base64');
-	}
-	// e.g. "filesystem-v2:workflows/<id>/executions/<id>/binary_data/<uuid>", under <user folder>/.n8n/binaryData
-	// (1.x) or <user folder>/.n8n/storage (2.x, where filesystem is the default mode).
-	const match = /^filesystem(?:-v2)?:(.+)$/.exec(String(binary.id));
-	if (!match)
-		throw new Error(
-			`binary data neither inline nor on the filesystem: ${JSON.stringify(binary).slice(0, 300)}`,
-		);
-	const candidates = ['binaryData', 'storage'].map((folder) =>
-		path.join(session.userFolder, '.n8n', folder, match[1]),
-	);
-	const file = candidates.find((candidate) => fs.existsSync(candidate));
-	if (!file) throw new Error(`binary data ${binary.id} is in none of ${candidates.join(', ')}`);
-	return fs.readFileSync(file);
-}
 
 describe('examples/', () => {
 	it('the suite runs every example in examples/', () => {
@@ -137,16 +92,15 @@ describe('examples/', () => {
 	});
 
 	it.each(EXAMPLES)(
-		'%s starts with a Manual Trigger and uses the community node type and credential',
+		'%s starts with a Manual Trigger and uses the community node types and credential',
 		(name) => {
 			const workflow = loadExample(name);
 			expect(workflow.nodes[0].type).toBe('n8n-nodes-base.manualTrigger');
 			const cambNodes = (workflow.nodes as Json[]).filter((node) =>
-				node.type.includes('cambSeparationStatus'),
+				node.type.startsWith(`${PACKAGE_NAME}.`),
 			);
-			expect(cambNodes).toHaveLength(1);
-			expect(cambNodes[0].type).toBe(EXAMPLE_NODE_TYPES[name]);
-			expect(cambNodes[0].credentials).toEqual({ cambAiApi: CREDENTIAL });
+			expect(cambNodes.map((node) => node.type)).toEqual(EXAMPLE_NODE_TYPES[name]);
+			for (const node of cambNodes) expect(node.credentials).toEqual({ cambAiApi: CREDENTIAL });
 			expect(workflow.id).toBeUndefined();
 		},
 	);
@@ -161,6 +115,8 @@ describeE2e.each(['1', '2'] as Major[])(
 		let cambWithOtherKey: StandIn;
 		/** A storage host: the audio to upload and the pre-signed stem links. Must never see the key. */
 		let storage: StandIn;
+		/** The files the stems example reads and writes: outside the clone, the only folder n8n may use. */
+		let filesDir: string;
 		const timings: string[] = [];
 
 		async function run(workflow: Json, label: string): Promise<RunResult> {
@@ -174,8 +130,10 @@ describeE2e.each(['1', '2'] as Major[])(
 			camb = await startStandIn({ apiKey: API_KEY });
 			cambWithOtherKey = await startStandIn({ apiKey: 'camb-e2e-key-the-account-uses-now' });
 			storage = await startStandIn();
+			filesDir = fs.mkdtempSync(path.join(os.tmpdir(), 'camb-e2e-example-files-'));
 			const started = Date.now();
-			session = await startSession(major);
+			// 2.x lets Read/Write Files from Disk use only ~/.n8n-files unless told otherwise; 1.x any path.
+			session = await startSession(major, { env: { N8N_RESTRICT_FILE_ACCESS_TO: filesDir } });
 			await session.importCredentials([
 				credentialRecord(camb.baseUrl),
 				credentialRecord(cambWithOtherKey.baseUrl, REJECTED_CREDENTIAL),
@@ -190,6 +148,7 @@ describeE2e.each(['1', '2'] as Major[])(
 			await camb?.close();
 			await cambWithOtherKey?.close();
 			await storage?.close();
+			if (filesDir) fs.rmSync(filesDir, { recursive: true, force: true });
 			if (timings.length) console.log(timings.join('\n'));
 		});
 
@@ -340,12 +299,9 @@ describeE2e.each(['1', '2'] as Major[])(
 			expectKeyOnEveryRequest(camb.requests);
 		});
 
-		it('submit-wait-and-download-stems: uploads the audio, waits inside the node, downloads both stems', async () => {
-			const wav = asciiSafeWav();
-			storage.on('GET', '/uploads/interview.wav', {
-				text: wav.toString('latin1'),
-				headers: { 'content-type': 'audio/wav' },
-			});
+		it('submit-wait-and-download-stems: reads the audio from disk, uploads it byte for byte, waits inside the node, writes both stems', async () => {
+			const wav = demoRecording();
+			fs.writeFileSync(path.join(filesDir, 'interview.wav'), wav);
 			const stemBytes = { fg: 180_000, bg: 120_000 };
 			const stemUrl = (file: string) =>
 				`${storage.baseUrl}/separation/404/${file}?X-Amz-Expires=3600&X-Amz-Signature=e2e`;
@@ -355,7 +311,7 @@ describeE2e.each(['1', '2'] as Major[])(
 			storage.on('GET', '/separation/404/bg_audio.flac', {
 				stream: { bytes: stemBytes.bg, contentType: 'audio/flac' },
 			});
-			camb.on('POST', '/audio-separation', { json: { task_id: 'task-uploaded' } });
+			camb.on('POST', UPLOAD_PATH, { json: { task_id: 'task-uploaded' } });
 			const pendingReply: Reply = {
 				json: { status: 'PENDING', run_id: null, exception_reason: null, message: null },
 			};
@@ -368,37 +324,39 @@ describeE2e.each(['1', '2'] as Major[])(
 			};
 			camb.on('GET', resultPath(404), { json: links });
 
-			// As shipped, the audio link is a placeholder and the upload goes to CAMB.AI itself: point both at the stand-ins.
-			const workflow = withLocalSubmitLinks(loadExample('submit-wait-and-download-stems.json'), {
-				audioUrl: `${storage.baseUrl}/uploads/interview.wav`,
-				cambBaseUrl: camb.baseUrl,
+			// As shipped, it reads and writes under /home/node/.n8n-files: point it at the test's folder.
+			const workflow = withLocalFiles(loadExample('submit-wait-and-download-stems.json'), {
+				folder: filesDir,
+				audioFile: 'interview.wav',
 			});
 
-			const result = await run(workflow, 'submit, wait, download stems');
+			const result = await run(workflow, 'read, upload, wait, write stems');
 
 			expectRun(result, 'success', 0);
 			// CAMB got the upload, then the status checks, then the result links; every request with the key.
 			expect(camb.requests.map(requestLine)).toEqual([
-				'POST /audio-separation',
+				`POST ${UPLOAD_PATH}`,
 				...Array(4).fill(`GET ${taskStatusPath('task-uploaded')}`),
 				`GET ${resultPath(404)}`,
 			]);
 			expectKeyOnEveryRequest(camb.requests);
 
-			// The upload: multipart/form-data with one part, media_file, holding the WAV byte for byte.
-			const upload = camb.requests[0];
-			const boundary = /^multipart\/form-data; *boundary=(.+)$/i.exec(
-				String(upload.headers['content-type']),
-			)?.[1];
-			expect(boundary).toBeDefined();
-			const parts = upload.body.split(`--${boundary}`).slice(1, -1);
-			expect(parts).toHaveLength(1);
-			const [partHead, ...partBody] = parts[0].replace(/^\r\n/, '').split('\r\n\r\n');
-			expect(partHead).toMatch(
-				/content-disposition: form-data; name="media_file"; filename="interview\.wav"/i,
-			);
-			expect(partHead).toMatch(/content-type: audio\/wav/i);
-			expect(partBody.join('\r\n\r\n').replace(/\r\n$/, '')).toBe(wav.toString('latin1'));
+			// The upload: multipart/form-data, the project name from the file, the WAV byte for byte; one task.
+			const [read] = result.items('Read audio file');
+			expect(read.binary?.data?.mimeType).toMatch(/^audio\/(x-)?wave?$/);
+			expect(
+				uploadProblems(camb.requests[0], {
+					fields: { project_name: 'interview.wav' },
+					file: { fileName: 'interview.wav', contentType: read.binary?.data?.mimeType, data: wav },
+				}),
+			).toEqual([]);
+			expect(camb.tasksCreated.map((task) => task.taskId)).toEqual(['task-uploaded']);
+			expect(result.items(SUBMIT_NODE_NAME)).toEqual([
+				expect.objectContaining({
+					json: expect.objectContaining({ task_id: 'task-uploaded', file_name: 'interview.wav' }),
+					pairedItem: { item: 0 },
+				}),
+			]);
 
 			// Waited inside the node: one run of it, four checks about 2 s, 3 s, 4.5 s apart (±10%).
 			const statusRuns = result.runsOf(STATUS_NODE_NAME);
@@ -410,7 +368,7 @@ describeE2e.each(['1', '2'] as Major[])(
 			expect(result.runsOf('Wait before next check')).toHaveLength(0);
 			expect(result.runsOf('Failed')).toHaveLength(0);
 
-			// The item on Success carries the links and both stems as binary data, and reaches "Stems ready".
+			// The item on Success carries the links and both stems as binary data...
 			const [done] = result.items(STATUS_NODE_NAME, 0);
 			expect(done.json).toMatchObject({
 				task_id: 'task-uploaded',
@@ -434,16 +392,17 @@ describeE2e.each(['1', '2'] as Major[])(
 				expect(bytes.length).toBe(stem.bytes);
 				expect(bytes.equals(streamPattern(0, stem.bytes))).toBe(true);
 			}
-			const ready: N8nItem[] = result.items('Stems ready');
-			expect(ready).toHaveLength(1);
-			expect(Object.keys(ready[0].binary ?? {}).sort()).toEqual(['background', 'foreground']);
+			// ...and the two Write nodes put them on disk next to the audio, named after the task.
+			expect(result.items('Write background stem')).toHaveLength(1);
+			for (const stem of stems) {
+				const written = fs.readFileSync(path.join(filesDir, `task-uploaded-${stem.fileName}`));
+				expect(written.equals(streamPattern(0, stem.bytes))).toBe(true);
+			}
 
-			// The storage host served the audio and the two stems, and never saw the key.
-			// (The two stems are downloaded side by side: their order is not fixed.)
+			// The storage host served the two stems (side by side: their order is not fixed) and never saw the key.
 			expect(storage.requests.map(requestLine).sort()).toEqual([
 				'GET /separation/404/bg_audio.flac?X-Amz-Expires=3600&X-Amz-Signature=e2e',
 				'GET /separation/404/fg_audio.flac?X-Amz-Expires=3600&X-Amz-Signature=e2e',
-				'GET /uploads/interview.wav',
 			]);
 			for (const request of storage.requests) {
 				expect(request.headers['x-api-key']).toBeUndefined();

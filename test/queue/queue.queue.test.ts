@@ -38,12 +38,14 @@ import { makeWorkDir, startPostgres, startRedis, type Postgres, type Redis } fro
 import {
 	pollWorkflow,
 	stemsThenParkWorkflow,
+	STEMS_WRITTEN_NODE,
 	tasksBody,
 	WAIT_NODE,
 	withLoopWait,
 	withStatusOptions,
 } from './workflows';
 import { API_KEY, credentialRecord, STATUS_NODE_NAME } from '../fixtures/package';
+import { demoRecording } from '../fixtures/demoScenario';
 
 /** Long and distinctive, so a search of n8n's output for it cannot miss a leak. */
 /** n8n parks a Wait only when the time left is 65 s or more: 66 s parks for sure. */
@@ -225,6 +227,10 @@ describeQueue.each(queueMajors())(
 			suiteStarted = started;
 			binaryDataDir = path.join(work.dir, `binary-data-${major}`);
 			fs.mkdirSync(binaryDataDir);
+			// The stems example reads its audio from disk and writes the stems next to it: n8n may use this folder only.
+			const filesDir = path.join(work.dir, `files-${major}`);
+			fs.mkdirSync(filesDir);
+			fs.writeFileSync(path.join(filesDir, `${major}.wav`), demoRecording());
 			// Short waits (in the worker's memory) keep routing and throughput quick; parking is what
 			// the crash scenario proves, with the example's own Wait amount.
 			const quickLoop = (webhookPath: string) =>
@@ -242,10 +248,7 @@ describeQueue.each(queueMajors())(
 				park: withStatusOptions(pollWorkflow(`${major}-park`), { maxWaitSeconds: 4 }),
 				stems: stemsThenParkWorkflow(
 					`${major}-stems`,
-					{
-						audio: `${storage.baseUrl}/uploads/${major}.wav`,
-						submit: `${cambApi.baseUrl}/audio-separation`,
-					},
+					{ folder: filesDir, audioFile: `${major}.wav` },
 					PARK_SECONDS,
 				),
 				// The node waiting inside for minutes: what a worker crash does to that.
@@ -270,8 +273,9 @@ describeQueue.each(queueMajors())(
 				workflows: names.map((name) => workflows[name]),
 				workers: WORKERS,
 				concurrency: CONCURRENCY,
-				env:
-					BINARY_MODE === 'filesystem'
+				env: {
+					N8N_RESTRICT_FILE_ACCESS_TO: filesDir,
+					...(BINARY_MODE === 'filesystem'
 						? // The binary data mode the README recommends for queue mode: files, in ONE folder every process shares.
 							{
 								N8N_DEFAULT_BINARY_DATA_MODE: 'filesystem',
@@ -281,7 +285,8 @@ describeQueue.each(queueMajors())(
 							{
 								N8N_DEFAULT_BINARY_DATA_MODE: 'database',
 								N8N_AVAILABLE_BINARY_DATA_MODES: 'filesystem,database',
-							},
+							}),
+				},
 			});
 			cluster = started_;
 			names.forEach((name, i) => (workflow[name] = workflowIds[i]));
@@ -323,10 +328,6 @@ describeQueue.each(queueMajors())(
 			const uploaded = task('stems');
 			cambApi.task(park, PENDING);
 			cambApi.task(inside, PENDING);
-			storage.on('GET', `/uploads/${major}.wav`, {
-				text: 'RIFF-not-really-audio',
-				headers: { 'content-type': 'audio/wav' },
-			});
 			cambApi.on('POST', '/audio-separation', { json: { task_id: uploaded } });
 			const stemUrl = (file: string) =>
 				`${storage.baseUrl}/stems/${major}/${file}?X-Amz-Signature=queue`;
@@ -535,7 +536,7 @@ describeQueue.each(queueMajors())(
 			expectSuccess(execution);
 			const ran = cluster.workersThatRan(execution.id);
 			expectKilledThenNew(ran, crash.ranBefore.stems);
-			const [ready] = itemsOf(execution, 'Stems ready');
+			const [ready] = itemsOf(execution, STEMS_WRITTEN_NODE);
 			for (const property of ['foreground', 'background'] as const) {
 				expect(String(ready.binary?.[property]?.id)).toMatch(
 					BINARY_MODE === 'filesystem' ? /^filesystem(-v2)?:/ : /^database:/,

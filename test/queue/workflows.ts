@@ -4,10 +4,12 @@
  * the task ids come from the request body. Everything after that is the example as shipped,
  * except what a test overrides and says why.
  */
-import { loadExample, nodeNamed, type Json } from '../e2e/n8n';
+import { loadExample, nodeNamed, withLocalFiles, type Json } from '../e2e/n8n';
 import { STATUS_NODE_NAME } from '../fixtures/package';
 
 export const WAIT_NODE = 'Wait before next check';
+/** The example's last node: both stems are on disk, and still on its item as binary data. */
+export const STEMS_WRITTEN_NODE = 'Write background stem';
 
 /** Replaces the example's Manual Trigger (its first node) with a Webhook trigger at `webhookPath`. */
 function withWebhookTrigger(workflow: Json, webhookPath: string): Json {
@@ -63,21 +65,20 @@ export function withLoopWait(workflow: Json, seconds: number): Json {
 }
 
 /**
- * submit-wait-and-download-stems.json with the audio and the upload pointed at the stand-ins,
- * and after "Stems ready": a Wait long enough to park the execution, then two Crypto nodes that
- * hash the stems. Those read the binary data on whatever worker resumes the execution.
+ * submit-wait-and-download-stems.json reading its audio from `files` and writing the stems there
+ * (n8n must be allowed that folder: N8N_RESTRICT_FILE_ACCESS_TO), and after the stems are written:
+ * a Wait long enough to park the execution, then two Crypto nodes that hash the stems. Those read
+ * the binary data on whatever worker resumes the execution.
  */
 export function stemsThenParkWorkflow(
 	webhookPath: string,
-	urls: { audio: string; submit: string },
+	files: { folder: string; audioFile: string },
 	parkSeconds: number,
 ): Json {
 	const workflow = withWebhookTrigger(
-		loadExample('submit-wait-and-download-stems.json'),
+		withLocalFiles(loadExample('submit-wait-and-download-stems.json'), files),
 		webhookPath,
 	);
-	nodeNamed(workflow, 'Download audio').parameters.url = urls.audio;
-	nodeNamed(workflow, 'Submit to CAMB.AI').parameters.url = urls.submit;
 	const hash = (stem: 'foreground' | 'background', x: number) => ({
 		id: `camb-queue-hash-${stem}`,
 		name: `Hash ${stem}`,
@@ -99,14 +100,16 @@ export function stemsThenParkWorkflow(
 			name: 'Park',
 			type: 'n8n-nodes-base.wait',
 			typeVersion: 1.1,
-			position: [1180, 40],
+			position: [1400, 40],
 			webhookId: 'camb-queue-park',
 			parameters: { resume: 'timeInterval', amount: parkSeconds, unit: 'seconds' },
 		},
-		hash('foreground', 1400),
-		hash('background', 1400),
+		hash('foreground', 1620),
+		hash('background', 1620),
 	);
-	workflow.connections['Stems ready'] = { main: [[{ node: 'Park', type: 'main', index: 0 }]] };
+	workflow.connections[STEMS_WRITTEN_NODE] = {
+		main: [[{ node: 'Park', type: 'main', index: 0 }]],
+	};
 	// Side by side: a Crypto node's output keeps the JSON but not the binary data it hashed.
 	workflow.connections.Park = {
 		main: [
