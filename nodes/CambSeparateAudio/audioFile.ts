@@ -14,6 +14,11 @@ const FORMATS: Record<string, string[]> = {
 };
 export const FORMAT_NAMES = 'AAC, FLAC, MP3 or WAV';
 
+/** The usual MIME type of a format, for a file that came without one. */
+export function mimeTypeOf(format: string | undefined): string {
+	return (format !== undefined && FORMATS[format]?.[0]) || 'application/octet-stream';
+}
+
 /** Types that say nothing about the content: the extension decides. */
 const GENERIC_TYPES = new Set(['', 'application/octet-stream', 'binary/octet-stream']);
 

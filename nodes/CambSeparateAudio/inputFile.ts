@@ -13,17 +13,10 @@ import { BINARY_ENCODING } from 'n8n-workflow';
 
 import { badAudioFile, noBinary } from '../shared/errors';
 import type { FilePart } from '../shared/transport';
-import { checkAudioFile, type FileChecks } from './audioFile';
+import { checkAudioFile, mimeTypeOf, type FileChecks } from './audioFile';
 
 /** CAMB.AI's form field for the file. */
 const MEDIA_FIELD = 'media_file';
-
-const TYPE_OF_FORMAT: Record<string, string> = {
-	aac: 'audio/aac',
-	flac: 'audio/flac',
-	mp3: 'audio/mpeg',
-	wav: 'audio/wav',
-};
 
 export async function inputFile(
 	ctx: IExecuteFunctions,
@@ -48,7 +41,7 @@ export async function inputFile(
 		mimeType:
 			binary.mimeType && binary.mimeType !== 'application/octet-stream'
 				? binary.mimeType
-				: (TYPE_OF_FORMAT[format ?? ''] ?? 'application/octet-stream'),
+				: mimeTypeOf(format),
 		size,
 		open: async () =>
 			id !== undefined

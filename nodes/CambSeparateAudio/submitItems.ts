@@ -50,12 +50,7 @@ export async function submitItems(ctx: IExecuteFunctions): Promise<INodeExecutio
 			async (item, index) => await inputFile(ctx, item, index, properties[index], settings),
 		),
 	);
-	const client = await connect(ctx, {
-		timeoutMs: settings.timeoutSeconds * 1000,
-		maxAttempts: settings.attempts,
-		maxInFlight: settings.maxInFlight,
-		stopOnFirstError: !continueOnFail,
-	});
+	const client = await connect(ctx, settings, continueOnFail);
 	// Under "Stop Workflow" one bad item ends the run: fail before uploading anything.
 	if (!continueOnFail) throwFirstError([...files, client]);
 

@@ -34,7 +34,7 @@ export async function checkItems(ctx: IExecuteFunctions): Promise<INodeExecution
 	const taskIds = items.map((_, index) => readTaskId(ctx, index));
 	// As a tool, an item's error is an answer for the model (toolMode.ts), never a stopped run.
 	const continueOnFail = ctx.continueOnFail() || isToolMode(ctx);
-	const client = await connectFor(ctx, settings, continueOnFail);
+	const client = await connect(ctx, settings, continueOnFail);
 
 	// Under "Stop Workflow" one bad item ends the run: fail before sending anything.
 	if (!continueOnFail) throwFirstError([...taskIds, client]);
@@ -171,18 +171,4 @@ async function addResultUrls(
 			outcomes[index] = failItem(ctx, client, index, continueOnFail, error);
 		}
 	}
-}
-
-/** The client for this execution, or the reason none can exist (a bad base URL stops every item). */
-async function connectFor(
-	ctx: IExecuteFunctions,
-	settings: Settings,
-	continueOnFail: boolean,
-): Promise<CambClient | NodeOperationError> {
-	return await connect(ctx, {
-		timeoutMs: settings.timeoutSeconds * 1000,
-		maxAttempts: settings.attempts,
-		maxInFlight: settings.maxInFlight,
-		stopOnFirstError: !continueOnFail,
-	});
 }

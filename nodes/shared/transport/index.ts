@@ -81,13 +81,30 @@ export function createCambClient(
 	};
 }
 
-/** The client for this execution, from the credential; or why none can exist (a bad Base URL stops every item). */
+/** The options both nodes offer for their requests, as the user sets them. */
+export interface RequestOptions {
+	timeoutSeconds: number;
+	attempts: number;
+	maxInFlight: number;
+}
+
+/**
+ * The client for this execution, from the credential and the node's options; or why none can
+ * exist (a bad Base URL stops every item). Under Stop Workflow the first item that fails for good
+ * stops every request after it.
+ */
 export async function connect(
 	ctx: IExecuteFunctions,
-	settings: RequestSettings,
+	options: RequestOptions,
+	continueOnFail: boolean,
 ): Promise<CambClient | NodeOperationError> {
 	const credentials = await ctx.getCredentials(CREDENTIAL_TYPE);
 	const baseUrl = checkBaseUrl(credentials.baseUrl);
 	if (!baseUrl.ok) return badBaseUrl(ctx, baseUrl.problem);
-	return createCambClient(ctx, baseUrl.value, settings);
+	return createCambClient(ctx, baseUrl.value, {
+		timeoutMs: options.timeoutSeconds * 1000,
+		maxAttempts: options.attempts,
+		maxInFlight: options.maxInFlight,
+		stopOnFirstError: !continueOnFail,
+	});
 }
