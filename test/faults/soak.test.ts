@@ -8,6 +8,7 @@
 import type { IDataObject, INodeExecutionData } from 'n8n-workflow';
 
 import { API_KEY, runStatusNode, type StatusRun } from '../fixtures/cambWorkflow';
+import { mulberry32 } from '../fixtures/random';
 import {
 	sendTime,
 	startStandIn,
@@ -24,7 +25,6 @@ import {
 	figureLine,
 	inputItems,
 	makeBatch,
-	mulberry32,
 	nodeParameters,
 	passed,
 	plan,

@@ -23,6 +23,7 @@ import type { INodeExecutionData, INodeParameters } from 'n8n-workflow';
 
 import { DEFAULT_COOL_DOWN_MS, INITIAL_WINDOW } from '../../nodes/shared/transport/rateControl';
 import { API_KEY, runStatusNode, type StatusRun } from '../fixtures/cambWorkflow';
+import { mulberry32 } from '../fixtures/random';
 import {
 	sendTime,
 	taskStatusPath,
@@ -34,18 +35,6 @@ import {
 // ---------------------------------------------------------------------------------------------
 // Seeded randomness
 // ---------------------------------------------------------------------------------------------
-
-/** mulberry32: a tiny, fast, good-enough 32-bit PRNG. Returns floats in [0, 1). */
-export function mulberry32(seed: number): () => number {
-	let a = seed >>> 0;
-	return () => {
-		a = (a + 0x6d2b79f5) >>> 0;
-		let t = a;
-		t = Math.imul(t ^ (t >>> 15), t | 1);
-		t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-		return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-	};
-}
 
 /** Each batch gets its own stream, so one batch can be replayed without the ones before it. */
 export function batchRandom(seed: number, batch: number): () => number {
