@@ -5,10 +5,15 @@
  * - A window of requests in flight starts small and grows by half every round trip while answers
  *   come back clean (slow start), so a fast server sees a high window within a few round trips. It
  *   never exceeds the ceiling (the node's "Max Requests in Flight").
- * - A 429, a 503 or a time-out is a congestion signal: the window halves (never below the start).
- *   A 429 also paces requests from then on, at 90% of what the server let through (measured),
- *   creeping back up while answers stay clean; a 503 or time-out slows an existing pace by 10%. At most one cut per second, and none for answers to
- *   requests sent before the last cut: one burst of 429s is one signal, not dozens.
+ * - A 429, a 503 or a time-out is a congestion signal when it recurs: three of the last twenty
+ *   answers. One alone is noise (a server that fails one request in fifty whatever the rate):
+ *   slowing down would not make it rarer, so it cuts nothing (a 429 still pauses everyone,
+ *   below). A limit or an overload that our rate causes turns back requests in runs, and the
+ *   third of a run cuts: the window halves (never below the start). A 429 also paces requests
+ *   from then on, at 90% of what the server let through since sending last resumed, creeping
+ *   back up while answers stay clean; a 503 or time-out slows an existing pace by 10%. No cut for
+ *   answers to requests sent before the last cut (one burst is one signal, not dozens), and 429s
+ *   cut at most once a second, since limits are counted per second.
  * - A 429 (or any Retry-After) starts a cool-down that every request to this host waits out, not
  *   only the one that got it.
  * - Once the server has stayed clean well above the rate that last hurt, the limit is taken to
@@ -73,8 +78,11 @@ const UNPACED_RATE = 2000;
 const MIN_MEASURE_MS = 1000;
 /** Fewer answers than this before the first 429 measure nothing: the pace then grows fast. */
 const MIN_SAMPLES = 10;
-/** Rate limits are counted per second: one cut per second is enough to follow them. */
+/** Rate limits are counted per second: one cut a second follows them (an overload: one per round trip). */
 const MIN_CUT_INTERVAL_MS = 1000;
+/** Trouble of one kind is a signal when RECURRING of the last RECENT_ANSWERS answers had it. */
+const RECENT_ANSWERS = 20;
+const RECURRING = 3;
 
 export class RateControl {
 	private window = INITIAL_WINDOW;
@@ -92,6 +100,9 @@ export class RateControl {
 	/** Answers not turned back (anything but a 429) since sending (re)started after the last cut, and since when. */
 	private acceptedSinceResume = 0;
 	private resumedAt: number | undefined;
+	/** The signals of the last RECENT_ANSWERS answers, oldest overwritten first. */
+	private readonly recent: LoadSignal[] = [];
+	private answers = 0;
 	private readonly ceiling: number;
 
 	constructor(settings: RateSettings) {
@@ -127,11 +138,13 @@ export class RateControl {
 
 		// Anything the server did not turn back went through its limiter: it counts as accepted.
 		if (signal !== 'limited') this.acceptedSinceResume++;
+		this.recent[this.answers++ % RECENT_ANSWERS] = signal;
 		if (signal === 'clean') this.grow(now);
 		else if (
 			(signal === 'limited' || signal === 'overloaded') &&
+			this.recurs(signal) &&
 			ticket.seq >= this.cutSeq &&
-			now - this.lastCutAt >= MIN_CUT_INTERVAL_MS
+			(signal === 'overloaded' || now - this.lastCutAt >= MIN_CUT_INTERVAL_MS)
 		) {
 			this.cut(now, signal);
 		}
@@ -139,6 +152,13 @@ export class RateControl {
 
 	snapshot(): RateSnapshot {
 		return { window: this.window, rate: this.rate, coolingUntil: this.coolingUntil };
+	}
+
+	/** Whether `signal` came with enough of the last answers to be more than noise. */
+	private recurs(signal: LoadSignal): boolean {
+		let count = 0;
+		for (const seen of this.recent) if (seen === signal) count++;
+		return count >= RECURRING;
 	}
 
 	private coolDown(until: number): void {
@@ -174,10 +194,9 @@ export class RateControl {
 			this.rateThreshold = this.acceptedSinceResume >= MIN_SAMPLES ? accepted : Infinity;
 			return;
 		}
-		// The measurement counts only when the pace was what held requests back (else slow answers or
-		// a small window did, and what got through says nothing about the limit).
-		const paceBound = span >= MIN_MEASURE_MS && accepted >= this.rate / 2;
-		const base = paceBound ? Math.min(this.rate, accepted) : this.rate;
+		// The 429s recur, so the limiter turned back what we sent beyond it: what it let through is
+		// the limit, however fast we tried to send.
+		const base = Math.min(this.rate, accepted);
 		this.rateThreshold = base;
 		this.rate = Math.max(MIN_RATE, base * DECREASE);
 	}
