@@ -173,7 +173,7 @@ export const properties: INodeProperties[] = [
 				typeOptions: { minValue: 1, maxValue: 200 },
 				default: 32,
 				description:
-					'The most requests sent to CAMB.AI (and, separately, to the storage host) at the same time. The node finds the rate CAMB.AI accepts by itself: it starts with a few, grows while answers come back promptly, and slows down on 429, 503 and time-outs. This is only the ceiling.',
+					'The most requests sent to CAMB.AI (and, separately, to the storage host) at the same time. The node finds the rate CAMB.AI accepts by itself: it starts with a few, grows while answers come back promptly, and slows down when 429s, 503s or time-outs recur. This is only the ceiling.',
 			},
 			{
 				displayName: 'Max Wait (Seconds)',
