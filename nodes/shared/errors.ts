@@ -114,7 +114,7 @@ export function giveUpReason(
 		return `${who} asked to wait ${seconds > 86_400 ? 'more than a day' : `${seconds} s`} before trying again, longer than this node waits`;
 	}
 	if (why === 'rate-limited-too-long') {
-		return `${who} kept answering ${label} with 429 (rate limited) for ${RATE_LIMIT_PATIENCE_MS / 1000} s; this node waits no longer`;
+		return `${who} kept answering ${label}, and every other request, with 429 (rate limited) for ${RATE_LIMIT_PATIENCE_MS / 1000} s; this node waits no longer`;
 	}
 	// The label names the task (or file), so the error says which one even where n8n drops the item's data.
 	// No system error code in the message: n8n would swap the whole message for its generic text.

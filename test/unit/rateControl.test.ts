@@ -140,6 +140,8 @@ describe('RateControl', () => {
 			window: INITIAL_WINDOW,
 			rate: undefined,
 			coolingUntil: 0,
+			// Not turned back: the host let it through.
+			acceptedAt: 10,
 		});
 	});
 

@@ -118,6 +118,24 @@ describe('decideRetry', () => {
 		});
 	});
 
+	it('counts only refusal: time queued while the host lets other requests through is not', () => {
+		// This request met a 429 at 1 s and waited behind others for a minute; the host let another
+		// request through at 30 s, so it has been refused for 31 s, not 60.
+		const state: RetryState = { failures: 0, rateLimitedSince: 1000 };
+		const meanwhile = { ...rateLimited, hostAcceptedAt: 30_000 };
+		expect(decideRetry(meanwhile, state, 61_000, 3)).toHaveProperty('retryInMs', 0);
+		expect(decideRetry(meanwhile, state, 30_000 + RATE_LIMIT_PATIENCE_MS, 3)).toHaveProperty(
+			'giveUp',
+			'rate-limited-too-long',
+		);
+		// The host let something through before this request's 429s began: a minute counts from them.
+		const before = { ...rateLimited, hostAcceptedAt: 500 };
+		expect(decideRetry(before, state, 1000 + RATE_LIMIT_PATIENCE_MS, 3)).toHaveProperty(
+			'giveUp',
+			'rate-limited-too-long',
+		);
+	});
+
 	it('counts other failures against the attempts, 429s in between or not', () => {
 		let state: RetryState = { failures: 0 };
 		const steps = [failedHard, rateLimited, failedHard, rateLimited, rateLimited, failedHard].map(

@@ -56,6 +56,8 @@ export interface RateSnapshot {
 	/** Requests per second, or undefined while not pacing. */
 	rate: number | undefined;
 	coolingUntil: number;
+	/** When the host last let a request through (any answer but a 429), if it has. */
+	acceptedAt: number | undefined;
 }
 
 /** The window of a fresh execution: polite to a small server, and doubling per round trip. */
@@ -100,6 +102,7 @@ export class RateControl {
 	/** Answers not turned back (anything but a 429) since sending (re)started after the last cut, and since when. */
 	private acceptedSinceResume = 0;
 	private resumedAt: number | undefined;
+	private acceptedAt: number | undefined;
 	/** The signals of the last RECENT_ANSWERS answers, oldest overwritten first. */
 	private readonly recent: LoadSignal[] = [];
 	private answers = 0;
@@ -137,7 +140,10 @@ export class RateControl {
 		else if (signal === 'limited') this.coolDown(now + DEFAULT_COOL_DOWN_MS);
 
 		// Anything the server did not turn back went through its limiter: it counts as accepted.
-		if (signal !== 'limited') this.acceptedSinceResume++;
+		if (signal !== 'limited') {
+			this.acceptedSinceResume++;
+			this.acceptedAt = now;
+		}
 		this.recent[this.answers++ % RECENT_ANSWERS] = signal;
 		if (signal === 'clean') this.grow(now);
 		else if (
@@ -151,7 +157,12 @@ export class RateControl {
 	}
 
 	snapshot(): RateSnapshot {
-		return { window: this.window, rate: this.rate, coolingUntil: this.coolingUntil };
+		return {
+			window: this.window,
+			rate: this.rate,
+			coolingUntil: this.coolingUntil,
+			acceptedAt: this.acceptedAt,
+		};
 	}
 
 	/** Whether `signal` came with enough of the last answers to be more than noise. */

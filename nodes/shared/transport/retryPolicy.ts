@@ -107,9 +107,11 @@ export function headerValue(headers: Record<string, unknown>, name: string): str
 }
 
 /**
- * How long one request may meet nothing but 429s before it gives up. A 429 uses up no attempt:
- * the execution's shared cool-down and pace (see rateControl.ts) already slow every request down,
- * so a patient client gets through; only a server that refuses for this long ends in an error.
+ * How long a request may meet nothing but 429s, while the host lets no other request through
+ * either, before it gives up. A 429 uses up no attempt: the execution's shared cool-down and pace
+ * (see rateControl.ts) already slow every request down, so a patient client gets through; only a
+ * server that refuses everything for this long ends in an error. Time a request spends queued
+ * behind others while the host accepts them is not refusal (a batch of 1,500 may queue for minutes).
  */
 export const RATE_LIMIT_PATIENCE_MS = 60_000;
 
@@ -118,6 +120,8 @@ export interface FailedAttempt {
 	retryable: boolean;
 	/** A 429: counts against the patience above, not against the attempts. */
 	rateLimited: boolean;
+	/** When the host last let any request of the execution through (any answer but a 429). */
+	hostAcceptedAt?: number;
 	/** The pause the server asked for, if any. */
 	serverAskedMs?: number;
 }
@@ -159,7 +163,7 @@ export function decideRetry(
 	if (failed.rateLimited) {
 		const since = state.rateLimitedSince ?? now;
 		const next = { failures: state.failures, rateLimitedSince: since };
-		if (now - since >= RATE_LIMIT_PATIENCE_MS)
+		if (now - Math.max(since, failed.hostAcceptedAt ?? -Infinity) >= RATE_LIMIT_PATIENCE_MS)
 			return { giveUp: 'rate-limited-too-long', state: next };
 		return { retryInMs: 0, state: next };
 	}

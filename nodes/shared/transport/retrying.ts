@@ -144,7 +144,12 @@ export function createRetrier(ctx: IExecuteFunctions, settings: RetrySettings): 
 					: isRetryableStatus(outcome.statusCode);
 			const rateLimited = outcome.kind === 'error status' && outcome.statusCode === 429;
 			const decision = decideRetry(
-				{ retryable, rateLimited, serverAskedMs: serverAsked },
+				{
+					retryable,
+					rateLimited,
+					serverAskedMs: serverAsked,
+					hostAcceptedAt: gate.snapshot().acceptedAt,
+				},
 				state,
 				Date.now(),
 				settings.maxAttempts,
