@@ -28,12 +28,12 @@ import {
 	executeSampling,
 	startSession,
 	storedBinaryFile,
-	type Json,
 	type Major,
 	type MemorySample,
 	type N8nSession,
 	type RunResult,
 } from '../e2e/n8n';
+import { READ_NODE, uploadWorkflow } from '../e2e/uploadWorkflow';
 import {
 	startStandIn,
 	UPLOAD_PATH,
@@ -41,16 +41,9 @@ import {
 	writePatternFile,
 	type StandIn,
 } from '../stand-in/camb-stand-in';
-import {
-	API_KEY,
-	CREDENTIAL,
-	credentialRecord,
-	SUBMIT_NODE_NAME,
-	SUBMIT_NODE_TYPE,
-} from '../fixtures/package';
+import { API_KEY, credentialRecord, SUBMIT_NODE_NAME } from '../fixtures/package';
 
 const MiB = 1024 * 1024;
-const READ_NODE = 'Read file';
 /** One run's limit: the Read node copies the file into n8n's store, then it is uploaded. */
 const RUN_TIMEOUT_MS = 900_000;
 /**
@@ -87,46 +80,6 @@ function parseOptions(argv: string[]): Options {
 		} else throw new Error(`unknown option "${flag}" (see the top of test/bench/upload-memory.ts)`);
 	}
 	return options;
-}
-
-/** Manual Trigger → Read file (`file`) → Camb Separate Audio. */
-function uploadWorkflow(file: string): Json {
-	const nodes: Json[] = [
-		{
-			id: 'bench-trigger',
-			name: 'When clicking ‘Execute workflow’',
-			type: 'n8n-nodes-base.manualTrigger',
-			typeVersion: 1,
-			position: [0, 0],
-			parameters: {},
-		},
-		{
-			id: 'bench-read',
-			name: READ_NODE,
-			type: 'n8n-nodes-base.readWriteFile',
-			typeVersion: 1,
-			position: [220, 0],
-			parameters: { operation: 'read', fileSelector: file, options: {} },
-		},
-		{
-			id: 'bench-submit',
-			name: SUBMIT_NODE_NAME,
-			type: SUBMIT_NODE_TYPE,
-			typeVersion: 1,
-			position: [440, 0],
-			parameters: { binaryPropertyName: 'data', options: {} },
-			credentials: { cambAiApi: CREDENTIAL },
-		},
-	];
-	return {
-		name: `bench upload ${path.basename(file)}`,
-		nodes,
-		connections: {
-			[nodes[0].name]: { main: [[{ node: READ_NODE, type: 'main', index: 0 }]] },
-			[READ_NODE]: { main: [[{ node: SUBMIT_NODE_NAME, type: 'main', index: 0 }]] },
-		},
-		settings: { executionOrder: 'v1' },
-	};
 }
 
 interface Row {
@@ -190,7 +143,9 @@ async function runSize(
 	camb.reset();
 	let result: RunResult | undefined;
 	try {
-		const [workflowId] = await session.importWorkflows([uploadWorkflow(file)]);
+		const [workflowId] = await session.importWorkflows([
+			uploadWorkflow({ name: `bench upload ${path.basename(file)}`, fileSelector: file }),
+		]);
 		const sampled = await executeSampling(session, workflowId, {
 			timeoutMs: RUN_TIMEOUT_MS,
 			everyMs: sampleMs,

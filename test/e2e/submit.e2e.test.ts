@@ -17,15 +17,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 
 import { demoRecording } from '../fixtures/demoScenario';
-import {
-	API_KEY,
-	CREDENTIAL,
-	credentialRecord,
-	STATUS_NODE_NAME,
-	STATUS_NODE_TYPE,
-	SUBMIT_NODE_NAME,
-	SUBMIT_NODE_TYPE,
-} from '../fixtures/package';
+import { API_KEY, credentialRecord, STATUS_NODE_NAME, SUBMIT_NODE_NAME } from '../fixtures/package';
 import {
 	startStandIn,
 	taskStatusPath,
@@ -45,12 +37,12 @@ import {
 	type RunOptions,
 	type RunResult,
 } from './n8n';
+import { READ_NODE, uploadWorkflow } from './uploadWorkflow';
 
 // jest.config.js (unit tests) matches *.test.ts too; these need jest.e2e.config.js, whose
 // global setup checks the n8n installs (throwing if one is missing) and packs the package.
 const describeE2e = process.env.CAMB_E2E_TARBALL ? describe : describe.skip;
 
-const READ_NODE = 'Read files';
 /** Fields the upload workflows set, so the test sees them arrive (one an expression per item). */
 const ADDITIONAL_FIELDS = {
 	projectName: '={{ "From disk: " + $json.fileName }}',
@@ -92,59 +84,15 @@ interface UploadWorkflow {
 	withStatus?: boolean;
 }
 
-/** Manual Trigger → Read files (`<folder>/*`) → Camb Separate Audio [→ Camb Separation Status]. */
-function uploadWorkflow(name: string, root: string, spec: UploadWorkflow): Json {
-	const nodes: Json[] = [
-		{
-			id: 'e2e-trigger',
-			name: 'When clicking ‘Execute workflow’',
-			type: 'n8n-nodes-base.manualTrigger',
-			typeVersion: 1,
-			position: [0, 0],
-			parameters: {},
-		},
-		{
-			id: 'e2e-read',
-			name: READ_NODE,
-			type: 'n8n-nodes-base.readWriteFile',
-			typeVersion: 1,
-			position: [220, 0],
-			parameters: {
-				operation: 'read',
-				fileSelector: `${path.join(root, spec.folder)}/*`,
-				options: spec.readInto ? { dataPropertyName: spec.readInto } : {},
-			},
-		},
-		{
-			id: 'e2e-submit',
-			name: SUBMIT_NODE_NAME,
-			type: SUBMIT_NODE_TYPE,
-			typeVersion: 1,
-			position: [440, 0],
-			parameters: {
-				binaryPropertyName: 'data',
-				additionalFields: ADDITIONAL_FIELDS,
-				options: spec.options ?? {},
-			},
-			credentials: { cambAiApi: CREDENTIAL },
-		},
-	];
-	if (spec.withStatus)
-		nodes.push({
-			id: 'e2e-status',
-			name: STATUS_NODE_NAME,
-			type: STATUS_NODE_TYPE,
-			typeVersion: 1,
-			position: [660, 0],
-			parameters: { fetchResultUrls: false },
-			credentials: { cambAiApi: CREDENTIAL },
-		});
-	const connections: Json = {};
-	for (let i = 0; i < nodes.length - 1; i++)
-		connections[nodes[i].name] = {
-			main: [[{ node: nodes[i + 1].name, type: 'main', index: 0 }]],
-		};
-	return { name: `e2e upload: ${name}`, nodes, connections, settings: { executionOrder: 'v1' } };
+/** The upload workflow of one spec: every file of `<root>/<folder>`, with the fields above. */
+function workflowOf(name: string, root: string, spec: UploadWorkflow): Json {
+	return uploadWorkflow({
+		name: `e2e upload: ${name}`,
+		fileSelector: `${path.join(root, spec.folder)}/*`,
+		readInto: spec.readInto,
+		submit: { additionalFields: ADDITIONAL_FIELDS, options: spec.options ?? {} },
+		withStatus: spec.withStatus,
+	});
 }
 
 const WORKFLOWS: Record<string, UploadWorkflow> = {
@@ -245,7 +193,7 @@ describeE2e.each(['1', '2'] as Major[])(
 			await session.importCredentials([credentialRecord(camb.baseUrl)]);
 			const keys = Object.keys(WORKFLOWS);
 			const imported = await session.importWorkflows(
-				keys.map((key) => uploadWorkflow(key, filesRoot, WORKFLOWS[key])),
+				keys.map((key) => workflowOf(key, filesRoot, WORKFLOWS[key])),
 			);
 			keys.forEach((key, i) => (ids[key] = imported[i]));
 			timings.push(
