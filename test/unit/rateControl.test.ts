@@ -146,27 +146,62 @@ describe('RateControl', () => {
 	});
 
 	it('recovers once the limit lifts: grows fast again and stops pacing', () => {
-		const control = new RateControl({ ceiling: 32 });
-		for (let i = 0; i < 20; i++) control.answered(control.send(i * 50), 'clean', i * 50 + 10);
-		limitedRun(control, 1000, 1000);
-		expect(control.snapshot().rate).toBeDefined();
-		// From now on every answer is clean, as fast as the pace and the window allow.
-		let now = 2000;
-		let inFlight: Array<{ ticket: Ticket; due: number }> = [];
-		while (control.snapshot().rate !== undefined && now < 60_000) {
-			for (const { ticket } of inFlight.filter((request) => request.due <= now))
-				control.answered(ticket, 'clean', now);
-			inFlight = inFlight.filter((request) => request.due > now);
-			for (const ticket of sendAll(control, now, inFlight.length))
-				inFlight.push({ ticket, due: now + 50 });
-			now += 5;
-		}
-		expect(control.snapshot().rate).toBeUndefined();
+		const control = pacedAt20PerSecond();
+		const droppedAt = serveUntilUnpaced(control, 2000);
 		// Slow start again after 10 s without trouble: well under a minute to drop the pace.
-		expect(now).toBeLessThan(30_000);
+		expect(droppedAt).toBeLessThan(30_000);
 		expect(control.snapshot().window).toBe(32);
 	});
+
+	it('lets the pace grow fast again 10 s after the last 429, however often 503s or time-outs cut it', () => {
+		const control = pacedAt20PerSecond();
+		// A run of three overloaded answers every 3 s: each cuts the pace by 10% and the window by half.
+		const droppedAt = serveUntilUnpaced(control, 2000, 3000);
+		expect(droppedAt).toBeLessThan(30_000);
+	});
+
+	it('slows the pace by only 10% when 429s recur within a moment of sending again: so short a span measures nothing', () => {
+		const control = pacedAt20PerSecond();
+		// The cool-down of the 429s at 1000 ends at 2000; three answers come back, then a 429 again.
+		for (const at of [2000, 2050, 2100]) control.answered(control.send(at), 'clean', at + 10);
+		const paced = control.snapshot().rate as number;
+		control.answered(control.send(2150), 'limited', 2200);
+		// Three answers in 200 ms read as three a second would make a pace of 2.7 a second.
+		expect(control.snapshot().rate).toBeCloseTo(paced * 0.9, 5);
+	});
 });
+
+/** A controller that has seen 20 clean answers a second for 1 s, then a run of 429s at 1000 (1 s cool-down). */
+function pacedAt20PerSecond(): RateControl {
+	const control = new RateControl({ ceiling: 32 });
+	for (let i = 0; i < 20; i++) control.answered(control.send(i * 50), 'clean', i * 50 + 10);
+	limitedRun(control, 1000, 1000);
+	expect(control.snapshot().rate).toBeDefined();
+	return control;
+}
+
+/**
+ * Sends from `start` as fast as the pace and the window allow, each answered 50 ms later, cleanly
+ * but for a run of three overloaded answers every `overloadEveryMs`, until the controller stops
+ * pacing (or a minute has passed). Returns when that was.
+ */
+function serveUntilUnpaced(control: RateControl, start: number, overloadEveryMs?: number): number {
+	let now = start;
+	let overloadsDue = 0;
+	let inFlight: Array<{ ticket: Ticket; due: number }> = [];
+	while (control.snapshot().rate !== undefined && now < 60_000) {
+		if (overloadEveryMs !== undefined && (now - start) % overloadEveryMs === 0) overloadsDue = 3;
+		for (const { ticket } of inFlight.filter((request) => request.due <= now)) {
+			control.answered(ticket, overloadsDue > 0 ? 'overloaded' : 'clean', now);
+			overloadsDue = Math.max(0, overloadsDue - 1);
+		}
+		inFlight = inFlight.filter((request) => request.due > now);
+		for (const ticket of sendAll(control, now, inFlight.length))
+			inFlight.push({ ticket, due: now + 50 });
+		now += 5;
+	}
+	return now;
+}
 
 /** How a simulated server answers one request: after `latencyMs`, with this load signal. */
 interface SimAnswer {

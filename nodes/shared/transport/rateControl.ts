@@ -10,14 +10,18 @@
  *   slowing down would not make it rarer, so it cuts nothing (a 429 still pauses everyone,
  *   below). A limit or an overload that our rate causes turns back requests in runs, and the
  *   third of a run cuts: the window halves (never below the start). A 429 also paces requests
- *   from then on, at 90% of what the server let through since sending last resumed, creeping
- *   back up while answers stay clean; a 503 or time-out slows an existing pace by 10%. No cut for
+ *   from then on, at 90% of what the server let through since sending last resumed (if that
+ *   span is under a second it measures nothing, and the pace only slows by 10%), creeping back
+ *   up while answers stay clean; a 503 or time-out slows an existing pace by 10%. No cut for
  *   answers to requests sent before the last cut (one burst is one signal, not dozens), and 429s
  *   cut at most once a second, since limits are counted per second.
  * - A 429 (or any Retry-After) starts a cool-down that every request to this host waits out, not
  *   only the one that got it.
- * - Once the server has stayed clean well above the rate that last hurt, the limit is taken to
- *   have lifted: the pace grows fast again and is dropped when it no longer holds anything back.
+ * - Ten seconds without a cut, the window grows fast again. Ten seconds without a 429 cut, the
+ *   limit is taken to have lifted: the pace grows fast again and is dropped when it no longer
+ *   holds anything back. Only 429s count for the pace, since it answers a rate limit: 503s and
+ *   time-outs that recur every few seconds slow it by 10% each time but must not hold it in
+ *   careful probing far below the limit.
  *
  * Pure: the caller passes the time in and does the waiting (see gate.ts), so every decision is
  * tested with a fake clock.
@@ -70,7 +74,7 @@ const DECREASE = 0.9;
 const SLOW_START_STEP = 0.5;
 /** Above the rate that last hurt, the pace grows by this share per second at full use. */
 const PROBE_GROWTH = 0.02;
-/** Clean for this long since the last cut: the limit has lifted, grow fast again. */
+/** Clean for this long since the last cut (for the pace: the last 429 cut): grow fast again. */
 const LIFTED_AFTER_MS = 10_000;
 /** The slowest pace: one request a second still ends a batch; CAMB's cool-downs set the rest. */
 const MIN_RATE = 1;
@@ -99,6 +103,7 @@ export class RateControl {
 	/** Answers to requests numbered below this were already accounted for by the last cut. */
 	private cutSeq = 0;
 	private lastCutAt = -Infinity;
+	private lastLimitCutAt = -Infinity;
 	/** Answers not turned back (anything but a 429) since sending (re)started after the last cut, and since when. */
 	private acceptedSinceResume = 0;
 	private resumedAt: number | undefined;
@@ -180,10 +185,8 @@ export class RateControl {
 	}
 
 	private grow(now: number): void {
-		if (now - this.lastCutAt >= LIFTED_AFTER_MS) {
-			this.rateThreshold = Infinity;
-			this.windowThreshold = this.ceiling;
-		}
+		if (now - this.lastCutAt >= LIFTED_AFTER_MS) this.windowThreshold = this.ceiling;
+		if (now - this.lastLimitCutAt >= LIFTED_AFTER_MS) this.rateThreshold = Infinity;
 		this.window = Math.min(
 			this.ceiling,
 			this.window + (this.window < this.windowThreshold ? SLOW_START_STEP : 1 / this.window),
@@ -206,15 +209,19 @@ export class RateControl {
 			return;
 		}
 		// The 429s recur, so the limiter turned back what we sent beyond it: what it let through is
-		// the limit, however fast we tried to send.
-		const base = Math.min(this.rate, accepted);
+		// the limit, however fast we tried to send. A span under MIN_MEASURE_MS (a few answers
+		// after a cool-down) would be read as a second and make a pace of a few requests a second
+		// out of nothing: it only slows the pace.
+		const base = span < MIN_MEASURE_MS ? this.rate : Math.min(this.rate, accepted);
 		this.rateThreshold = base;
 		this.rate = Math.max(MIN_RATE, base * DECREASE);
 	}
 
 	private cut(now: number, signal: 'limited' | 'overloaded'): void {
-		if (signal === 'limited') this.paceAfterLimit(now);
-		else if (this.rate !== undefined) {
+		if (signal === 'limited') {
+			this.paceAfterLimit(now);
+			this.lastLimitCutAt = now;
+		} else if (this.rate !== undefined) {
 			// Overloaded while paced: slow the pace down, and come back to it quickly if it was a blip.
 			this.rateThreshold = this.rate;
 			this.rate = Math.max(MIN_RATE, this.rate * DECREASE);
