@@ -148,6 +148,7 @@ describe('RateControl', () => {
 	it('recovers once the limit lifts: grows fast again and stops pacing', () => {
 		const control = pacedAt20PerSecond();
 		const droppedAt = serveUntilUnpaced(control, 2000);
+		expect(control.snapshot().rate).toBeUndefined();
 		// Slow start again after 10 s without trouble: well under a minute to drop the pace.
 		expect(droppedAt).toBeLessThan(30_000);
 		expect(control.snapshot().window).toBe(32);
@@ -157,6 +158,7 @@ describe('RateControl', () => {
 		const control = pacedAt20PerSecond();
 		// A run of three overloaded answers every 3 s: each cuts the pace by 10% and the window by half.
 		const droppedAt = serveUntilUnpaced(control, 2000, 3000);
+		expect(control.snapshot().rate).toBeUndefined();
 		expect(droppedAt).toBeLessThan(30_000);
 	});
 

@@ -103,6 +103,7 @@ export class RateControl {
 	/** Answers to requests numbered below this were already accounted for by the last cut. */
 	private cutSeq = 0;
 	private lastCutAt = -Infinity;
+	/** The last cut on 429s: only a rate limit keeps the pace probing carefully. */
 	private lastLimitCutAt = -Infinity;
 	/** Answers not turned back (anything but a 429) since sending (re)started after the last cut, and since when. */
 	private acceptedSinceResume = 0;
