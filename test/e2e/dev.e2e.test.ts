@@ -146,14 +146,21 @@ async function executeAsEditor(
 				parse: (text: string) => Json;
 			};
 			const run = parse(execution.data as string);
-			if (execution.status !== 'success')
+			// n8n 1.x on SQLite writes an ended execution's status and its data in two updates, not
+			// one transaction (ExecutionRepository.updateExistingExecution): between them the status
+			// has ended but the data is still that of the start. Poll on until the data has ended too.
+			const dataEnded =
+				run.resultData.lastNodeExecuted !== undefined || run.resultData.error !== undefined;
+			if (dataEnded && execution.status !== 'success')
 				throw new Error(
 					`the execution ended ${execution.status}: ${JSON.stringify(run.resultData.error)}`,
 				);
-			return readRun({ data: run });
+			if (dataEnded) return readRun({ data: run });
 		}
 		if (Date.now() > deadline)
-			throw new Error(`execution ${started.executionId} still ${execution?.status} after 120 s`);
+			throw new Error(
+				`execution ${started.executionId} still ${execution?.status} (or its data still that of the start) after 120 s`,
+			);
 		await new Promise((resolve) => setTimeout(resolve, 500));
 	}
 }
