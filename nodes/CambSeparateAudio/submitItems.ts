@@ -66,7 +66,9 @@ export async function submitItems(ctx: IExecuteFunctions): Promise<INodeExecutio
 				return { error: asNodeError(ctx, error, index) };
 			}
 		}),
-	);
+	).finally(() => {
+		if (!(client instanceof NodeOperationError)) client.close();
+	});
 	if (isCancelled(ctx)) throw cancelledError(ctx);
 	if (!continueOnFail) throwLosingNoTask(outcomes);
 

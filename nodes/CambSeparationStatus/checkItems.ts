@@ -39,18 +39,40 @@ export async function checkItems(ctx: IExecuteFunctions): Promise<INodeExecution
 	// Under "Stop Workflow" one bad item ends the run: fail before sending anything.
 	if (!continueOnFail) throwFirstError([...taskIds, client]);
 
+	if (client instanceof NodeOperationError) {
+		const failed = taskIds.map(
+			(taskId, index): Outcome => ({
+				error: typeof taskId === 'string' ? forItem(ctx, client, index) : taskId,
+			}),
+		);
+		return route(items, failed);
+	}
+	try {
+		return await checkAll(ctx, client, items, taskIds, settings, continueOnFail);
+	} finally {
+		client.close();
+	}
+}
+
+/** Follows every task, then fetches result links and stems for those that finished. */
+async function checkAll(
+	ctx: IExecuteFunctions,
+	client: CambClient,
+	items: INodeExecutionData[],
+	taskIds: Array<string | NodeOperationError>,
+	settings: Settings,
+	continueOnFail: boolean,
+): Promise<INodeExecutionData[][]> {
 	const outcomes: Outcome[] = await Promise.all(
 		items.map(async (item, index): Promise<Outcome> => {
 			const taskId = taskIds[index];
 			if (typeof taskId !== 'string') return { error: taskId };
-			if (client instanceof NodeOperationError) return { error: forItem(ctx, client, index) };
 			return await guard(ctx, client, index, continueOnFail, async () => ({
 				taskId,
 				followed: await follow(ctx, client, index, taskId, progressOf(item.json, taskId), settings),
 			}));
 		}),
 	);
-	if (client instanceof NodeOperationError) return route(items, outcomes);
 	settle(ctx, outcomes, continueOnFail);
 
 	if (settings.fetchResultUrls) await addResultUrls(ctx, client, outcomes, continueOnFail);

@@ -46,6 +46,7 @@ describe.each<HarnessBinaryDataMode>(['default', 'filesystem'])('in %s binary mo
 		const sent = uploads();
 		expect(sent).toHaveLength(3);
 		for (const request of sent) expect(request.headers['x-api-key']).toBe(API_KEY);
+		expect(result.run.credentialReads).toBe(1);
 		for (const [index, file] of files.entries()) {
 			const request = sent.find(
 				(candidate) => candidate.multipart?.files[0]?.fileName === file.fileName,

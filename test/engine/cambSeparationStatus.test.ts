@@ -153,6 +153,16 @@ describe('routing', () => {
 		for (const request of camb.requests) expect(request.headers['x-api-key']).toBe(API_KEY);
 	});
 
+	it('reads the credential once per execution, however many requests it sends', async () => {
+		const items = Array.from({ length: 20 }, (_, i) => ({ task_id: `once-${i}` }));
+		for (const { task_id } of items) camb.task(task_id, { json: 'PENDING' });
+		const result = await run(items);
+
+		expect(camb.requests).toHaveLength(20);
+		for (const request of camb.requests) expect(request.headers['x-api-key']).toBe(API_KEY);
+		expect(result.run.credentialReads).toBe(1);
+	});
+
 	it('reads the task id from the Task ID parameter, numbers included', async () => {
 		camb.task('12345', { json: 'PENDING' });
 		const result = await run([{ job: { id: 12345 } }], {

@@ -122,6 +122,8 @@ export interface WorkflowRun {
 	abandoned: boolean;
 	/** The credential data as it was at the end of the run (preAuthentication may update it). */
 	credentials: Record<string, Record<string, unknown>>;
+	/** How often nodes read a credential (n8n: a database read and a decryption each time). */
+	credentialReads: number;
 	/** The execution id nodes saw (additionalData.executionId), e.g. 'harness-3'; part of stored binary file paths. */
 	executionId: string;
 	/** The binary data mode the run used. */
@@ -354,6 +356,7 @@ async function execute(
 		cancelled: cancelled || run.status === 'canceled',
 		abandoned: wasAbandoned,
 		credentials: credentialStore,
+		credentialReads: credentialsHelper.reads,
 		executionId,
 		binaryDataMode,
 		deleteBinaryData: () => {
@@ -401,6 +404,7 @@ function createWorkflowRun(
 		| 'cancelled'
 		| 'abandoned'
 		| 'credentials'
+		| 'credentialReads'
 		| 'executionId'
 		| 'binaryDataMode'
 		| 'deleteBinaryData'
@@ -542,6 +546,9 @@ function notSupported(what: string): never {
  * in-memory data: no encryption, no database.
  */
 export class HarnessCredentialsHelper extends ICredentialsHelper {
+	/** Calls of getDecrypted: where n8n reads and decrypts a credential from its database. */
+	reads = 0;
+
 	constructor(
 		private readonly credentialTypes: Record<string, ICredentialType>,
 		private readonly store: Record<string, Record<string, unknown>>,
@@ -648,6 +655,7 @@ export class HarnessCredentialsHelper extends ICredentialsHelper {
 		raw?: boolean,
 		expressionResolveValues?: ICredentialsExpressionResolveValues,
 	): Promise<ICredentialDataDecryptedObject> {
+		this.reads += 1;
 		const stored = this.store[type];
 		if (stored === undefined) {
 			throw new Error(

@@ -3,9 +3,11 @@
  * read with a cap, a rejected key noted so no other request goes out with it.
  */
 import type {
+	ICredentialsDecrypted,
 	IDataObject,
 	IExecuteFunctions,
 	IHttpRequestMethods,
+	IHttpRequestOptions,
 	IN8nHttpFullResponse,
 } from 'n8n-workflow';
 
@@ -15,6 +17,7 @@ import type { Gate } from './gate';
 import { readCapped } from './readAnswer';
 import type { Retrier } from './retrying';
 import { retryAfterMs } from './retryPolicy';
+import type { Watchdog } from './watchdog';
 
 /** What every CAMB request of one execution shares. */
 export interface CambHost {
@@ -23,9 +26,31 @@ export interface CambHost {
 	gate: Gate;
 	baseUrl: string;
 	timeoutMs: number;
+	/** The credential, read once per execution (see sendToCamb). */
+	credential: ICredentialsDecrypted;
+	/** Fails answers that stop arriving for `timeoutMs`. */
+	watchdog: Watchdog;
 }
 
 export const CREDENTIAL_TYPE = 'cambAiApi';
+
+/**
+ * Sends one request through n8n's authentication path, which adds the credential's x-api-key
+ * header. The credential read once per execution is handed in: otherwise n8n reads it from its
+ * database and decrypts it again for every request (in n8n 1.x, one query per request).
+ */
+export async function sendToCamb(
+	host: CambHost,
+	options: IHttpRequestOptions,
+): Promise<IN8nHttpFullResponse> {
+	const { ctx } = host;
+	return (await ctx.helpers.httpRequestWithAuthentication.call(
+		ctx,
+		CREDENTIAL_TYPE,
+		{ ...options, returnFullResponse: true },
+		{ credentialsDecrypted: host.credential },
+	)) as IN8nHttpFullResponse;
+}
 
 export interface CambRequest {
 	method: IHttpRequestMethods;
@@ -57,7 +82,7 @@ export async function requestCamb(
 	const isAnswer = (code: number) =>
 		(code >= 200 && code < 300) || (request.answers ?? []).includes(code);
 	const send = async (): Promise<Attempt<CambAnswer>> => {
-		const response = (await ctx.helpers.httpRequestWithAuthentication.call(ctx, CREDENTIAL_TYPE, {
+		const response = await sendToCamb(host, {
 			method: request.method,
 			url: `${host.baseUrl}${request.path}`,
 			body: request.body,
@@ -66,18 +91,12 @@ export async function requestCamb(
 			encoding: 'stream',
 			headers: { accept: 'application/json' },
 			timeout: timeoutMs,
-			returnFullResponse: true,
 			ignoreHttpStatusErrors: true,
 			// A redirect could carry the API key to another host: treat it as an unexpected answer.
 			disableFollowRedirect: true,
-		})) as IN8nHttpFullResponse;
+		});
 		const { statusCode, headers } = response;
-		const read = await readCapped(
-			response.body,
-			headers,
-			timeoutMs,
-			ctx.getExecutionCancelSignal(),
-		);
+		const read = await readCapped(response.body, headers, host.watchdog);
 		if ('oversized' in read) return { kind: 'oversized', statusCode, bytes: read.oversized };
 		const body = read.text;
 		// Noted before the slot is handed on, so no queued request goes out with the same key.

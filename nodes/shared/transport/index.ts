@@ -10,8 +10,14 @@
  *   upload.ts + multipart.ts  uploads to CAMB.AI, streamed, never repeated when they may have arrived
  *   retrying.ts  the retry loop               attempt.ts   how one attempt went
  *   gate.ts + rateControl.ts  how fast        retryPolicy.ts  whether and when to try again
+ *   readAnswer.ts + watchdog.ts  answers read with a cap, and failed when they stop arriving
  */
-import type { IDataObject, IExecuteFunctions, NodeOperationError } from 'n8n-workflow';
+import type {
+	ICredentialsDecrypted,
+	IDataObject,
+	IExecuteFunctions,
+	NodeOperationError,
+} from 'n8n-workflow';
 
 import { badBaseUrl } from '../errors';
 import { pause } from '../pause';
@@ -22,6 +28,7 @@ import type { Readable } from './readAnswer';
 import { createRetrier, type RetrySettings } from './retrying';
 import { download } from './storage';
 import { uploadToCamb, type Upload } from './upload';
+import { createWatchdog } from './watchdog';
 
 export { CREDENTIAL_TYPE, type CambAnswer, type CambRequest } from './camb';
 export { isCancelled } from './retrying';
@@ -55,11 +62,14 @@ export interface CambClient {
 	upload(itemIndex: number, upload: Upload): Promise<CambAnswer>;
 	/** Item `itemIndex` failed for good: no further request is sent; waiting and later calls throw "not checked". */
 	stop(itemIndex: number): void;
+	/** The node's work is done: the watchdog on answers stops, so no timer outlives the execution. */
+	close(): void;
 }
 
 export function createCambClient(
 	ctx: IExecuteFunctions,
 	baseUrl: string,
+	credential: ICredentialsDecrypted,
 	settings: RequestSettings,
 ): CambClient {
 	const clock = {
@@ -70,7 +80,15 @@ export function createCambClient(
 	const cambGate = createGate(settings.maxInFlight, clock);
 	const storageGate = createGate(settings.maxInFlight, clock);
 	const retrier = createRetrier(ctx, settings);
-	const camb = { ctx, retrier, gate: cambGate, baseUrl, timeoutMs: settings.timeoutMs };
+	const camb = {
+		ctx,
+		retrier,
+		gate: cambGate,
+		baseUrl,
+		timeoutMs: settings.timeoutMs,
+		credential,
+		watchdog: createWatchdog(settings.timeoutMs, { now: clock.now, sleep: pause }),
+	};
 	const storage = { ctx, retrier, gate: storageGate, timeoutMs: settings.timeoutMs };
 
 	return {
@@ -78,6 +96,7 @@ export function createCambClient(
 		download: async (itemIndex, url, store) => await download(storage, itemIndex, url, store),
 		upload: async (itemIndex, upload) => await uploadToCamb(camb, itemIndex, upload),
 		stop: (itemIndex) => retrier.stop(itemIndex),
+		close: () => camb.watchdog.close(),
 	};
 }
 
@@ -98,10 +117,18 @@ export async function connect(
 	options: RequestOptions,
 	continueOnFail: boolean,
 ): Promise<CambClient | NodeOperationError> {
-	const credentials = await ctx.getCredentials(CREDENTIAL_TYPE);
-	const baseUrl = checkBaseUrl(credentials.baseUrl);
+	const data = await ctx.getCredentials(CREDENTIAL_TYPE);
+	const baseUrl = checkBaseUrl(data.baseUrl);
 	if (!baseUrl.ok) return badBaseUrl(ctx, baseUrl.problem);
-	return createCambClient(ctx, baseUrl.value, {
+	// Which credential the node uses, for n8n's authentication path (camb.ts, sendToCamb).
+	const chosen = ctx.getNode().credentials?.[CREDENTIAL_TYPE];
+	const credential = {
+		id: chosen?.id ?? '',
+		name: chosen?.name ?? '',
+		type: CREDENTIAL_TYPE,
+		data,
+	};
+	return createCambClient(ctx, baseUrl.value, credential, {
 		timeoutMs: options.timeoutSeconds * 1000,
 		maxAttempts: options.attempts,
 		maxInFlight: options.maxInFlight,

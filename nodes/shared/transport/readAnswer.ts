@@ -4,8 +4,8 @@
  */
 import type { IDataObject, IExecuteFunctions } from 'n8n-workflow';
 
-import { pause } from '../pause';
 import { headerValue } from './retryPolicy';
+import type { Watchdog } from './watchdog';
 
 /** A status or result answer larger than this is not one: it is refused, and the rest is not read. */
 export const MAX_ANSWER_BYTES = 1024 * 1024;
@@ -19,14 +19,13 @@ export type Readable = Exclude<
 /**
  * Reads an answer whole, up to MAX_ANSWER_BYTES (after decompression: n8n inflates gzip before
  * the stream reaches us, so a small body that inflates to gigabytes is stopped too). A body that
- * announces or reaches more is left unread. A body that stops arriving for `stallMs` is treated
- * as a time-out, like a request that never answered.
+ * announces or reaches more is left unread. A body that stops arriving is failed by the
+ * watchdog (watchdog.ts) as a time-out, like a request that never answered.
  */
 export async function readCapped(
 	body: unknown,
 	headers: IDataObject,
-	stallMs: number,
-	signal: AbortSignal | undefined,
+	watchdog: Watchdog,
 ): Promise<{ text: string } | { oversized: number }> {
 	if (!isReadable(body)) return { text: bodyText(body) };
 	const declared = Number(headerValue(headers, 'content-length'));
@@ -37,11 +36,11 @@ export async function readCapped(
 	const chunks: Buffer[] = [];
 	let size = 0;
 	const chunksIn = body[Symbol.asyncIterator]() as AsyncIterator<Buffer | string>;
-	const watchdog = startWatchdog(stallMs, signal);
+	const watch = watchdog.watch();
 	try {
 		for (;;) {
-			const next = await Promise.race([chunksIn.next(), watchdog.stalled]);
-			watchdog.progressed();
+			const next = await Promise.race([chunksIn.next(), watch.stalled]);
+			watch.progressed();
 			if (next.done) break;
 			const chunk = Buffer.isBuffer(next.value) ? next.value : Buffer.from(next.value);
 			size += chunk.length;
@@ -49,55 +48,10 @@ export async function readCapped(
 			chunks.push(chunk);
 		}
 	} finally {
-		watchdog.stop();
+		watch.stop();
 		body.destroy();
 	}
 	return { text: Buffer.concat(chunks).toString('utf8') };
-}
-
-interface Watchdog {
-	/** Rejects once `stallMs` pass without progress; never settles once stopped. */
-	stalled: Promise<never>;
-	progressed(): void;
-	stop(): void;
-}
-
-/**
- * One timer per body, not one per chunk (a status answer is read in two steps, its chunk and its
- * end): it sleeps until `stallMs` after the last progress and only then, if nothing came since,
- * rejects. A cancel of the execution stops it too; the caller notices the cancel itself.
- */
-function startWatchdog(stallMs: number, signal: AbortSignal | undefined): Watchdog {
-	const controller = new AbortController();
-	const stop = () => controller.abort();
-	signal?.addEventListener('abort', stop, { once: true });
-	let lastProgress = Date.now();
-	const never = new Promise<never>(() => {});
-	const watch = async (): Promise<never> => {
-		for (;;) {
-			if (controller.signal.aborted) return await never;
-			const left = lastProgress + stallMs - Date.now();
-			if (left <= 0) {
-				throw Object.assign(
-					new Error(`the answer stalled: no data for ${Math.round(stallMs / 1000)} s`),
-					{ code: 'ETIMEDOUT' },
-				);
-			}
-			try {
-				await pause(left, controller.signal);
-			} catch {
-				// Stopped mid-sleep: the loop sees the abort and settles nothing.
-			}
-		}
-	};
-	return {
-		stalled: watch(),
-		progressed: () => (lastProgress = Date.now()),
-		stop: () => {
-			signal?.removeEventListener('abort', stop);
-			stop();
-		},
-	};
 }
 
 export function isReadable(value: unknown): value is Readable {

@@ -4,11 +4,9 @@
  * failures that show CAMB.AI cannot have taken it (retryPolicy's uploadNeverArrived), unless the
  * user allowed retrying uploads that may have arrived.
  */
-import type { IN8nHttpFullResponse } from 'n8n-workflow';
-
 import { keyRejected, unexpectedAnswer, uploadMayHaveArrived } from '../errors';
 import { describe, type Attempt, type Failed } from './attempt';
-import { CREDENTIAL_TYPE, type CambAnswer, type CambHost } from './camb';
+import { sendToCamb, type CambAnswer, type CambHost } from './camb';
 import { multipartBody, type FilePart } from './multipart';
 import { readCapped } from './readAnswer';
 import { uploadNeverArrived } from './retryPolicy';
@@ -32,7 +30,7 @@ export async function uploadToCamb(
 	const send = async (): Promise<Attempt<CambAnswer>> => {
 		// Built afresh for each attempt: a stream can be read only once.
 		const { body, headers } = await multipartBody(upload.fields, upload.file);
-		const response = (await ctx.helpers.httpRequestWithAuthentication.call(ctx, CREDENTIAL_TYPE, {
+		const response = await sendToCamb(host, {
 			method: 'POST',
 			url: `${host.baseUrl}${upload.path}`,
 			body,
@@ -40,17 +38,11 @@ export async function uploadToCamb(
 			encoding: 'stream',
 			// An idle time-out: a large file keeps the connection busy while it uploads.
 			timeout: timeoutMs,
-			returnFullResponse: true,
 			ignoreHttpStatusErrors: true,
 			disableFollowRedirect: true,
-		})) as IN8nHttpFullResponse;
+		});
 		const { statusCode } = response;
-		const read = await readCapped(
-			response.body,
-			response.headers,
-			timeoutMs,
-			ctx.getExecutionCancelSignal(),
-		);
+		const read = await readCapped(response.body, response.headers, host.watchdog);
 		if ('oversized' in read) return { kind: 'oversized', statusCode, bytes: read.oversized };
 		if (statusCode === 401 || statusCode === 403) retrier.keyRejectedWith(statusCode, read.text);
 		if (statusCode >= 200 && statusCode < 300)
