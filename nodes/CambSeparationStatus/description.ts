@@ -10,7 +10,7 @@ export const DEFAULTS = {
 	firstIntervalSeconds: 3,
 	foregroundProperty: 'foreground',
 	maxChecks: 0,
-	maxInFlight: 32,
+	maxInFlight: 64,
 	maxIntervalSeconds: 30,
 	maxWaitSeconds: 60,
 	notFoundAsPending: false,
@@ -171,7 +171,7 @@ export const properties: INodeProperties[] = [
 				name: 'maxInFlight',
 				type: 'number',
 				typeOptions: { minValue: 1, maxValue: 200 },
-				default: 32,
+				default: 64,
 				description:
 					'The most requests sent to CAMB.AI (and, separately, to the storage host) at the same time. The node finds the rate CAMB.AI accepts by itself: it starts with a few, grows while answers come back promptly, and slows down when 429s, 503s or time-outs recur. This is only the ceiling.',
 			},

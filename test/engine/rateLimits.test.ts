@@ -106,7 +106,7 @@ describe('a fast, clean server', () => {
 		expect(camb.maxClientInFlight).toBe(7);
 	});
 
-	it('reaches the default ceiling of 32 within a batch of 300, starting from a handful', async () => {
+	it('reaches the default ceiling of 64 within a batch of 300, starting from a handful', async () => {
 		const camb = await standIn({ latencyMs: 40 });
 		const tasks = taskIds('grow', 300);
 		tasks.forEach((task) => camb.task(task, success));
@@ -116,8 +116,8 @@ describe('a fast, clean server', () => {
 			{ parameters: { fetchResultUrls: false } },
 		);
 		expect(ids(result.success)).toEqual(tasks);
-		expect(camb.maxClientInFlight).toBe(32);
-		// The first requests go out a few at a time (slow start), not all 32 at once.
+		expect(camb.maxClientInFlight).toBe(64);
+		// The first requests go out a few at a time (slow start), not all 64 at once.
 		const firstSends = camb.requests.map(sendTime).sort((a, b) => a - b);
 		expect(firstSends.filter((time) => time <= firstSends[0] + 20).length).toBeLessThanOrEqual(8);
 	});

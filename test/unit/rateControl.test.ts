@@ -3,6 +3,7 @@
  * recovery once a limit lifts. The gate around it is driven in virtual time against a model of a
  * rate-limited server (a token bucket), so whole batches run in milliseconds, the same every time.
  */
+import { DEFAULTS } from '../../nodes/CambSeparationStatus/description';
 import { createGate, type Gate, type Judged } from '../../nodes/shared/transport/gate';
 import {
 	DEFAULT_COOL_DOWN_MS,
@@ -253,7 +254,7 @@ async function drive(
 async function simulate(
 	items: number,
 	server: { latencyMs: number; perSecond?: number; burst?: number; retryAfterMs?: number },
-	ceiling = 32,
+	ceiling = DEFAULTS.maxInFlight,
 ) {
 	const time = virtualTime();
 	let tokens = server.burst ?? 0;
@@ -345,6 +346,10 @@ describe('the gate against a rate-limited server (virtual time)', () => {
 		expect(run).toMatchObject({ sent: 300, limited: 0, peak: 32 });
 		// 300 / 32 = 10 round trips at the ceiling; slow start costs a few more.
 		expect(run.seconds).toBeLessThanOrEqual(0.05 * 14);
+		// At the default ceiling: slow start reaches 64 after 7 round trips and 127 requests.
+		const atDefault = await simulate(300, { latencyMs: 50 });
+		expect(atDefault).toMatchObject({ sent: 300, limited: 0, peak: DEFAULTS.maxInFlight });
+		expect(atDefault.seconds).toBeLessThanOrEqual(0.05 * 11);
 	});
 
 	it('finds a low limit (5/s) and a high one (100/s) alike', async () => {
@@ -389,11 +394,11 @@ describe('the gate against a rate-limited server (virtual time)', () => {
 
 	it('sheds load from a server that overloads beyond 8 requests at once', async () => {
 		const time = virtualTime();
-		const run = await drive(600, time, createGate(32, time), (open) => ({
+		const run = await drive(600, time, createGate(DEFAULTS.maxInFlight, time), (open) => ({
 			signal: open > 8 ? 'overloaded' : 'clean',
 			latencyMs: 20,
 		}));
-		// A window held at 32 would never finish: every request would find 31 others open. Halving
+		// A window held at the ceiling would never finish: every request would find others open. Halving
 		// once per round trip, the window saws between 4 and 9 (600 checks at 8 at once take 1.5 s).
 		expect(run.overloaded / run.sent).toBeLessThan(0.3);
 		expect(run.seconds).toBeLessThanOrEqual(2 * 1.5);

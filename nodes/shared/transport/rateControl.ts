@@ -64,7 +64,7 @@ export interface RateSnapshot {
 	acceptedAt: number | undefined;
 }
 
-/** The window of a fresh execution: polite to a small server, and doubling per round trip. */
+/** The window of a fresh execution: polite to a small server, and growing by half per round trip. */
 export const INITIAL_WINDOW = 4;
 /** A 429 without Retry-After: CAMB's SDKs start their backoff near a second, so do we. */
 export const DEFAULT_COOL_DOWN_MS = 1000;
