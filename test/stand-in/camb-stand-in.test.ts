@@ -112,7 +112,12 @@ interface StreamOutcome {
 function streamGet(
 	standIn: StandIn,
 	path: string,
-	options: { timeoutMs: number; pause?: { afterBytes: number; ms: number; during?: () => void } },
+	options: {
+		timeoutMs: number;
+		pause?: { afterBytes: number; ms: number; during?: () => void };
+		/** Kept up to date while the body arrives: bytes so far, and Date.now() at the last of them. */
+		progress?: { bytes: number; lastAt: number };
+	},
 ): Promise<StreamOutcome> {
 	return new Promise((resolve) => {
 		const check = checkStreamPattern();
@@ -159,6 +164,10 @@ function streamGet(
 			let paused = false;
 			res.on('data', (chunk: Buffer) => {
 				check.update(chunk);
+				if (options.progress) {
+					options.progress.bytes = check.bytes;
+					options.progress.lastAt = Date.now();
+				}
 				const pause = options.pause;
 				if (pause && !paused && check.bytes >= pause.afterBytes) {
 					paused = true;
@@ -862,6 +871,10 @@ describe('CAMB stand-in', () => {
 			expect(() => standIn.on('GET', '/x', { stream: { bytes: 1, chunkBytes: 2 * MB } })).toThrow(
 				/invalid stream chunkBytes/,
 			);
+			for (const bytesPerSecond of [0, -1, NaN, Infinity])
+				expect(() => standIn.on('GET', '/x', { stream: { bytes: 1, bytesPerSecond } })).toThrow(
+					/invalid stream bytesPerSecond/,
+				);
 		});
 	});
 
@@ -1416,6 +1429,210 @@ describe('CAMB stand-in refuseEarly', () => {
 		} finally {
 			await standIn.close();
 		}
+	});
+});
+
+describe('CAMB stand-in on a slow link', () => {
+	const MB = 1024 * 1024;
+	/** Slack for the bound "at most pace x time": a timer may fire up to a millisecond early. */
+	const SLACK = 16 * 1024;
+
+	it('readBytesPerSecond: reads a 3 MiB upload at 1 MiB/s, whole and hashed right; one task', async () => {
+		const standIn = await startStandIn({ readBytesPerSecond: 1 * MB });
+		try {
+			const body = multipartBody([
+				{ name: 'project_name', value: 'slow' },
+				{ name: 'media_file', fileName: 'slow.wav', patternBytes: 3 * MB },
+			]);
+			const started = Date.now();
+			const outcome = await post(standIn, '/audio-separation', { body, timeoutMs: 20_000 });
+			const elapsed = Date.now() - started;
+			expect([outcome.kind, outcome.status]).toEqual(['response', 200]);
+			// The kernel's buffers took the client's writes long before: it waited for the answer.
+			// Unthrottled, loopback takes a few ms; the pace makes it about 3 s (generous: a busy machine).
+			expect(elapsed).toBeGreaterThanOrEqual(2500);
+			expect(elapsed).toBeLessThan(15_000);
+			const [upload] = standIn.requests;
+			expect(upload.bodyComplete).toBe(true);
+			expect(upload.bodyBytes).toBe(body.contentLength);
+			expect(
+				uploadProblems(upload, {
+					fields: { project_name: 'slow' },
+					file: { fileName: 'slow.wav', patternBytes: 3 * MB },
+				}),
+			).toEqual([]);
+			expect(standIn.tasksCreated).toEqual([
+				{
+					taskId: 'standin-task-1',
+					requestIndex: 0,
+					fileSha256: patternSha256(3 * MB),
+					bytes: 3 * MB,
+				},
+			]);
+		} finally {
+			await standIn.close();
+		}
+	});
+
+	it('readBytesPerSecond with hang-mid-body: reads at the pace up to the fault, then never again; no task', async () => {
+		const standIn = await startStandIn({ readBytesPerSecond: 1 * MB });
+		try {
+			standIn.on('POST', '/audio-separation', {
+				fault: 'hang-mid-body',
+				afterBodyBytes: 512 * 1024,
+			});
+			const body = multipartBody([
+				{ name: 'media_file', fileName: 'big.wav', patternBytes: 64 * MB },
+			]);
+			const progress = { sent: 0 };
+			let sentBefore = -1;
+			setTimeout(() => (sentBefore = progress.sent), 1500);
+			const started = Date.now();
+			const posting = post(standIn, '/audio-separation', { body, timeoutMs: 2500, progress });
+			await untilRecorded(standIn, 1);
+			// 512 KiB at 1 MiB/s: about half a second to the fault.
+			expect(Date.now() - started).toBeGreaterThanOrEqual(400);
+			const outcome = await posting;
+			expect(outcome.kind).toBe('timeout');
+			// Never resumed: the client's writes stay blocked. Reading on would move the whole 64 MiB
+			// (the fault's request no longer paces what it reads).
+			expect(outcome.sent).toBeLessThan(16 * MB);
+			expect(outcome.sent - sentBefore).toBeLessThan(1 * MB);
+			expect(standIn.requests).toHaveLength(1);
+			const [hung] = standIn.requests;
+			expect(hung.bodyComplete).toBe(false);
+			expect(hung.bodyError).toMatch(
+				/^the stand-in stopped reading after \d+ body bytes \(hang-mid-body\)$/,
+			);
+			expect(hung.bodyBytes).toBeGreaterThanOrEqual(512 * 1024);
+			expect(hung.bodyBytes).toBeLessThan(1 * MB);
+			expect(standIn.tasksCreated).toEqual([]);
+		} finally {
+			await standIn.close();
+		}
+	});
+
+	it('close() returns promptly mid-way through a paced read and a paced stream', async () => {
+		const standIn = await startStandIn({ readBytesPerSecond: 64 * 1024 });
+		standIn.on('GET', '/stems/slow.flac', {
+			stream: { bytes: 64 * MB, bytesPerSecond: 64 * 1024 },
+		});
+		// The pacers wait on the stand-in's after() timers: unref'd and cleared by close() (the close()
+		// tests check that for a delay). Here: close() ends paced work mid-way.
+		const started = Date.now();
+		/** The most a 64 KiB/s link can have carried by now. */
+		const carried = () => ((Date.now() - started) / 1000) * 64 * 1024 + SLACK;
+		const body = multipartBody([{ name: 'media_file', fileName: 'big.wav', patternBytes: 8 * MB }]);
+		let received = 0;
+		const ends: Array<Promise<string>> = [];
+		const upload = http.request({
+			host: '127.0.0.1',
+			port: standIn.port,
+			path: '/audio-separation',
+			method: 'POST',
+			headers: { 'content-type': body.contentType, 'content-length': body.contentLength },
+			agent: false,
+		});
+		ends.push(new Promise((resolve) => upload.on('close', () => resolve('upload closed'))));
+		upload.on('error', () => undefined);
+		Readable.from(body.chunks(), { objectMode: false }).pipe(upload);
+		const download = http.get(
+			{ host: '127.0.0.1', port: standIn.port, path: '/stems/slow.flac', agent: false },
+			(res) => {
+				res.on('data', (chunk: Buffer) => (received += chunk.length));
+				res.on('error', () => undefined);
+			},
+		);
+		ends.push(new Promise((resolve) => download.on('close', () => resolve('download closed'))));
+		download.on('error', () => undefined);
+		try {
+			await new Promise((r) => setTimeout(r, 300));
+			// Both pacers are mid-way, each waiting on a timer.
+			expect(received).toBeGreaterThan(0);
+			expect(received).toBeLessThanOrEqual(carried());
+			// The GET (no body) is on record; the upload is still being read.
+			expect(standIn.requests.map((r) => r.method)).toEqual(['GET']);
+			const closing = Date.now();
+			await standIn.close();
+			expect(await Promise.all(ends)).toEqual(['upload closed', 'download closed']);
+			expect(Date.now() - closing).toBeLessThan(1000);
+			await untilRecorded(standIn, 2);
+			expect(standIn.requests.map((r) => r.method)).toEqual(['GET', 'POST']);
+			expect(standIn.requests[1].bodyComplete).toBe(false);
+			expect(standIn.requests[1].bodyBytes).toBeLessThanOrEqual(carried());
+		} finally {
+			upload.destroy();
+			download.destroy();
+			await standIn.close();
+		}
+	});
+
+	it('rejects a readBytesPerSecond that is no pace', async () => {
+		for (const readBytesPerSecond of [-1, NaN, Infinity])
+			await expect(startStandIn({ readBytesPerSecond })).rejects.toThrow(
+				/invalid readBytesPerSecond/,
+			);
+		// 0 is no limit, as undefined.
+		await (await startStandIn({ readBytesPerSecond: 0 })).close();
+	});
+
+	describe('streamed bodies', () => {
+		let standIn: StandIn;
+
+		beforeAll(async () => {
+			standIn = await startStandIn();
+		});
+		afterEach(() => standIn.reset());
+		afterAll(() => standIn.close());
+
+		it('bytesPerSecond: sends 3 MiB at 1 MiB/s, every byte in order, never ahead of the pace', async () => {
+			standIn.on('GET', '/stems/slow.flac', { stream: { bytes: 3 * MB, bytesPerSecond: 1 * MB } });
+			const progress = { bytes: 0, lastAt: 0 };
+			const samples: Array<{ bytes: number; elapsed: number }> = [];
+			const started = Date.now();
+			const sampler = setInterval(
+				() => samples.push({ bytes: progress.bytes, elapsed: Date.now() - started }),
+				250,
+			);
+			const outcome = await streamGet(standIn, '/stems/slow.flac', {
+				timeoutMs: 20_000,
+				progress,
+			}).finally(() => clearInterval(sampler));
+			const elapsed = Date.now() - started;
+			expect(outcome.status).toBe(200);
+			expect(outcome.headers?.['content-length']).toBe(String(3 * MB));
+			expect(outcome.ended).toBe(true);
+			expect(outcome.bytes).toBe(3 * MB);
+			expect(outcome.firstMismatch).toBeUndefined();
+			expect(elapsed).toBeGreaterThanOrEqual(2500);
+			expect(elapsed).toBeLessThan(15_000);
+			expect(samples.length).toBeGreaterThan(4);
+			for (const sample of samples)
+				expect(sample.bytes).toBeLessThanOrEqual((sample.elapsed / 1000) * MB + SLACK);
+		});
+
+		it('bytesPerSecond with stall: the first half at the pace, then nothing, so the client times out', async () => {
+			standIn.on('GET', '/stems/stalled.flac', {
+				stream: { bytes: 2 * MB, bytesPerSecond: 1 * MB },
+				fault: 'stall',
+			});
+			const progress = { bytes: 0, lastAt: 0 };
+			let early: { bytes: number; elapsed: number } | undefined;
+			const started = Date.now();
+			setTimeout(() => (early = { bytes: progress.bytes, elapsed: Date.now() - started }), 500);
+			const outcome = await streamGet(standIn, '/stems/stalled.flac', {
+				timeoutMs: 3000,
+				progress,
+			});
+			expect(outcome.status).toBe(200);
+			expect(outcome.headers?.['content-length']).toBe(String(2 * MB));
+			expect(outcome.ended).toBe(false);
+			expect(outcome.bytes).toBe(1 * MB);
+			expect(outcome.firstMismatch).toBeUndefined();
+			// At the pace: half a second in, no more than half a MiB; the last byte after about 1 s.
+			expect(early?.bytes).toBeLessThanOrEqual(((early?.elapsed ?? 0) / 1000) * MB + SLACK);
+			expect(progress.lastAt - started).toBeGreaterThanOrEqual(900);
+		});
 	});
 });
 

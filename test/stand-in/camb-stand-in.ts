@@ -31,6 +31,10 @@
  * A second instance on another port can play the storage host of the pre-signed stem URLs:
  * `Reply.stream` serves bodies of any size (a deterministic pattern, see pattern.ts) without
  * holding them in memory.
+ *
+ * Either side can play a slow link: StandInOptions.readBytesPerSecond reads every request body at
+ * that pace (the client's writes fill the kernel's buffers, then block), StreamedBody.bytesPerSecond
+ * writes a streamed answer at its pace. Idle, a link saves no more than PACE_CREDIT_MS of credit.
  */
 import * as diagnostics from 'node:diagnostics_channel';
 import * as http from 'node:http';
@@ -80,9 +84,10 @@ export interface Reply {
 	 * A large generated body that is never held in memory, e.g. a stem file on a storage host:
 	 * `bytes` bytes of the deterministic pattern of `streamPattern()`, written `chunkBytes` at a
 	 * time (default 64 KiB, at most 1 MiB) and only as fast as the client reads (a write that
-	 * fills the socket's buffer waits for 'drain'). content-length is `bytes`, content-type
-	 * `contentType` (default application/octet-stream); `headers` still win. With fault 'stall'
-	 * the first floor(bytes / 2) bytes are sent, then nothing more. Not with `json` or `text`.
+	 * fills the socket's buffer waits for 'drain') and `bytesPerSecond` allows. content-length is
+	 * `bytes`, content-type `contentType` (default application/octet-stream); `headers` still win.
+	 * With fault 'stall' the first floor(bytes / 2) bytes are sent (at the pace, if any), then
+	 * nothing more. Not with `json` or `text`.
 	 */
 	stream?: StreamedBody;
 	/** Extra response headers; they win over the defaults (content-type, content-length). */
@@ -130,8 +135,13 @@ export interface StreamedBody {
 	bytes: number;
 	/** Default application/octet-stream. */
 	contentType?: string;
-	/** Bytes per write, 1 to 1 MiB; default 64 KiB. */
+	/** Bytes per write, 1 to 1 MiB; default 64 KiB, or 50 ms at bytesPerSecond (at most 64 KiB). */
 	chunkBytes?: number;
+	/**
+	 * A slow link: each chunk is written once a link at this pace (any positive number) would have
+	 * carried it, so by any time t after the headers at most t * bytesPerSecond bytes went out.
+	 */
+	bytesPerSecond?: number;
 }
 
 export interface RecordedRequest {
@@ -154,6 +164,8 @@ export interface RecordedRequest {
 	 * reset the connection or stopped reading. `bodyError` says which.
 	 */
 	bodyComplete: boolean;
+	/** Date.now() when the body ended, whole or not (a mid-body fault struck, the client went away). */
+	bodyEndedAt?: number;
 	/** Why bodyComplete is false. */
 	bodyError?: string;
 	/** A multipart/form-data body as parsed (set for that content-type only, even when malformed). */
@@ -240,6 +252,14 @@ export interface StandInOptions {
 	 * body ends, whole or not (a client that stops sending once refused shows up as went away).
 	 */
 	refuseEarly?: boolean;
+	/**
+	 * A slow uplink: every request body is read at most this many bytes per second (0 or undefined:
+	 * as fast as it comes), counted from its first byte. Each chunk the socket gives (up to 64 KiB:
+	 * at 64 KiB/s a read a second) is taken once the link would have carried it, the request paused
+	 * meanwhile, so the client's writes back up. Mid-body faults strike at the bytes taken. On
+	 * loopback the kernel lets a client get some 4 MiB ahead, then takes its writes in ~1.5 MiB steps.
+	 */
+	readBytesPerSecond?: number;
 }
 
 /** A non-multipart body is recorded as text up to this many bytes, then only counted. */
@@ -349,6 +369,24 @@ function acceptsUpload(reply: Reply): boolean {
 const DEFAULT_STREAM_CHUNK_BYTES = 64 * 1024;
 const MAX_STREAM_CHUNK_BYTES = MAX_PATTERN_VIEW_BYTES;
 
+/**
+ * How much idle time a paced link (readBytesPerSecond, StreamedBody.bytesPerSecond) may catch up
+ * on: enough to absorb the stand-in's own timer and event-loop delays, too little to let a client
+ * that stalled burst. Never more than the pace allows since the first byte.
+ */
+const PACE_CREDIT_MS = 50;
+
+/** StreamedBody.chunkBytes unset: 64 KiB, or 50 ms at the pace, so a slow link trickles, not lurches. */
+function defaultChunkBytes(bytesPerSecond: number | undefined): number {
+	if (bytesPerSecond === undefined) return DEFAULT_STREAM_CHUNK_BYTES;
+	return Math.max(1, Math.min(DEFAULT_STREAM_CHUNK_BYTES, Math.floor(bytesPerSecond / 20)));
+}
+
+/** A pace is a positive, finite number of bytes per second. */
+function isPace(value: unknown): boolean {
+	return typeof value === 'number' && Number.isFinite(value) && value > 0;
+}
+
 /** The FastAPI-style answer to a missing or wrong key. */
 const INVALID_KEY_REPLY: Reply = { status: 401, json: { detail: 'Invalid API key' } };
 
@@ -400,6 +438,11 @@ function validateStream(route: string, stream: StreamedBody): void {
 	) {
 		throw new Error(
 			`stand-in: invalid stream chunkBytes ${String(chunkBytes)} for ${route} (1 to ${MAX_STREAM_CHUNK_BYTES})`,
+		);
+	}
+	if (stream.bytesPerSecond !== undefined && !isPace(stream.bytesPerSecond)) {
+		throw new Error(
+			`stand-in: invalid stream bytesPerSecond ${String(stream.bytesPerSecond)} for ${route} (a positive number)`,
 		);
 	}
 }
@@ -632,6 +675,11 @@ class CambStandIn implements StandIn {
 	private taskCounter = 0;
 
 	constructor(private readonly options: StandInOptions) {
+		const readPace = options.readBytesPerSecond;
+		if (readPace !== undefined && readPace !== 0 && !isPace(readPace))
+			throw new Error(
+				`stand-in: invalid readBytesPerSecond ${String(readPace)} (0 or a positive number)`,
+			);
 		this.tokens = options.rateLimit?.burst ?? 0;
 		this.server.on('connection', (socket: Socket) => {
 			this.sockets.add(socket);
@@ -755,6 +803,7 @@ class CambStandIn implements StandIn {
 		const socket = req.socket;
 		const settle = (brokenOff?: string): void => {
 			ended = true;
+			recorded.bodyEndedAt = Date.now();
 			socket.off('close', wentAway);
 			body.finish(recorded, brokenOff);
 			this.requests.push(recorded);
@@ -777,20 +826,51 @@ class CambStandIn implements StandIn {
 			}
 		};
 
-		req.on('data', (chunk: Buffer) => {
-			if (ended) return;
+		const take = (chunk: Buffer): void => {
 			body.write(chunk);
 			if (strikeAt !== undefined && body.bytes >= strikeAt) strike();
-		});
-		req.on('end', () => {
+		};
+		const bodyEnded = (): void => {
 			if (ended) return;
 			settle();
 			if (!answeredEarly) this.respond(req, res, recorded, decision);
+		};
+		// StandInOptions.readBytesPerSecond: a chunk is held (the request paused) until a link at that
+		// pace would have carried it; readDueAt is when the link will have carried all taken so far.
+		const readPace = this.options.readBytesPerSecond;
+		let readDueAt: number | undefined;
+		let holding = false;
+		// The last chunk ends the stream even while it is held: its end waits for it.
+		let endHeld = false;
+		req.on('data', (chunk: Buffer) => {
+			if (ended) return;
+			if (!readPace) return take(chunk);
+			const now = performance.now();
+			readDueAt =
+				Math.max(readDueAt ?? now, now - PACE_CREDIT_MS) + (chunk.length * 1000) / readPace;
+			if (readDueAt - now < 1) return take(chunk);
+			// Paused, node:http stops reading the socket once its small buffer is full.
+			req.pause();
+			holding = true;
+			this.after(Math.ceil(readDueAt - now), () => {
+				holding = false;
+				if (ended) return; // The client went away meanwhile.
+				take(chunk);
+				// A hang-mid-body strike (in take) has settled the request: it stays paused for good.
+				if (ended) return;
+				if (endHeld) bodyEnded();
+				else req.resume();
+			});
+		});
+		req.on('end', () => {
+			if (holding) endHeld = true;
+			else bodyEnded();
 		});
 		// A client that goes away mid-body makes the request emit 'error' (aborted), then 'close'.
 		req.on('error', () => undefined);
 		const wentAway = (): void => {
-			if (ended) return;
+			// A request that ended closes, a held last chunk or not: its body is all there.
+			if (ended || endHeld) return;
 			const of = declared === undefined ? '' : ` of ${declared}`;
 			settle(`the client went away after ${body.bytes}${of} body bytes`);
 		};
@@ -930,14 +1010,25 @@ class CambStandIn implements StandIn {
 		writeHead(res, reply, stream.bytes, stream.contentType ?? 'application/octet-stream');
 		const stall = reply.fault === 'stall';
 		const end = stall ? Math.floor(stream.bytes / 2) : stream.bytes;
-		const chunkBytes = stream.chunkBytes ?? DEFAULT_STREAM_CHUNK_BYTES;
-		if (stall) res.flushHeaders();
+		const pace = stream.bytesPerSecond;
+		const chunkBytes = stream.chunkBytes ?? defaultChunkBytes(pace);
+		if (stall || pace !== undefined) res.flushHeaders();
 		let offset = 0;
+		// Paced: when the link will have carried all written so far, and when the next chunk is due.
+		let linkFreeAt: number | undefined;
+		let chunkDueAt: number | undefined;
 		const pump = (): void => {
 			while (offset < end) {
 				// The client went away or close() ended the socket: nobody to write to.
 				if (res.destroyed) return;
 				const length = Math.min(chunkBytes, end - offset);
+				if (pace !== undefined) {
+					const now = performance.now();
+					chunkDueAt ??= Math.max(linkFreeAt ?? now, now - PACE_CREDIT_MS) + (length * 1000) / pace;
+					if (chunkDueAt - now >= 1) return this.after(Math.ceil(chunkDueAt - now), pump);
+					linkFreeAt = chunkDueAt;
+					chunkDueAt = undefined;
+				}
 				const accepted = res.write(patternView(offset, length));
 				offset += length;
 				this.peakQueued = Math.max(this.peakQueued, res.writableLength);
