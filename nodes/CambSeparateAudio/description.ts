@@ -65,7 +65,7 @@ export const properties: INodeProperties[] = [
 				typeOptions: { minValue: 1, maxValue: 10 },
 				default: 3,
 				description:
-					'How often an upload is tried when CAMB.AI shows it did not take it (connection refused, 408, 503). A 429 (rate limited) uses up no attempt.',
+					'How often an upload is tried when CAMB.AI cannot have taken it: the connection was refused, it broke off or stalled before the whole file was sent, or CAMB.AI answered 408 or 503. A 429 (rate limited) uses up no attempt.',
 			},
 			{
 				displayName: 'Check File Format',
@@ -99,7 +99,7 @@ export const properties: INodeProperties[] = [
 				typeOptions: { minValue: 1 },
 				default: 60,
 				description:
-					'How long an upload may go without any progress. A time-out during or after an upload is not retried unless the option below is on.',
+					'How long an upload may go without any progress (a large file that keeps moving never times out), and then how long CAMB.AI may take to answer. A stall before the whole file is sent is retried; a time-out after it is not, unless the option below is on.',
 			},
 			{
 				displayName: 'Retry Uploads That May Have Arrived',
@@ -107,7 +107,7 @@ export const properties: INodeProperties[] = [
 				type: 'boolean',
 				default: false,
 				description:
-					'Whether to upload again after a dropped connection, a time-out or a 5xx during or after the upload. CAMB.AI may already have created (and billed) a task then, so this can make two tasks for one file.',
+					'Whether to upload again after a dropped connection, a time-out or a 5xx once the whole file was sent. CAMB.AI may already have created (and billed) a task then, so this can make two tasks for one file.',
 			},
 		],
 	},

@@ -50,15 +50,20 @@ export async function inputFile(
 	};
 }
 
-/** Bytes: from the binary data store's record, else the decoded length of data held in memory. */
-async function sizeOf(ctx: IExecuteFunctions, binary: IBinaryData): Promise<number | undefined> {
+/**
+ * Bytes: from the binary data store's record, else counted (the upload announces its length, so
+ * CAMB.AI knows when the file is whole), or the decoded length of data held in memory.
+ */
+async function sizeOf(ctx: IExecuteFunctions, binary: IBinaryData): Promise<number> {
 	if (binary.id === undefined) return Buffer.byteLength(binary.data, BINARY_ENCODING);
 	try {
 		const { fileSize } = await ctx.helpers.getBinaryMetadata(binary.id);
 		if (Number.isSafeInteger(fileSize)) return fileSize;
 	} catch {
-		// Some stores keep no metadata record: the upload goes without a length (chunked).
+		// Some stores keep no metadata record: the file is counted instead.
 	}
-	const bytes = (binary as { bytes?: unknown }).bytes;
-	return typeof bytes === 'number' && Number.isSafeInteger(bytes) ? bytes : undefined;
+	let bytes = 0;
+	for await (const chunk of await ctx.helpers.getBinaryStream(binary.id))
+		bytes += (chunk as Buffer).length;
+	return bytes;
 }

@@ -16,6 +16,8 @@ export type NodeError = NodeApiError | NodeOperationError;
 export interface FailedRequest {
 	statusCode?: number;
 	problem: string;
+	/** It broke off before the connection took the last byte of the request: nothing was created. */
+	beforeLastByte?: true;
 }
 
 // ---- the transport ---------------------------------------------------------------------------
@@ -73,7 +75,7 @@ export function unexpectedAnswer(
 	ctx: IExecuteFunctions,
 	itemIndex: number,
 	message: string,
-	answer: Required<FailedRequest>,
+	answer: { statusCode: number; problem: string },
 	advice?: string,
 ): NodeApiError {
 	return new NodeApiError(ctx.getNode(), { problem: answer.problem } as JsonObject, {
@@ -119,7 +121,11 @@ export function giveUpReason(
 	// The label names the task (or file), so the error says which one even where n8n drops the item's data.
 	// No system error code in the message: n8n would swap the whole message for its generic text.
 	const lastAnswer =
-		last.statusCode === undefined ? 'no usable connection' : `HTTP ${last.statusCode}`;
+		last.statusCode !== undefined
+			? `HTTP ${last.statusCode}`
+			: last.beforeLastByte
+				? 'it broke off before the whole request was sent'
+				: 'no usable connection';
 	return `${who} could not answer ${label} after ${sent} attempt${sent === 1 ? '' : 's'} (last: ${lastAnswer})`;
 }
 
@@ -139,9 +145,12 @@ export function gaveUp(
 			? ` (and ${rateLimited} more turned back with 429, which use up no attempt)`
 			: '';
 	const tried = `Tried ${label} ${attempts} time${attempts === 1 ? '' : 's'}${also} over ${seconds} s; the last attempt failed with ${last.problem}.`;
+	const nothingMade = last.beforeLastByte
+		? ' No attempt got the whole request out, so nothing was created: running it again is safe.'
+		: '';
 	return new NodeApiError(ctx.getNode(), { attempts, last: last.problem } as JsonObject, {
 		message: why,
-		description: `${tried} Raise "Attempts per Check" or "Request Timeout" in the node's options, or try again later.`,
+		description: `${tried}${nothingMade} Raise "Attempts per Check" or "Request Timeout" in the node's options, or try again later.`,
 		httpCode: last.statusCode === undefined ? undefined : String(last.statusCode),
 		itemIndex,
 	});
@@ -238,7 +247,7 @@ export function uploadMayHaveArrived(
 ): NodeApiError {
 	const what =
 		last.statusCode === undefined
-			? 'the connection broke off or timed out during or after the upload'
+			? 'the connection broke off or timed out after the whole file was handed to it'
 			: `CAMB.AI answered HTTP ${last.statusCode} after the upload`;
 	return new NodeApiError(ctx.getNode(), { problem: last.problem } as JsonObject, {
 		message: `The upload of item ${itemIndex} ("${fileName}") may have reached CAMB.AI: ${what}`,

@@ -181,7 +181,7 @@ describe('never two tasks for one item', () => {
 			'the connection dropped after CAMB.AI took the file',
 			{ fault: 'reset', createsTask: true },
 			1,
-			/the connection broke off or timed out during or after the upload/,
+			/the connection broke off or timed out after the whole file was handed to it/,
 		],
 		[
 			'no answer after CAMB.AI took the file (time-out)',
@@ -190,10 +190,12 @@ describe('never two tasks for one item', () => {
 			/the connection broke off or timed out/,
 		],
 		[
-			'the connection dropped during the upload',
+			// n8n's in-memory binary mode hands the file over in one piece: the node cannot tell
+			// how much of it went out (streamed files: see "large files over a slow link").
+			'the connection dropped during the upload of a file held in memory',
 			{ fault: 'reset-mid-body' },
 			0,
-			/the connection broke off or timed out/,
+			/the connection broke off or timed out after the whole file was handed to it/,
 		],
 		[
 			'a 500',

@@ -1,13 +1,14 @@
 import {
 	backoffDelayMs,
 	decideRetry,
+	DEFAULT_BACKOFF,
 	isRetryableNetworkError,
 	isRetryableStatus,
 	MAX_RETRY_AFTER_MS,
 	RATE_LIMIT_PATIENCE_MS,
 	retryAfterMs,
+	mayHaveCreatedTask,
 	type RetryState,
-	uploadNeverArrived,
 } from '../../nodes/shared/transport/retryPolicy';
 
 describe('isRetryableStatus', () => {
@@ -168,19 +169,49 @@ describe('decideRetry', () => {
 	});
 });
 
-describe('uploadNeverArrived', () => {
-	it.each([408, 429, 503])('HTTP %i: CAMB.AI did not take the upload', (statusCode) => {
-		expect(uploadNeverArrived({ statusCode })).toBe(true);
+describe('mayHaveCreatedTask', () => {
+	const status = (statusCode: number) => ({ kind: 'error status' as const, statusCode });
+	const network = (code: string, beforeLastByte?: boolean) => ({
+		kind: 'network' as const,
+		code,
+		beforeLastByte,
 	});
-	it.each([500, 502, 504, 200])('HTTP %i: the task may exist', (statusCode) => {
-		expect(uploadNeverArrived({ statusCode })).toBe(false);
+	it.each([408, 429, 503])('HTTP %i: CAMB.AI did not take the upload', (statusCode) => {
+		expect(mayHaveCreatedTask(status(statusCode))).toBe(false);
+	});
+	it.each([400, 401, 403, 413, 422])(
+		'HTTP %i: CAMB.AI refused it before creating a task',
+		(code) => {
+			expect(mayHaveCreatedTask(status(code))).toBe(false);
+		},
+	);
+	it.each([500, 502, 504])('HTTP %i: the task may exist', (statusCode) => {
+		expect(mayHaveCreatedTask(status(statusCode))).toBe(true);
+	});
+	it('an answer too large to read is no CAMB answer', () => {
+		expect(mayHaveCreatedTask({ kind: 'oversized' })).toBe(false);
 	});
 	it.each(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH'])(
 		'%s: the connection was never made',
-		(code) => expect(uploadNeverArrived({ code })).toBe(true),
+		(code) => expect(mayHaveCreatedTask(network(code))).toBe(false),
 	);
 	it.each(['ECONNRESET', 'ETIMEDOUT', 'ECONNABORTED', 'EPIPE', 'UNKNOWN'])(
-		'%s: it broke off during or after the upload',
-		(code) => expect(uploadNeverArrived({ code })).toBe(false),
+		'%s before the last byte: CAMB.AI cannot have the whole file',
+		(code) => expect(mayHaveCreatedTask(network(code, true))).toBe(false),
 	);
+	it.each(['ECONNRESET', 'ETIMEDOUT', 'ECONNABORTED', 'EPIPE', 'UNKNOWN'])(
+		'%s once the last byte was out: the task may exist',
+		(code) => expect(mayHaveCreatedTask(network(code))).toBe(true),
+	);
+	it('a body cut before its last byte is retried within the attempts, with the usual pause', () => {
+		// What the retry loop asks next (retrying.ts): retryable by its code, then decideRetry.
+		const cut = network('ETIMEDOUT', true);
+		expect(isRetryableNetworkError(cut)).toBe(true);
+		const failed = { retryable: true, rateLimited: false };
+		const first = decideRetry(failed, { failures: 0 }, 0, 3, DEFAULT_BACKOFF, () => 0);
+		expect(first).toEqual({ retryInMs: 500, state: { failures: 1 } });
+		const second = decideRetry(failed, { failures: 1 }, 0, 3, DEFAULT_BACKOFF, () => 0);
+		expect(second).toEqual({ retryInMs: 1000, state: { failures: 2 } });
+		expect(decideRetry(failed, { failures: 2 }, 0, 3)).toHaveProperty('giveUp', 'out-of-attempts');
+	});
 });

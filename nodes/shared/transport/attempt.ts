@@ -11,13 +11,15 @@ import { MAX_RETRY_AFTER_MS, retryAfterMs } from './retryPolicy';
 /**
  * How one attempt went: `done` (an answer the caller accepts), `error status` (an HTTP answer it
  * does not: retried or refused), `oversized` (an answer too large to read), `network` (no
- * usable answer at all), or `not sent` (held back: the run stopped, or the key was rejected).
+ * usable answer at all; `beforeLastByte` when it broke off before the connection took the last
+ * byte of the request's body, so the server cannot have the whole request), or `not sent` (held
+ * back: the run stopped, or the key was rejected).
  */
 export type Attempt<T> =
 	| { kind: 'done'; value: T; statusCode: number; retryAfterMs?: number }
 	| { kind: 'error status'; statusCode: number; body: string; headers: IDataObject }
 	| { kind: 'oversized'; statusCode: number; bytes: number }
-	| { kind: 'network'; code: string; message: string }
+	| { kind: 'network'; code: string; message: string; beforeLastByte?: true }
 	| { kind: 'not sent' };
 
 /** An attempt that failed: the retry loop decides whether to try again. */
@@ -80,5 +82,6 @@ export function describe(outcome: Failed): string {
 	if (outcome.kind === 'error status') return `HTTP ${outcome.statusCode} ${excerpt(outcome.body)}`;
 	if (outcome.kind === 'oversized')
 		return `HTTP ${outcome.statusCode} with a body of more than ${outcome.bytes} bytes`;
-	return `${outcome.code}: ${excerpt(outcome.message)}`;
+	const when = outcome.beforeLastByte ? ' (before the whole request was sent)' : '';
+	return `${outcome.code}: ${excerpt(outcome.message)}${when}`;
 }

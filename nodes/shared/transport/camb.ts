@@ -28,7 +28,7 @@ export interface CambHost {
 	timeoutMs: number;
 	/** The credential, read once per execution (see sendToCamb). */
 	credential: ICredentialsDecrypted;
-	/** Fails answers that stop arriving for `timeoutMs`. */
+	/** Fails uploads and answers that stop moving for `timeoutMs`. */
 	watchdog: Watchdog;
 }
 

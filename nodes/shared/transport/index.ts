@@ -7,10 +7,10 @@
  *
  *   index.ts     the client of one execution: its settings, its two gates, what callers may ask
  *   camb.ts      requests to CAMB.AI          storage.ts   downloads from the storage host
- *   upload.ts + multipart.ts  uploads to CAMB.AI, streamed, never repeated when they may have arrived
+ *   upload.ts + multipart.ts  uploads to CAMB.AI, streamed under an idle watch, never repeated when they may have arrived
  *   retrying.ts  the retry loop               attempt.ts   how one attempt went
  *   gate.ts + rateControl.ts  how fast        retryPolicy.ts  whether and when to try again
- *   readAnswer.ts + watchdog.ts  answers read with a cap, and failed when they stop arriving
+ *   readAnswer.ts + watchdog.ts  answers read with a cap; uploads and answers failed when they stop moving
  */
 import type {
 	ICredentialsDecrypted,

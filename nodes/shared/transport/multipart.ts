@@ -1,8 +1,9 @@
 /**
  * A multipart/form-data body built around a file that is never held whole: the text fields and
  * the file part's header go first, then the file as it streams from n8n's binary data store, then
- * the closing boundary. Its length is known in advance when the file's size is, so CAMB.AI gets
- * a Content-Length instead of a chunked body.
+ * the closing boundary, with a Content-Length. A streamed body tells its sender (upload.ts) each
+ * time the connection takes a chunk and when it has taken the last byte, and ends only when the
+ * sender says so: until then a failure of the body still tears the request down.
  */
 import { randomBytes } from 'crypto';
 
@@ -13,20 +14,36 @@ export interface FilePart {
 	field: string;
 	fileName: string;
 	mimeType: string;
-	/** Bytes, when known. */
-	size?: number;
+	/** Bytes: announced as the body's Content-Length, so CAMB.AI knows when the file is whole. */
+	size: number;
 	/** The content, opened afresh for each attempt: a stream from the binary data store, or bytes in memory. */
 	open(): Promise<Readable | Buffer>;
 }
 
 export interface MultipartBody {
+	/** A Buffer when the file was in memory: handed to the connection in one piece. */
 	body: Readable | Buffer;
-	headers: { 'content-type': string; 'content-length'?: string };
+	headers: { 'content-type': string; 'content-length': string };
+}
+
+/** What a streamed body tells its sender, and when it may end. */
+export interface BodyProgress {
+	/** The connection took a chunk. */
+	taken(): void;
+	/** The connection took the last byte: from now on CAMB.AI may have the whole file. */
+	lastByteTaken(): void;
+	/**
+	 * The body ends (and with it the request's writing side) once this resolves; a rejection
+	 * fails the body with that error, which tears the request down. Its bytes are all out by then:
+	 * with a Content-Length, CAMB.AI answers without waiting for the end.
+	 */
+	end: Promise<void>;
 }
 
 export async function multipartBody(
 	fields: Record<string, string>,
 	file: FilePart,
+	progress: BodyProgress,
 ): Promise<MultipartBody> {
 	const boundary = `----CambSeparation${randomBytes(16).toString('hex')}`;
 	const textParts = Object.entries(fields).map(
@@ -40,31 +57,39 @@ export async function multipartBody(
 		'utf8',
 	);
 	const tail = Buffer.from(`\r\n--${boundary}--\r\n`, 'utf8');
-	const contentType = `multipart/form-data; boundary=${boundary}`;
+	const headers = {
+		'content-type': `multipart/form-data; boundary=${boundary}`,
+		'content-length': String(head.length + file.size + tail.length),
+	};
 	const content = await file.open();
-	if (Buffer.isBuffer(content)) {
-		const body = Buffer.concat([head, content, tail]);
-		return {
-			body,
-			headers: { 'content-type': contentType, 'content-length': String(body.length) },
-		};
-	}
-	const body = readableFrom(content, framed(head, content, tail));
-	const headers: MultipartBody['headers'] = { 'content-type': contentType };
-	if (file.size !== undefined)
-		headers['content-length'] = String(head.length + file.size + tail.length);
-	return { body, headers };
+	if (Buffer.isBuffer(content)) return { body: Buffer.concat([head, content, tail]), headers };
+	return { body: readableFrom(content, framed(head, content, tail, progress)), headers };
 }
 
-async function* framed(head: Buffer, content: Readable, tail: Buffer): AsyncGenerator<Buffer> {
+/**
+ * The body's chunks. A generator resumes after a `yield` only when its reader asks for more, so
+ * each resumption means the chunk before it was taken.
+ */
+async function* framed(
+	head: Buffer,
+	content: Readable,
+	tail: Buffer,
+	progress: BodyProgress,
+): AsyncGenerator<Buffer> {
 	try {
 		yield head;
-		for await (const chunk of content) yield Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk);
+		progress.taken();
+		for await (const chunk of content) {
+			yield Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk);
+			progress.taken();
+		}
 	} finally {
 		// An upload that breaks off must not leave the file open.
 		content.destroy();
 	}
 	yield tail;
+	progress.lastByteTaken();
+	await progress.end;
 }
 
 /** Quoted the way browsers quote form field and file names: the quote and line breaks escaped. */

@@ -44,11 +44,19 @@ export function isRetryableNetworkError(error: { code?: unknown; message?: unkno
 }
 
 /**
- * Failures after which CAMB.AI cannot have taken an upload, so sending it again cannot create a
- * second task: the connection was never made, or CAMB answered that it did not take the request
- * (408 it timed out waiting for it, 429 rate limited, 503 unavailable). After anything else (a
- * reset or time-out during or after sending, a 500, 502 or 504) the task may exist.
+ * Whether a failed upload may have created a task, so that sending it again could make a second
+ * one. It cannot have when the connection was never made; when it broke off (reset, stall) before
+ * the connection took the body's last byte (a form upload makes no task from part of a file); when
+ * CAMB answered that it did not take the request (408 it timed out waiting for it, 429 rate
+ * limited, 503 unavailable) or refused it (any other 4xx: it answered before creating a task); or
+ * when its answer was too large to read (that is no CAMB answer). After anything else (a reset or
+ * time-out once the last byte was out, a 500, 502 or 504) the task may exist.
  */
+export type UploadFailure =
+	| { kind: 'error status'; statusCode: number }
+	| { kind: 'oversized' }
+	| { kind: 'network'; code: string; beforeLastByte?: boolean };
+
 const NEVER_CONNECTED_CODES = new Set([
 	'ECONNREFUSED',
 	'ENOTFOUND',
@@ -56,12 +64,11 @@ const NEVER_CONNECTED_CODES = new Set([
 	'ENETUNREACH',
 	'EHOSTUNREACH',
 ]);
-const NOT_TAKEN_STATUSES = new Set([408, 429, 503]);
 
-export function uploadNeverArrived(failed: { statusCode: number } | { code: string }): boolean {
-	return 'statusCode' in failed
-		? NOT_TAKEN_STATUSES.has(failed.statusCode)
-		: NEVER_CONNECTED_CODES.has(failed.code);
+export function mayHaveCreatedTask(failed: UploadFailure): boolean {
+	if (failed.kind === 'oversized') return false;
+	if (failed.kind === 'error status') return failed.statusCode >= 500 && failed.statusCode !== 503;
+	return failed.beforeLastByte !== true && !NEVER_CONNECTED_CODES.has(failed.code);
 }
 
 /**

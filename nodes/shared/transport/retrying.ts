@@ -165,10 +165,10 @@ export function createRetrier(ctx: IExecuteFunctions, settings: RetrySettings): 
 							: requestFailed(ctx, itemIndex, label, problem),
 				};
 			}
-			const last = {
-				statusCode: outcome.kind === 'network' ? undefined : outcome.statusCode,
-				problem,
-			};
+			const last =
+				outcome.kind === 'network'
+					? { problem, ...(outcome.beforeLastByte ? { beforeLastByte: true as const } : {}) }
+					: { statusCode: outcome.statusCode, problem };
 			// Counted as "Attempts per Check" counts them: 429s used up none.
 			const attempts = Math.max(1, decision.state.failures);
 			const turnedBack = sent - attempts;

@@ -1,6 +1,7 @@
 /**
- * The watchdog on answer bodies that stop arriving: one per execution and host, however many
- * bodies are being read. A timer per body that is cancelled when the body ends cost about a
+ * The watchdog on uploads and answer bodies that stop moving (an upload's body is watched from its
+ * first byte to the answer's headers, see upload.ts): one per execution and host, however many
+ * bodies are in flight. A timer per body that is cancelled when the body ends cost about a
  * tenth of a status check's CPU time in n8n 1.x (a cancelled n8n sleep builds an error with a
  * stack trace); this one wakes once a second while any body is being read, and not at all
  * otherwise. It is closed when the node's work is done, so no timer outlives the execution.
