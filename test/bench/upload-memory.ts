@@ -14,10 +14,15 @@
  * startTime and executionTime in n8n's run data). The stand-in checks every upload: one task, the
  * file's sha256 and length, name and type.
  *
+ * `--link 8` plays a slow uplink: the stand-in reads the upload at 8 MB/s (10^6 bytes), so 1 GiB
+ * takes over two minutes, at the node's default Request Timeout (60 s, an idle time-out: an upload
+ * that keeps moving never times out).
+ *
  * Prints a table and a verdict; asserts nothing for `npm test` (exit 1 only if a run failed or an
  * upload did not arrive whole). The files, and n8n's stored copies, are deleted after each run.
  *
  * Options: --major 1|2 (default 2)   --sizes 8,64,256,1024 (MiB)   --sample 50 (ms)
+ *          --link MB/s (default: loopback at full speed)
  * Only 127.0.0.1 is used.
  */
 import * as fs from 'node:fs';
@@ -59,6 +64,8 @@ interface Options {
 	major: Major;
 	sizesMiB: number[];
 	sampleMs: number;
+	/** The uplink's pace in MB/s (10^6 bytes); undefined: full speed. */
+	linkMBps?: number;
 }
 
 function parseOptions(argv: string[]): Options {
@@ -74,6 +81,9 @@ function parseOptions(argv: string[]): Options {
 				if (!(size > 0 && size <= 4096)) throw new Error(`bad size "${part}" (MiB, up to 4096)`);
 				return size;
 			});
+		} else if (flag === '--link') {
+			options.linkMBps = Number(value);
+			if (!(options.linkMBps > 0)) throw new Error('--link takes a pace in MB/s above 0');
 		} else if (flag === '--sample') {
 			options.sampleMs = Number(value);
 			if (!(options.sampleMs >= 10)) throw new Error('--sample takes 10 ms or more');
@@ -197,7 +207,10 @@ const sizeLabel = (sizeMiB: number) =>
 
 async function main(): Promise<void> {
 	const options = parseOptions(process.argv.slice(2));
-	const camb = await startStandIn({ apiKey: API_KEY });
+	const camb = await startStandIn({
+		apiKey: API_KEY,
+		readBytesPerSecond: options.linkMBps === undefined ? undefined : options.linkMBps * 1e6,
+	});
 	const folder = fs.mkdtempSync(path.join(os.tmpdir(), 'camb-bench-upload-'));
 	let session: N8nSession | undefined;
 	const rows: Row[] = [];
@@ -211,7 +224,9 @@ async function main(): Promise<void> {
 		console.log(
 			`Upload memory benchmark: n8n ${session.install.version} on Node ${session.install.nodeVersion}, ` +
 				`N8N_DEFAULT_BINARY_DATA_MODE=filesystem, Read/Write Files from Disk → Camb Separate Audio → ` +
-				`CAMB stand-in ${camb.baseUrl}; n8n's RSS sampled every ${options.sampleMs} ms.\n`,
+				`CAMB stand-in ${camb.baseUrl}` +
+				(options.linkMBps === undefined ? '' : ` reading uploads at ${options.linkMBps} MB/s`) +
+				`; Request Timeout at its default; n8n's RSS sampled every ${options.sampleMs} ms.\n`,
 		);
 		for (const sizeMiB of options.sizesMiB) {
 			process.stdout.write(`  ${sizeLabel(sizeMiB).padStart(8)} ... `);
