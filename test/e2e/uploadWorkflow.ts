@@ -24,6 +24,8 @@ export interface UploadWorkflowSpec {
 	submit?: Json;
 	/** Camb Separation Status after the upload. */
 	withStatus?: boolean;
+	/** Camb Separate Audio's On Error setting; default n8n's (stop the workflow). */
+	onError?: 'continueRegularOutput' | 'continueErrorOutput';
 }
 
 export function uploadWorkflow(spec: UploadWorkflowSpec): Json {
@@ -56,6 +58,7 @@ export function uploadWorkflow(spec: UploadWorkflowSpec): Json {
 			position: [440, 0],
 			parameters: { binaryPropertyName: 'data', options: {}, ...spec.submit },
 			credentials: { cambAiApi: CREDENTIAL },
+			...(spec.onError ? { onError: spec.onError } : {}),
 		},
 	];
 	if (spec.withStatus)

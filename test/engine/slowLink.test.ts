@@ -44,6 +44,15 @@ afterEach(() => camb.reset());
 afterAll(async () => camb.close());
 
 const uploads = () => camb.requests.filter((request) => request.path === UPLOAD_PATH);
+/**
+ * An upload the node gave up on is recorded once the stand-in notices: a paced stand-in reads what
+ * the kernel still holds at its pace first.
+ */
+async function untilUploads(count: number): Promise<void> {
+	const deadline = Date.now() + 10_000;
+	while (uploads().length < count && Date.now() < deadline)
+		await new Promise((resolve) => setTimeout(resolve, 20));
+}
 const take = (bytes: number): InputFile => ({
 	json: { name: 'take' },
 	data: randomBytes(bytes),
@@ -122,6 +131,31 @@ describe('Camb Separate Audio over a slow uplink', () => {
 		expect(result.output[0].error?.description).toMatch(
 			/No attempt got the whole request out, so nothing was created: running it again is safe\./,
 		);
+	});
+
+	it("in n8n's in-memory binary mode, Request Timeout bounds the whole upload (the file goes in one piece)", async () => {
+		// The README's limit: no progress can be seen, so a file longer than Request Timeout at the
+		// link's pace is cut off, and may have reached CAMB.AI as far as the node can tell.
+		const [slow, quick] = [take(3 * TIMEOUT_S * UPLINK), take(UPLINK / 4)];
+		const inMemory = (file: InputFile) =>
+			runSubmitNode(camb.baseUrl, [file], {
+				binaryDataMode: 'default',
+				onError: 'continueRegularOutput',
+				parameters: { options: { timeoutSeconds: TIMEOUT_S } },
+			});
+		const cut = await inMemory(slow);
+		await untilUploads(1);
+		expect(cut.output[0].json.error).toBe(
+			'The upload of item 0 ("take.flac") may have reached CAMB.AI: the connection broke off or timed out after the whole file was handed to it',
+		);
+		expect(uploads()).toHaveLength(1);
+		expect(uploads()[0].bodyComplete).toBe(false);
+		expect(camb.tasksCreated).toHaveLength(0);
+
+		camb.reset();
+		const sent = await inMemory(quick);
+		expect(sent.output[0].json.error).toBeUndefined();
+		expectOneTaskFor(quick, sent.output[0].json.task_id);
 	});
 
 	it.each<[string, Reply, number, RegExp]>([
