@@ -10,8 +10,8 @@ module.exports = {
 	roots: ['<rootDir>/test/queue'],
 	testMatch: ['**/*.queue.test.ts'],
 	transform: { '^.+\\.ts$': ['ts-jest', { tsconfig: 'tsconfig.dev.json' }] },
-	globalSetup: '<rootDir>/test/queue/global-setup.ts',
-	globalTeardown: '<rootDir>/test/e2e/global-teardown.ts',
+	globalSetup: '<rootDir>/test/queue/globalSetup.ts',
+	globalTeardown: '<rootDir>/test/e2e/globalTeardown.ts',
 	// One major at a time: each runs five n8n processes on a two-core machine.
 	maxWorkers: 1,
 	testTimeout: 300000,

@@ -6,7 +6,7 @@
  */
 import { API_KEY, STATUS_NODE_NAME } from '../fixtures/package';
 import { DEMO_TASKS, type DemoCamb } from '../fixtures/demoScenario';
-import type { Reply } from '../stand-in/camb-stand-in';
+import type { Reply } from '../stand-in/cambStandIn';
 import {
 	loadExample,
 	nodeNamed,

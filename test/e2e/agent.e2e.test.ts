@@ -2,7 +2,7 @@
  * Camb Separation Status as an AI Agent's tool in REAL n8n (1.x on Node 20, 2.x on Node 24):
  * examples/agent-checks-separation.json with n8n's own AI Agent and OpenAI Chat Model nodes,
  * the model being a scripted OpenAI-compatible stand-in on 127.0.0.1
- * (test/stand-in/fake-chat-model.ts) and CAMB.AI the usual stand-in. Assertions read what the
+ * (test/stand-in/fakeChatModel.ts) and CAMB.AI the usual stand-in. Assertions read what the
  * model received (tool definitions and tool messages), what CAMB.AI received, n8n's run data and
  * the files n8n wrote.
  *
@@ -12,8 +12,8 @@
  * through n8n-core's tool wrapper (which also reads output 0).
  */
 import { TOOL_DESCRIPTION } from '../../nodes/CambSeparationStatus/description';
-import { startFakeChatModel, type FakeChatModel } from '../stand-in/fake-chat-model';
-import { startStandIn, taskStatusPath, type StandIn } from '../stand-in/camb-stand-in';
+import { startFakeChatModel, type FakeChatModel } from '../stand-in/fakeChatModel';
+import { startStandIn, taskStatusPath, type StandIn } from '../stand-in/cambStandIn';
 import {
 	expectRun,
 	filesContaining,

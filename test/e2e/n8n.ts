@@ -128,7 +128,7 @@ export async function freePort(): Promise<number> {
 
 /**
  * Packs the package (dist/ must be built) into `destination` and returns the tarball's path.
- * Runs in global-setup once per test run; packTarball() reuses it.
+ * Runs in globalSetup once per test run; packTarball() reuses it.
  */
 export function packPackage(destination: string): string {
 	for (const file of [
@@ -151,7 +151,7 @@ export function packPackage(destination: string): string {
 
 let ownTarball: string | undefined;
 
-/** The tarball global-setup packed (CAMB_E2E_TARBALL), or one packed now for this process. */
+/** The tarball globalSetup packed (CAMB_E2E_TARBALL), or one packed now for this process. */
 export function packTarball(): string {
 	const fromSetup = process.env.CAMB_E2E_TARBALL;
 	if (fromSetup && fs.existsSync(fromSetup)) return fromSetup;

@@ -29,7 +29,7 @@ import {
 	writePatternFile,
 	type Reply,
 	type StandIn,
-} from '../stand-in/camb-stand-in';
+} from '../stand-in/cambStandIn';
 import {
 	expectRun,
 	loadExample,

@@ -25,7 +25,7 @@ import {
 	uploadProblems,
 	writePatternFile,
 	type StandIn,
-} from '../stand-in/camb-stand-in';
+} from '../stand-in/cambStandIn';
 import {
 	expectRun,
 	filesContaining,

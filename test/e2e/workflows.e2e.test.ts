@@ -19,7 +19,7 @@ import {
 	type RecordedRequest,
 	type Reply,
 	type StandIn,
-} from '../stand-in/camb-stand-in';
+} from '../stand-in/cambStandIn';
 import {
 	binaryBytes,
 	EXAMPLES_DIR,

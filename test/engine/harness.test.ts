@@ -26,7 +26,7 @@ import {
 	startStandIn,
 	streamPattern,
 	type StandIn,
-} from '../stand-in/camb-stand-in';
+} from '../stand-in/cambStandIn';
 import {
 	binaryDataFilePath,
 	binaryDataStoragePath,

@@ -14,7 +14,7 @@
  * holds an `id`), configured on n8n-core's own BinaryDataService as n8n's server does.
  */
 // Must stay the first import: sets N8N_USER_FOLDER (a temp dir) before n8n-core is loaded.
-import { harnessUserFolder, removeHarnessUserFolder } from './user-folder';
+import { harnessUserFolder, removeHarnessUserFolder } from './userFolder';
 
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';

@@ -19,7 +19,7 @@ import {
 	taskStatusPath,
 	type Reply,
 	type StandIn,
-} from '../stand-in/camb-stand-in';
+} from '../stand-in/cambStandIn';
 import { guardNetwork, type NetGuard } from './netGuard';
 import { findSecret, secretPlaces } from './soak';
 

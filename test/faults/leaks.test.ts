@@ -10,7 +10,7 @@ import { CambAiApi } from '../../credentials/CambAiApi.credentials';
 import { CambSeparationStatus } from '../../nodes/CambSeparationStatus/CambSeparationStatus.node';
 import { runWorkflow, type RunWorkflowOptions } from '../engine/harness';
 import { API_KEY, NODE_NAME, NODE_TYPE, runStatusNode, statusNode } from '../fixtures/cambWorkflow';
-import { sendTime, startStandIn, type Reply, type StandIn } from '../stand-in/camb-stand-in';
+import { sendTime, startStandIn, type Reply, type StandIn } from '../stand-in/cambStandIn';
 import { leftOverResources, resources } from './soak';
 
 let camb: StandIn;

@@ -16,7 +16,7 @@ import {
 	type RecordedRequest,
 	type Reply,
 	type StandIn,
-} from '../stand-in/camb-stand-in';
+} from '../stand-in/cambStandIn';
 import {
 	checkBatch,
 	CI_SIZES,

@@ -30,7 +30,7 @@ import {
 	type RecordedRequest,
 	type Reply,
 	type StandIn,
-} from '../stand-in/camb-stand-in';
+} from '../stand-in/cambStandIn';
 
 // ---------------------------------------------------------------------------------------------
 // Seeded randomness

@@ -25,7 +25,7 @@ import {
 	streamPattern,
 	type Reply,
 	type StandIn,
-} from '../stand-in/camb-stand-in';
+} from '../stand-in/cambStandIn';
 import type { Json, Major, N8nItem } from '../e2e/n8n';
 import {
 	startQueueCluster,

@@ -2,9 +2,9 @@
  * `npm run bench:stems`: does downloading stems keep memory flat as the stems grow?
  *
  * For each stem size, a workflow runs through n8n's real engine (test/engine/harness.ts) and the
- * node under test (test/bench/stem-nodes.ts) downloads a foreground and a background stem of that
+ * node under test (test/bench/stemNodes.ts) downloads a foreground and a background stem of that
  * size from a local storage stand-in into n8n's binary data store. Every run is a fresh child
- * process (stem-memory-run.ts), so its peaks are its own: it warms up, collects garbage, takes a
+ * process (stemMemoryRun.ts), so its peaks are its own: it warms up, collects garbage, takes a
  * baseline, then samples process.memoryUsage() every 20 ms during the run and reads the kernel's
  * peak RSS afterwards. The stand-ins (CAMB and storage) live in this parent process, so serving
  * the bytes costs the measured process nothing.
@@ -15,7 +15,7 @@
  *
  * Options: --sizes 8,32,128,512   stem sizes in MiB, filesystem mode
  *          --default-sizes 8,32,128   stem sizes in MiB, default mode ('' for none)
- *          --node camb   the node under test, a key of NODES_UNDER_TEST in stem-nodes.ts
+ *          --node camb   the node under test, a key of NODES_UNDER_TEST in stemNodes.ts
  *          --budget 270   seconds for the whole benchmark; later runs are skipped past it
  * Only 127.0.0.1 is used. Temporary files go to the OS temp folder and are removed.
  */
@@ -23,10 +23,10 @@ import { fork } from 'node:child_process';
 import { existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 
-import { resultPath, startStandIn, type StandIn } from '../stand-in/camb-stand-in';
+import { resultPath, startStandIn, type StandIn } from '../stand-in/cambStandIn';
 import type { HarnessBinaryDataMode } from '../engine/harness';
-import type { ChildMessage, RunResult, RunSpec } from './stem-memory-run';
-import { NODES_UNDER_TEST, type StemBenchInput } from './stem-nodes';
+import type { ChildMessage, RunResult, RunSpec } from './stemMemoryRun';
+import { NODES_UNDER_TEST, type StemBenchInput } from './stemNodes';
 
 const MiB = 1024 * 1024;
 const SAMPLE_MS = 20;
@@ -85,7 +85,7 @@ function parseOptions(argv: string[]): Options {
 		else if (flag === '--default-sizes') options.defaultSizes = sizes(value);
 		else if (flag === '--node') options.node = value;
 		else if (flag === '--budget') options.budgetMs = Number(value) * 1000;
-		else throw new Error(`unknown option "${flag}" (see the top of test/bench/stem-memory.ts)`);
+		else throw new Error(`unknown option "${flag}" (see the top of test/bench/stemMemory.ts)`);
 	}
 	if (!NODES_UNDER_TEST[options.node]) {
 		throw new Error(
@@ -146,7 +146,7 @@ function runChild(
 	timeoutMs: number,
 ): Promise<{ result?: RunResult; error?: string }> {
 	return new Promise((resolve) => {
-		const child = fork(join(__dirname, 'stem-memory-run.js'), [JSON.stringify(spec)], {
+		const child = fork(join(__dirname, 'stemMemoryRun.js'), [JSON.stringify(spec)], {
 			execArgv: ['--expose-gc'],
 			stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
 		});

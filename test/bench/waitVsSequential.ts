@@ -9,7 +9,7 @@
  */
 import { disposeHarness } from '../engine/harness';
 import { API_KEY, runStatusNode } from '../fixtures/cambWorkflow';
-import { startStandIn, type Reply } from '../stand-in/camb-stand-in';
+import { startStandIn, type Reply } from '../stand-in/cambStandIn';
 
 const N = Number(process.argv[2] ?? 20);
 const PENDING_CHECKS = 2; // with 1 s between checks, each task finishes after about T = 2 s

@@ -1,5 +1,5 @@
 /**
- * One measured run of the stem benchmark, in a child process of stem-memory.ts (forked with
+ * One measured run of the stem benchmark, in a child process of stemMemory.ts (forked with
  * --expose-gc; never run by hand). The process is fresh, so its memory peaks belong to this run.
  *
  * 1. load the harness (a temp N8N_USER_FOLDER) and the node under test;
@@ -18,8 +18,8 @@ import {
 	type HarnessBinaryDataMode,
 	type WorkflowRun,
 } from '../engine/harness';
-import { checkStreamPattern } from '../stand-in/camb-stand-in';
-import { NODES_UNDER_TEST, type StemBenchHosts, type StemBenchInput } from './stem-nodes';
+import { checkStreamPattern } from '../stand-in/cambStandIn';
+import { NODES_UNDER_TEST, type StemBenchHosts, type StemBenchInput } from './stemNodes';
 
 export interface RunSpec {
 	/** Key of NODES_UNDER_TEST. */
@@ -88,7 +88,7 @@ function memory(): MemoryFigures {
 
 async function collectGarbage(): Promise<void> {
 	const gc = (globalThis as { gc?: () => void }).gc;
-	if (!gc) throw new Error('stem-memory-run needs node --expose-gc');
+	if (!gc) throw new Error('stemMemoryRun needs node --expose-gc');
 	// A few rounds with turns of the event loop in between, so finalizers and freed Buffers settle.
 	for (let round = 0; round < 3; round++) {
 		gc();

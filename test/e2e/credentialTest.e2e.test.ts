@@ -5,7 +5,7 @@
  * the CAMB stand-in on 127.0.0.1.
  */
 import { API_KEY } from '../fixtures/package';
-import { startStandIn, type StandIn } from '../stand-in/camb-stand-in';
+import { startStandIn, type StandIn } from '../stand-in/cambStandIn';
 import {
 	N8nRest,
 	startSession,

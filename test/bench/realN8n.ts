@@ -45,7 +45,7 @@ import {
 	type N8nSession,
 	type RunResult,
 } from '../e2e/n8n';
-import { resultPath, startStandIn, type Reply, type StandIn } from '../stand-in/camb-stand-in';
+import { resultPath, startStandIn, type Reply, type StandIn } from '../stand-in/cambStandIn';
 import { API_KEY, credentialRecord, STATUS_NODE_NAME, STATUS_NODE_TYPE } from '../fixtures/package';
 
 const MiB = 1024 * 1024;
@@ -105,7 +105,7 @@ function parseOptions(argv: string[]): Options {
 		else if (flag === '--latency') options.latencyMs = Number(value);
 		else if (flag === '--only') options.only = new Set(value.split(','));
 		else
-			throw new Error(`unknown option "${flag} ${value}" (see the top of test/bench/real-n8n.ts)`);
+			throw new Error(`unknown option "${flag} ${value}" (see the top of test/bench/realN8n.ts)`);
 	}
 	const bad = [
 		options.n,

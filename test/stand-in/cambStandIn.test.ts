@@ -23,7 +23,7 @@ import {
 	type FormPart,
 	type MultipartBody,
 	type StandIn,
-} from './camb-stand-in';
+} from './cambStandIn';
 
 /** What a raw node:http request saw; fetch cannot tell "headers arrived, body never did" apart. */
 interface RawOutcome {

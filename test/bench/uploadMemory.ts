@@ -45,7 +45,7 @@ import {
 	uploadProblems,
 	writePatternFile,
 	type StandIn,
-} from '../stand-in/camb-stand-in';
+} from '../stand-in/cambStandIn';
 import { API_KEY, credentialRecord, SUBMIT_NODE_NAME } from '../fixtures/package';
 
 const MiB = 1024 * 1024;
@@ -87,7 +87,7 @@ function parseOptions(argv: string[]): Options {
 		} else if (flag === '--sample') {
 			options.sampleMs = Number(value);
 			if (!(options.sampleMs >= 10)) throw new Error('--sample takes 10 ms or more');
-		} else throw new Error(`unknown option "${flag}" (see the top of test/bench/upload-memory.ts)`);
+		} else throw new Error(`unknown option "${flag}" (see the top of test/bench/uploadMemory.ts)`);
 	}
 	return options;
 }

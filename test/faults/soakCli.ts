@@ -13,7 +13,7 @@ import { cpus, totalmem } from 'node:os';
 
 import { disposeHarness } from '../engine/harness';
 import { API_KEY } from '../fixtures/cambWorkflow';
-import { startStandIn } from '../stand-in/camb-stand-in';
+import { startStandIn } from '../stand-in/cambStandIn';
 import { batchLine, CLI_SIZES, passed, runSoak, summaryLines } from './soak';
 
 function parseArgs(argv: string[]): { items: number; seed: number; batch?: number } {

@@ -1,7 +1,7 @@
 /**
  * The stand-in's multipart/form-data parser, the body builder and uploadProblems(), checked
  * without a server: chunk boundaries are chosen here, so every split of a body is exercised
- * (over TCP the kernel picks them). The server side is in camb-stand-in.test.ts.
+ * (over TCP the kernel picks them). The server side is in cambStandIn.test.ts.
  */
 import { createHash } from 'node:crypto';
 import {

@@ -12,7 +12,7 @@ import { Session } from 'node:inspector/promises';
 
 import { disposeHarness } from '../engine/harness';
 import { API_KEY, runStatusNode } from '../fixtures/cambWorkflow';
-import { startStandIn } from '../stand-in/camb-stand-in';
+import { startStandIn } from '../stand-in/cambStandIn';
 
 interface ProfileNode {
 	id: number;
