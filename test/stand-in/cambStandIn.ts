@@ -35,20 +35,47 @@
  * Either side can play a slow link: StandInOptions.readBytesPerSecond reads every request body at
  * that pace (the client's writes fill the kernel's buffers, then block), StreamedBody.bytesPerSecond
  * writes a streamed answer at its pace. Idle, a link saves no more than PACE_CREDIT_MS of credit.
+ *
+ * The parts: what a test scripts and how a reply is written (standInReplies.ts), what is
+ * recorded of each request (standInRecording.ts), the pace of a slow link (standInPacing.ts); this
+ * file is the server that puts them together, and the stand-in's API tests import.
  */
-import * as diagnostics from 'node:diagnostics_channel';
 import * as http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
-import { StringDecoder } from 'node:string_decoder';
+import { patternView } from './pattern';
+import { defaultChunkBytes, isPace, paceDueAt } from './standInPacing';
 import {
-	MultipartParser,
-	boundaryOf,
-	isMultipartFormData,
-	type MultipartRecord,
-} from './multipart';
-import { MAX_PATTERN_VIEW_BYTES, patternView } from './pattern';
+	BodyRecorder,
+	claimSendTime,
+	clientInFlight,
+	declaredLength,
+	firstHeader,
+	forgetSendTimes,
+	livePorts,
+	type CreatedTask,
+	type RecordedRequest,
+} from './standInRecording';
+import {
+	INVALID_KEY_REPLY,
+	UPLOAD_PATH,
+	acceptsUpload,
+	defaultReply,
+	defaultUploadReply,
+	encodeBody,
+	failLoudly,
+	isMidBodyFault,
+	midBodyThreshold,
+	rawPathname,
+	routeKey,
+	taskStatusPath,
+	validateReplies,
+	writeHead,
+	type Reply,
+	type StreamedBody,
+} from './standInReplies';
 
-// The pattern and the multipart helpers are part of the stand-in's API: tests import them from here.
+// The pattern, the multipart helpers, the replies and the records are part of the stand-in's API:
+// tests import them from here.
 export {
 	STREAM_PATTERN_PERIOD,
 	checkStreamPattern,
@@ -69,128 +96,19 @@ export {
 	type MultipartRecord,
 	type RecordedFile,
 } from './multipart';
-
-/** One scripted answer. */
-export interface Reply {
-	/** HTTP status, default 200. */
-	status?: number;
-	/** Sent as JSON.stringify(json) with content-type application/json. A bare string is valid JSON. */
-	json?: unknown;
-	/** Sent as-is with content-type text/html (unless `headers` say otherwise), e.g. a proxy error page. */
-	text?: string;
-	/** Sent byte for byte, e.g. a gzip body with `headers: { 'content-encoding': 'gzip' }`. */
-	raw?: Buffer;
-	/**
-	 * A large generated body that is never held in memory, e.g. a stem file on a storage host:
-	 * `bytes` bytes of the deterministic pattern of `streamPattern()`, written `chunkBytes` at a
-	 * time (default 64 KiB, at most 1 MiB) and only as fast as the client reads (a write that
-	 * fills the socket's buffer waits for 'drain') and `bytesPerSecond` allows. content-length is
-	 * `bytes`, content-type `contentType` (default application/octet-stream); `headers` still win.
-	 * With fault 'stall' the first floor(bytes / 2) bytes are sent (at the pace, if any), then
-	 * nothing more. Not with `json` or `text`.
-	 */
-	stream?: StreamedBody;
-	/** Extra response headers; they win over the defaults (content-type, content-length). */
-	headers?: Record<string, string>;
-	/** Wait this long before answering (added to the stand-in's latencyMs), counted from the body's end. */
-	delayMs?: number;
-	/**
-	 * After the whole request body arrived:
-	 * reset: destroy the socket without any answer (client sees ECONNRESET / socket hang up).
-	 * hang: never answer; the socket stays open until close().
-	 * stall: send status, headers (content-length of the full body) and the first half of the
-	 *        body, then never finish.
-	 * While the body is still arriving, once `afterBodyBytes` of it came (never creates a task):
-	 * reset-mid-body: destroy the socket with a TCP RST, like `reset`; the client's upload fails
-	 *        with ECONNRESET or EPIPE.
-	 * hang-mid-body: stop reading the body (the request is paused, so the kernel's buffers fill and
-	 *        the client's writes block) and never answer: only a client time-out ends it.
-	 * The request is recorded at that moment with bodyComplete false. A body that ends before
-	 * `afterBodyBytes` (only possible without content-length) gets the fault at its end instead.
-	 */
-	fault?: 'reset' | 'hang' | 'stall' | 'reset-mid-body' | 'hang-mid-body';
-	/**
-	 * For the mid-body faults: how many body bytes arrive first (it strikes at the first chunk
-	 * that reaches it, so a few KiB more may be counted). Default: half the content-length, or
-	 * 64 KiB without one; always at most content-length - 1, so the body never completes. 0
-	 * strikes right after the headers.
-	 */
-	afterBodyBytes?: number;
-	/**
-	 * POST /audio-separation only: does this reply mean CAMB accepted the upload and created a
-	 * task? Default: true for a 2xx without a fault, false otherwise. A task is created (listed
-	 * in `tasksCreated`) once the whole body has arrived, before the reply's delay and fault, so
-	 * `{ fault: 'reset', createsTask: true }` is "CAMB took the file, then the connection
-	 * dropped" and `{ fault: 'hang', createsTask: true }` "... then never answered". Its id is
-	 * the reply's json.task_id when that is a string, else the next `standin-task-N`; with no
-	 * body given (json, text, raw, stream), the answer is `{"task_id": id}`. Not with the
-	 * mid-body faults (CAMB cannot accept half a file).
-	 */
-	createsTask?: boolean;
-}
-
-/** See Reply.stream. */
-export interface StreamedBody {
-	/** Body length; any safe integer >= 0 (gigabytes are fine: nothing is buffered). */
-	bytes: number;
-	/** Default application/octet-stream. */
-	contentType?: string;
-	/** Bytes per write, 1 to 1 MiB; default 64 KiB, or 50 ms at bytesPerSecond (at most 64 KiB). */
-	chunkBytes?: number;
-	/**
-	 * A slow link: each chunk is written once a link at this pace (any positive number) would have
-	 * carried it, so by any time t after the headers at most t * bytesPerSecond bytes went out.
-	 */
-	bytesPerSecond?: number;
-}
-
-export interface RecordedRequest {
-	method: string;
-	/** Raw request URL exactly as received, query included. */
-	path: string;
-	/** Node's lower-cased request headers. */
-	headers: Record<string, string | string[] | undefined>;
-	/**
-	 * The request body as UTF-8 ('' when there was none), its first MAX_RECORDED_BODY_BYTES only
-	 * (see bodyTruncated). Always '' for multipart/form-data: see `multipart`.
-	 */
-	body: string;
-	/** True when `body` holds only the first MAX_RECORDED_BODY_BYTES of a longer body. */
-	bodyTruncated?: true;
-	/** Body bytes received, multipart or not, whole or not. */
-	bodyBytes: number;
-	/**
-	 * False when the body never finished arriving: the client went away, or a mid-body fault
-	 * reset the connection or stopped reading. `bodyError` says which.
-	 */
-	bodyComplete: boolean;
-	/** Date.now() when the body ended, whole or not (a mid-body fault struck, the client went away). */
-	bodyEndedAt?: number;
-	/** Why bodyComplete is false. */
-	bodyError?: string;
-	/** A multipart/form-data body as parsed (set for that content-type only, even when malformed). */
-	multipart?: MultipartRecord;
-	/** Date.now() when the request arrived. */
-	at: number;
-	/**
-	 * Date.now() when an HTTP client in THIS process created the request (node:diagnostics_channel),
-	 * i.e. when the node under test decided to send it; undefined for requests from other processes
-	 * (real n8n in e2e tests). Timing checks of the node's pauses use it: on a busy machine the
-	 * stand-in can notice a request late, which shortens the gap seen at `at`, never `sentAt`'s.
-	 */
-	sentAt?: number;
-}
-
-/** An upload CAMB accepted: one per task the node caused. */
-export interface CreatedTask {
-	/** The task_id answered. */
-	taskId: string;
-	/** Index in `requests` of the upload that created it (valid until reset()). */
-	requestIndex: number;
-	/** The media_file's sha256 and length; undefined when a script accepted a body without exactly one. */
-	fileSha256: string | undefined;
-	bytes: number | undefined;
-}
+export {
+	MAX_RECORDED_BODY_BYTES,
+	sendTime,
+	type CreatedTask,
+	type RecordedRequest,
+} from './standInRecording';
+export {
+	UPLOAD_PATH,
+	resultPath,
+	taskStatusPath,
+	type Reply,
+	type StreamedBody,
+} from './standInReplies';
 
 export interface StandIn {
 	/** e.g. http://127.0.0.1:45678 (no trailing slash). */
@@ -260,379 +178,6 @@ export interface StandInOptions {
 	 * loopback the kernel lets a client get some 4 MiB ahead, then takes its writes in ~1.5 MiB steps.
 	 */
 	readBytesPerSecond?: number;
-}
-
-/** A non-multipart body is recorded as text up to this many bytes, then only counted. */
-export const MAX_RECORDED_BODY_BYTES = 1024 * 1024;
-
-/** The upload route. */
-export const UPLOAD_PATH = '/audio-separation';
-
-const TASK_STATUS_PREFIX = '/audio-separation/';
-
-/**
- * The raw path a client sends for a task's status. The id is percent-encoded the way a
- * careful client would (encodeURIComponent), so an id such as "../list-voices" stays inside
- * the status route instead of escaping to another one.
- */
-export function taskStatusPath(taskId: string): string {
-	return TASK_STATUS_PREFIX + encodeURIComponent(taskId);
-}
-
-/** The path of one run's result (stem links): run ids are integers, so nothing needs encoding. */
-export function resultPath(runId: number): string {
-	return `/audio-separation-result/${runId}`;
-}
-
-/** The raw pathname: everything before the query. Deliberately not decoded or normalised. */
-function rawPathname(rawUrl: string): string {
-	const queryStart = rawUrl.indexOf('?');
-	return queryStart === -1 ? rawUrl : rawUrl.slice(0, queryStart);
-}
-
-/** One map key per route; methods are compared case-insensitively like HTTP does. */
-function routeKey(method: string, pathname: string): string {
-	return `${method.toUpperCase()} ${pathname}`;
-}
-
-/** True for /audio-separation/{one non-empty segment}: the shape FastAPI would route to the status handler. */
-function isTaskStatusPathname(pathname: string): boolean {
-	if (!pathname.startsWith(TASK_STATUS_PREFIX)) return false;
-	const id = pathname.slice(TASK_STATUS_PREFIX.length);
-	return id.length > 0 && !id.includes('/');
-}
-
-/** What the stand-in answers when no script covers the request; mirrors the real service's defaults. */
-function defaultReply(method: string, pathname: string): Reply {
-	if (method === 'GET' && pathname === '/list-voices') {
-		// The credential test calls this to check a key; any 200 list will do.
-		return { json: [{ id: 1, voice_name: 'stand-in' }] };
-	}
-	if (method === 'GET' && isTaskStatusPathname(pathname)) {
-		return { status: 404, json: { detail: 'Task not found' } };
-	}
-	return { status: 404, json: { detail: 'Not Found' } };
-}
-
-/** FastAPI's 422 for a form without the file: what CAMB answers an upload it cannot use. */
-function uploadRefusal(msg: string, type: string): Reply {
-	return { status: 422, json: { detail: [{ loc: ['body', 'media_file'], msg, type }] } };
-}
-
-/**
- * The unscripted answer to POST /audio-separation once its body has arrived: a task for a
- * well-formed form with exactly one file in media_file, else a 422 and no task. (Starlette
- * would take the last of two files; the stand-in refuses them, so a client that sends the
- * file twice is caught.)
- */
-function defaultUploadReply(request: RecordedRequest): { reply: Reply; accepted: boolean } {
-	const multipart = request.multipart;
-	if (!multipart) return { reply: uploadRefusal('Field required', 'missing'), accepted: false };
-	if (!multipart.complete)
-		return {
-			reply: uploadRefusal(
-				`There was an error parsing the body: ${multipart.error ?? 'incomplete'}`,
-				'value_error',
-			),
-			accepted: false,
-		};
-	const files = multipart.files.filter((file) => file.field === 'media_file');
-	if (files.length === 1) return { reply: {}, accepted: true };
-	if (files.length > 1)
-		return {
-			reply: uploadRefusal(`Expected one file, got ${files.length}`, 'value_error'),
-			accepted: false,
-		};
-	if ('media_file' in multipart.fields)
-		return {
-			reply: uploadRefusal("Expected UploadFile, received: <class 'str'>", 'value_error'),
-			accepted: false,
-		};
-	return { reply: uploadRefusal('Field required', 'missing'), accepted: false };
-}
-
-const MID_BODY_FAULTS: ReadonlyArray<Reply['fault']> = ['reset-mid-body', 'hang-mid-body'];
-const FAULTS: ReadonlyArray<Reply['fault']> = ['reset', 'hang', 'stall', ...MID_BODY_FAULTS];
-
-function isMidBodyFault(reply: Reply): boolean {
-	return MID_BODY_FAULTS.includes(reply.fault);
-}
-
-/** Reply.createsTask with its default: a 2xx without a fault. */
-function acceptsUpload(reply: Reply): boolean {
-	const status = reply.status ?? 200;
-	return reply.createsTask ?? (status >= 200 && status < 300 && reply.fault === undefined);
-}
-
-// ---- streamed bodies -------------------------------------------------------------------------
-
-const DEFAULT_STREAM_CHUNK_BYTES = 64 * 1024;
-const MAX_STREAM_CHUNK_BYTES = MAX_PATTERN_VIEW_BYTES;
-
-/**
- * How much idle time a paced link (readBytesPerSecond, StreamedBody.bytesPerSecond) may catch up
- * on: enough to absorb the stand-in's own timer and event-loop delays, too little to let a client
- * that stalled burst. Never more than the pace allows since the first byte.
- */
-const PACE_CREDIT_MS = 50;
-
-/** StreamedBody.chunkBytes unset: 64 KiB, or 50 ms at the pace, so a slow link trickles, not lurches. */
-function defaultChunkBytes(bytesPerSecond: number | undefined): number {
-	if (bytesPerSecond === undefined) return DEFAULT_STREAM_CHUNK_BYTES;
-	return Math.max(1, Math.min(DEFAULT_STREAM_CHUNK_BYTES, Math.floor(bytesPerSecond / 20)));
-}
-
-/** A pace is a positive, finite number of bytes per second. */
-function isPace(value: unknown): boolean {
-	return typeof value === 'number' && Number.isFinite(value) && value > 0;
-}
-
-/** The FastAPI-style answer to a missing or wrong key. */
-const INVALID_KEY_REPLY: Reply = { status: 401, json: { detail: 'Invalid API key' } };
-
-/** Catch scripting mistakes when the test is written, not as a puzzling answer later. */
-function validateReplies(route: string, replies: Reply[]): void {
-	if (replies.length === 0) {
-		throw new Error(`stand-in: no replies given for ${route}`);
-	}
-	for (const reply of replies) {
-		const bodies = (['json', 'text', 'raw', 'stream'] as const).filter(
-			(kind) => reply[kind] !== undefined,
-		);
-		if (bodies.length > 1) {
-			throw new Error(`stand-in: a reply for ${route} has both ${bodies.join(' and ')}; pick one`);
-		}
-		if (reply.stream !== undefined) validateStream(route, reply.stream);
-		if (
-			reply.status !== undefined &&
-			!(Number.isInteger(reply.status) && reply.status >= 100 && reply.status <= 999)
-		) {
-			throw new Error(`stand-in: invalid status ${String(reply.status)} for ${route}`);
-		}
-		if (reply.fault !== undefined && !FAULTS.includes(reply.fault)) {
-			throw new Error(`stand-in: unknown fault ${String(reply.fault)} for ${route}`);
-		}
-		if (reply.afterBodyBytes !== undefined) {
-			if (!isMidBodyFault(reply))
-				throw new Error(`stand-in: afterBodyBytes without a mid-body fault for ${route}`);
-			if (!(Number.isSafeInteger(reply.afterBodyBytes) && reply.afterBodyBytes >= 0))
-				throw new Error(
-					`stand-in: invalid afterBodyBytes ${String(reply.afterBodyBytes)} for ${route}`,
-				);
-		}
-		if (reply.createsTask !== undefined && route !== routeKey('POST', UPLOAD_PATH))
-			throw new Error(`stand-in: createsTask is for POST ${UPLOAD_PATH} only, not ${route}`);
-		if (reply.createsTask === true && isMidBodyFault(reply))
-			throw new Error(`stand-in: ${String(reply.fault)} cannot create a task (${route})`);
-	}
-}
-
-function validateStream(route: string, stream: StreamedBody): void {
-	if (!(Number.isSafeInteger(stream.bytes) && stream.bytes >= 0)) {
-		throw new Error(`stand-in: invalid stream bytes ${String(stream.bytes)} for ${route}`);
-	}
-	const chunkBytes = stream.chunkBytes;
-	if (
-		chunkBytes !== undefined &&
-		!(Number.isInteger(chunkBytes) && chunkBytes >= 1 && chunkBytes <= MAX_STREAM_CHUNK_BYTES)
-	) {
-		throw new Error(
-			`stand-in: invalid stream chunkBytes ${String(chunkBytes)} for ${route} (1 to ${MAX_STREAM_CHUNK_BYTES})`,
-		);
-	}
-	if (stream.bytesPerSecond !== undefined && !isPace(stream.bytesPerSecond)) {
-		throw new Error(
-			`stand-in: invalid stream bytesPerSecond ${String(stream.bytesPerSecond)} for ${route} (a positive number)`,
-		);
-	}
-}
-
-/** The bytes to send and the content-type they imply (none for an empty reply). */
-function encodeBody(reply: Reply): { body: Buffer; contentType?: string } {
-	if (reply.json !== undefined) {
-		return {
-			body: Buffer.from(JSON.stringify(reply.json), 'utf8'),
-			contentType: 'application/json',
-		};
-	}
-	if (reply.text !== undefined) {
-		return { body: Buffer.from(reply.text, 'utf8'), contentType: 'text/html' };
-	}
-	if (reply.raw !== undefined) return { body: reply.raw, contentType: 'application/octet-stream' };
-	return { body: Buffer.alloc(0) };
-}
-
-/** Status and headers for a reply; the reply's own headers are set last so they win (setHeader is case-insensitive). */
-function writeHead(
-	res: http.ServerResponse,
-	reply: Reply,
-	contentLength: number,
-	contentType: string | undefined,
-): void {
-	res.statusCode = reply.status ?? 200;
-	if (contentType !== undefined) res.setHeader('content-type', contentType);
-	// Always the FULL length, even when stalling: the client must believe more is coming.
-	res.setHeader('content-length', contentLength);
-	for (const [name, value] of Object.entries(reply.headers ?? {})) {
-		res.setHeader(name, value);
-	}
-}
-
-/**
- * Reads one request body as it arrives, keeping only what the record needs: multipart is parsed
- * on the fly (fields, file lengths and hashes), any other body is decoded as UTF-8 up to
- * MAX_RECORDED_BODY_BYTES and then only counted. Memory stays flat for bodies of any size.
- */
-class BodyRecorder {
-	bytes = 0;
-	private text = '';
-	private textBytes = 0;
-	private truncated = false;
-	private readonly decoder = new StringDecoder('utf8');
-	private readonly parser: MultipartParser | undefined;
-	private readonly multipartError: string | undefined;
-
-	constructor(contentType: string | undefined) {
-		if (!isMultipartFormData(contentType)) return;
-		const boundary = boundaryOf(contentType);
-		if (boundary === undefined) this.multipartError = 'multipart/form-data without a boundary';
-		else this.parser = new MultipartParser(boundary);
-	}
-
-	get isMultipart(): boolean {
-		return this.parser !== undefined || this.multipartError !== undefined;
-	}
-
-	write(chunk: Buffer): void {
-		this.bytes += chunk.length;
-		if (this.isMultipart) return this.parser?.write(chunk);
-		const room = MAX_RECORDED_BODY_BYTES - this.textBytes;
-		if (room <= 0) {
-			this.truncated = true;
-			return;
-		}
-		const kept = chunk.length <= room ? chunk : chunk.subarray(0, room);
-		if (kept.length < chunk.length) this.truncated = true;
-		this.textBytes += kept.length;
-		// The decoder holds back a multi-byte character split between chunks until its rest comes.
-		this.text += this.decoder.write(kept);
-	}
-
-	/** Fills the record's body fields: `brokenOff` says why the body did not arrive whole, if it did not. */
-	finish(record: RecordedRequest, brokenOff?: string): void {
-		record.bodyBytes = this.bytes;
-		record.bodyComplete = brokenOff === undefined;
-		if (brokenOff !== undefined) record.bodyError = brokenOff;
-		if (this.isMultipart) {
-			record.body = '';
-			if (this.parser)
-				record.multipart =
-					brokenOff === undefined ? this.parser.end() : this.parser.abort(brokenOff);
-			else
-				record.multipart = { fields: {}, files: [], complete: false, error: this.multipartError };
-			return;
-		}
-		record.body = this.truncated ? this.text : this.text + this.decoder.end();
-		if (this.truncated) record.bodyTruncated = true;
-	}
-}
-
-/**
- * A broken script (e.g. a header value Node refuses) answers 500 with the reason, so the
- * failing test shows why instead of timing out on a request nobody answers.
- */
-function failLoudly(res: http.ServerResponse, error: unknown): void {
-	if (res.headersSent) {
-		res.destroy();
-		return;
-	}
-	const body = JSON.stringify({ detail: `stand-in script error: ${String(error)}` });
-	res.writeHead(500, {
-		'content-type': 'application/json',
-		'content-length': Buffer.byteLength(body),
-	});
-	res.end(body);
-}
-
-// ---- when this process sent each request ------------------------------------------------------
-
-/** Ports of the stand-ins listening in this process. */
-const livePorts = new Set<number>();
-/** Per "port METHOD rawUrl": creation times of requests not yet seen by the stand-in, oldest first. */
-const sendTimes = new Map<string, number[]>();
-
-// Published synchronously when a ClientRequest is created, before a byte is written, so the
-// time is on record before the stand-in can see the request.
-diagnostics.subscribe('http.client.request.start', (message) => {
-	const request = (message as { request: http.ClientRequest }).request;
-	const host = String(request.getHeader('host') ?? '');
-	const match = /^127\.0\.0\.1:(\d+)$/.exec(host);
-	if (!match || !livePorts.has(Number(match[1]))) return;
-	const key = `${match[1]} ${request.method} ${request.path}`;
-	const times = sendTimes.get(key) ?? [];
-	times.push(Date.now());
-	sendTimes.set(key, times);
-	// In flight on the client's side from creation until its answer has been read to the end (or
-	// dropped, or the request failed), whichever comes first: the moment the node's gate frees the slot.
-	const port = Number(match[1]);
-	const counts = clientInFlight.get(port) ?? { now: 0, peak: 0 };
-	counts.now += 1;
-	counts.peak = Math.max(counts.peak, counts.now);
-	clientInFlight.set(port, counts);
-	let open = true;
-	let answered = false;
-	const done = () => {
-		if (open) counts.now -= 1;
-		open = false;
-	};
-	request.once('response', (response: http.IncomingMessage) => {
-		answered = true;
-		response.once('end', done);
-		response.once('close', done);
-	});
-	request.once('error', done);
-	request.once('close', () => {
-		// Closed without an answer (refused, reset before the headers): nothing more will come.
-		if (!answered) done();
-	});
-});
-
-/** Per stand-in port: requests this process's HTTP clients have open to it now, and the most at once. */
-const clientInFlight = new Map<number, { now: number; peak: number }>();
-
-/** When the node sent a request, where this process saw it (RecordedRequest.sentAt), else when it arrived. */
-export function sendTime(request: RecordedRequest): number {
-	return request.sentAt ?? request.at;
-}
-
-/** The oldest unclaimed send time for this request; requests to one path arrive in the order they were sent. */
-function claimSendTime(port: number, method: string, rawUrl: string): number | undefined {
-	const key = `${port} ${method} ${rawUrl}`;
-	const times = sendTimes.get(key);
-	const sentAt = times?.shift();
-	if (times && times.length === 0) sendTimes.delete(key);
-	return sentAt;
-}
-
-function forgetSendTimes(port: number): void {
-	for (const key of sendTimes.keys()) if (key.startsWith(`${port} `)) sendTimes.delete(key);
-}
-
-/** A header node:http may give as a list: its first value. */
-function firstHeader(value: string | string[] | undefined): string | undefined {
-	return Array.isArray(value) ? value[0] : value;
-}
-
-/** The content-length the client declared, if a valid one. */
-function declaredLength(value: string | undefined): number | undefined {
-	return value !== undefined && /^\d+$/.test(value) ? Number(value) : undefined;
-}
-
-/** Body bytes a mid-body fault lets in first: see Reply.afterBodyBytes. */
-function midBodyThreshold(reply: Reply, declared: number | undefined): number {
-	const wanted =
-		reply.afterBodyBytes ?? (declared === undefined ? 64 * 1024 : Math.floor(declared / 2));
-	return declared === undefined ? wanted : Math.max(0, Math.min(wanted, declared - 1));
 }
 
 /** What a request gets, decided from its headers alone. */
@@ -846,8 +391,7 @@ class CambStandIn implements StandIn {
 			if (ended) return;
 			if (!readPace) return take(chunk);
 			const now = performance.now();
-			readDueAt =
-				Math.max(readDueAt ?? now, now - PACE_CREDIT_MS) + (chunk.length * 1000) / readPace;
+			readDueAt = paceDueAt(readDueAt, now, chunk.length, readPace);
 			if (readDueAt - now < 1) return take(chunk);
 			// Paused, node:http stops reading the socket once its small buffer is full.
 			req.pause();
@@ -1024,7 +568,7 @@ class CambStandIn implements StandIn {
 				const length = Math.min(chunkBytes, end - offset);
 				if (pace !== undefined) {
 					const now = performance.now();
-					chunkDueAt ??= Math.max(linkFreeAt ?? now, now - PACE_CREDIT_MS) + (length * 1000) / pace;
+					chunkDueAt ??= paceDueAt(linkFreeAt, now, length, pace);
 					if (chunkDueAt - now >= 1) return this.after(Math.ceil(chunkDueAt - now), pump);
 					linkFreeAt = chunkDueAt;
 					chunkDueAt = undefined;
