@@ -3,24 +3,13 @@
  * empty, and (unless the check is off) of a format CAMB.AI documents, by extension and MIME
  * type. Pure: no n8n, no HTTP; the caller reads the file's name, type and size.
  */
+import {
+	CAMB_FORMAT_NAMES,
+	CAMB_FORMATS as FORMATS,
+	isGenericType,
+	mediaType,
+} from '../shared/audioTypes';
 import type { Validated } from '../shared/validate';
-
-/** CAMB.AI's documented formats, with the MIME types they travel under. */
-const FORMATS: Record<string, string[]> = {
-	aac: ['audio/aac', 'audio/x-aac', 'audio/aacp'],
-	flac: ['audio/flac', 'audio/x-flac'],
-	mp3: ['audio/mpeg', 'audio/mp3', 'audio/mpeg3', 'audio/x-mpeg-3'],
-	wav: ['audio/wav', 'audio/x-wav', 'audio/wave', 'audio/vnd.wave'],
-};
-export const FORMAT_NAMES = 'AAC, FLAC, MP3 or WAV';
-
-/** The usual MIME type of a format, for a file that came without one. */
-export function mimeTypeOf(format: string | undefined): string {
-	return (format !== undefined && FORMATS[format]?.[0]) || 'application/octet-stream';
-}
-
-/** Types that say nothing about the content: the extension decides. */
-const GENERIC_TYPES = new Set(['', 'application/octet-stream', 'binary/octet-stream']);
 
 export interface AudioFile {
 	fileName?: string;
@@ -38,16 +27,16 @@ export interface FileChecks {
 export function checkAudioFile(file: AudioFile, checks: FileChecks): Validated<string | undefined> {
 	if (file.size === 0) return { ok: false, problem: 'is empty (0 bytes)' };
 	const extension = extensionOf(file.fileName);
-	const type = (file.mimeType ?? '').split(';')[0].trim().toLowerCase();
+	const type = mediaType(file.mimeType);
 	const byExtension = extension !== undefined && extension in FORMATS ? extension : undefined;
 	const byType = Object.keys(FORMATS).find((format) => FORMATS[format].includes(type));
 	if (!checks.checkFormat) return { ok: true, value: byExtension ?? byType };
 
 	const named = `"${file.fileName ?? '(no file name)'}" (${type || 'no MIME type'})`;
-	const takes = `CAMB.AI takes ${FORMAT_NAMES}`;
+	const takes = `CAMB.AI takes ${CAMB_FORMAT_NAMES}`;
 	if (extension !== undefined && !byExtension)
 		return { ok: false, problem: `${named} has the extension .${extension}; ${takes}` };
-	if (!GENERIC_TYPES.has(type) && !byType)
+	if (!isGenericType(type) && !byType)
 		return { ok: false, problem: `${named} is of type ${type}; ${takes}` };
 	if (byExtension && byType && byExtension !== byType)
 		return {

@@ -12,11 +12,9 @@ import type {
 import { BINARY_ENCODING } from 'n8n-workflow';
 
 import { badAudioFile, noBinary } from '../shared/errors';
-import type { FilePart } from '../shared/transport';
-import { checkAudioFile, mimeTypeOf, type FileChecks } from './audioFile';
-
-/** CAMB.AI's form field for the file. */
-const MEDIA_FIELD = 'media_file';
+import type { AudioUpload } from '../shared/transport/cambApi';
+import { isGenericType, mimeTypeOf } from '../shared/audioTypes';
+import { checkAudioFile, type FileChecks } from './audioFile';
 
 export async function inputFile(
 	ctx: IExecuteFunctions,
@@ -24,7 +22,7 @@ export async function inputFile(
 	itemIndex: number,
 	property: string,
 	checks: FileChecks,
-): Promise<FilePart | NodeOperationError> {
+): Promise<AudioUpload | NodeOperationError> {
 	const binary = item.binary?.[property];
 	if (!binary) return noBinary(ctx, itemIndex, property, Object.keys(item.binary ?? {}));
 	const size = await sizeOf(ctx, binary);
@@ -36,12 +34,8 @@ export async function inputFile(
 	const format = checked.value;
 	const { id } = binary;
 	return {
-		field: MEDIA_FIELD,
 		fileName: binary.fileName ?? `audio.${format ?? 'bin'}`,
-		mimeType:
-			binary.mimeType && binary.mimeType !== 'application/octet-stream'
-				? binary.mimeType
-				: mimeTypeOf(format),
+		mimeType: isGenericType(binary.mimeType) ? mimeTypeOf(format) : (binary.mimeType as string),
 		size,
 		open: async () =>
 			id !== undefined

@@ -17,11 +17,11 @@ import {
 } from '../shared/errors';
 import { pause } from '../shared/pause';
 import { connect, isCancelled, type CambClient } from '../shared/transport';
-import { statusPath } from '../shared/validate';
+import { getStatus, type ResultUrls } from '../shared/transport/cambApi';
 import { classifyAnswer } from './classifyStatus';
 import { followTask, type Clock, type Followed, type Progress } from './followTask';
 import { route, type ItemResult, type Outcome } from './outputItems';
-import { fetchResultUrls, type ResultUrls } from './results';
+import { fetchResultUrls } from './results';
 import { progressOf, readSettings, readTaskId, type Settings } from './settings';
 import { downloadStems } from './stems';
 import { adaptForTool, isToolMode } from './toolMode';
@@ -129,7 +129,7 @@ function failItem(
 	continueOnFail: boolean,
 	error: unknown,
 ): Outcome {
-	if (!continueOnFail) client.stop(index);
+	if (!continueOnFail) client.itemFailed(index);
 	return { error: asNodeError(ctx, error, index) };
 }
 
@@ -151,11 +151,7 @@ async function follow(
 	return await followTask(
 		async () => {
 			// While waiting, a 429 is the wait loop's business: it slows this task down instead of failing it.
-			const answer = await client.request(index, {
-				method: 'GET',
-				path: statusPath(taskId),
-				answers: settings.follow.wait ? [404, 422, 429] : [404, 422],
-			});
+			const answer = await getStatus(client, index, taskId, settings.follow.wait);
 			if (answer.statusCode === 429) return { rateLimitedForMs: answer.retryAfterMs ?? 0 };
 			const verdict = classifyAnswer(answer, settings);
 			if (verdict.route === 'invalid') throw notAStatus(ctx, index, verdict.problem);

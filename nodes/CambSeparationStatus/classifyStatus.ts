@@ -4,8 +4,9 @@
  * whether submitting again could help. Pure: no n8n, no HTTP.
  */
 
-import { excerpt, isPlainObject, parseJson } from '../shared/json';
+import { excerpt, replaceControlCharacters } from '../shared/json';
 import type { CambAnswer } from '../shared/transport';
+import { errorDetail, readStatus } from '../shared/transport/cambApi';
 
 export type Route = 'success' | 'pending' | 'failure';
 
@@ -51,18 +52,15 @@ export function classifyAnswer(answer: CambAnswer, options: ClassifyOptions): Ve
 	if (answer.statusCode === 404) return notFound(answer.body, options);
 	if (answer.statusCode === 422) return rejectedId(answer.body);
 
-	const parsed = parseJson(answer.body);
-	if (!parsed.ok)
-		return { route: 'invalid', problem: `the answer is not JSON: ${excerpt(answer.body)}` };
-	return classifyStatusBody(parsed.value, options);
+	return classifyStatusBody(answer.body, options);
 }
 
 /** Accepts both shapes CAMB is known to send: a bare string, or an object with `status`. */
-function classifyStatusBody(body: unknown, options: ClassifyOptions): Verdict | Unreadable {
-	const fields = readStatusFields(body);
+function classifyStatusBody(body: string, options: ClassifyOptions): Verdict | Unreadable {
+	const fields = readStatus(body);
 	if ('problem' in fields) return { route: 'invalid', problem: fields.problem };
 
-	const status = statusCode(fields.status);
+	const status = tidyStatus(fields.status);
 	const runId = fields.runId;
 	switch (status) {
 		case 'SUCCESS':
@@ -90,30 +88,6 @@ function classifyStatusBody(body: unknown, options: ClassifyOptions): Verdict | 
 				retryable: false,
 			};
 	}
-}
-
-interface StatusFields {
-	status: string;
-	runId?: number;
-	exceptionReason?: string;
-	cambMessage?: string;
-}
-
-function readStatusFields(body: unknown): StatusFields | { problem: string } {
-	if (typeof body === 'string') {
-		return body.trim() ? { status: body.trim() } : { problem: 'the answer is an empty string' };
-	}
-	if (!isPlainObject(body)) return { problem: `the answer is not a status: ${quote(body)}` };
-	const status = body.status;
-	if (typeof status !== 'string' || !status.trim()) {
-		return { problem: `the answer has no status: ${quote(body)}` };
-	}
-	return {
-		status: status.trim(),
-		runId: toRunId(body.run_id),
-		exceptionReason: nonEmptyString(body.exception_reason),
-		cambMessage: messageText(body.message),
-	};
 }
 
 /**
@@ -160,9 +134,8 @@ function explainFailure(
  * A status as a short upper-case code. Only ASCII letters change case, so look-alikes such as
  * "ſuccess" stay unknown; control characters go and the length is capped.
  */
-function statusCode(raw: string): string {
-	// eslint-disable-next-line no-control-regex
-	const clean = raw.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]+/g, ' ').trim();
+function tidyStatus(raw: string): string {
+	const clean = replaceControlCharacters(raw, ' ').trim();
 	const upper = clean.replace(/[a-z]/g, (letter) => letter.toUpperCase());
 	return upper.length > MAX_CODE_LENGTH ? `${upper.slice(0, MAX_CODE_LENGTH)}…` : upper;
 }
@@ -215,45 +188,19 @@ function rejectedId(body: string): Verdict {
 	};
 }
 
-/** FastAPI puts a string or a list of {msg} objects in `detail`; others use `error` or `message`. */
 function cambDetail(body: string): string {
-	const parsed = parseJson(body);
-	if (!parsed.ok || !isPlainObject(parsed.value)) return '';
-	const { detail, error, message } = parsed.value;
-	const text =
-		nonEmptyString(detail) ??
-		(Array.isArray(detail)
-			? detail
-					.map((d) => (isPlainObject(d) ? nonEmptyString(d.msg) : undefined))
-					.filter(Boolean)
-					.join('; ')
-			: undefined) ??
-		nonEmptyString(error) ??
-		nonEmptyString(message);
+	const text = errorDetail(body);
 	return text ? ` ("${excerpt(text)}")` : '';
 }
 
-function toRunId(value: unknown): number | undefined {
-	if (typeof value === 'number' && Number.isSafeInteger(value) && value >= 0) return value;
-	if (typeof value === 'string' && /^\d{1,15}$/.test(value)) return Number(value);
-	return undefined;
-}
-
-function messageText(value: unknown): string | undefined {
-	if (typeof value === 'string') return nonEmptyString(value);
-	if (isPlainObject(value)) return quote(value);
-	return undefined;
-}
-
-function nonEmptyString(value: unknown): string | undefined {
-	return typeof value === 'string' && value.trim() ? value.trim() : undefined;
-}
-
-/** An excerpt of a parsed value; a value too deep to print is described, not thrown on. */
-function quote(value: unknown): string {
-	try {
-		return excerpt(JSON.stringify(value) ?? String(value));
-	} catch {
-		return '(too deeply nested to quote)';
-	}
+/** A run whose task finished, but for which CAMB.AI has no result (404 on its result). */
+export function resultNotFound(runId: number): Verdict {
+	return {
+		route: 'failure',
+		status: 'SUCCESS',
+		runId,
+		reason: 'RESULT_NOT_FOUND',
+		retryable: false,
+		message: `The separation finished, but CAMB.AI has no result for run ${runId} (404); it may have been deleted. Submit the file again.`,
+	};
 }

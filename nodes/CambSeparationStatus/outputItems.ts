@@ -8,7 +8,7 @@ import type { NodeError } from '../shared/errors';
 import { errorItem, withInput } from '../shared/items';
 import { OUTPUT } from './description';
 import type { Followed } from './followTask';
-import type { ResultUrls } from './results';
+import type { ResultUrls } from '../shared/transport/cambApi';
 
 /** What became of one item so far: its followed task (and what was fetched for it). */
 export interface ItemResult {

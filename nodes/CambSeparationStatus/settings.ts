@@ -6,6 +6,7 @@
 import type { IDataObject, IExecuteFunctions, NodeOperationError } from 'n8n-workflow';
 
 import { badTaskId } from '../shared/errors';
+import { readOptions } from '../shared/options';
 import { checkTaskId } from '../shared/validate';
 import type { ClassifyOptions } from './classifyStatus';
 import { DEFAULTS, SWITCH_DEFAULTS } from './description';
@@ -23,39 +24,27 @@ export interface Settings extends ClassifyOptions {
 }
 
 export function readSettings(ctx: IExecuteFunctions): Settings {
-	const options = ctx.getNodeParameter('options', 0, {}) as IDataObject;
-	const number = (name: keyof typeof DEFAULTS) => {
-		const value = options[name];
-		return typeof value === 'number' && Number.isFinite(value) && value >= 0
-			? value
-			: (DEFAULTS[name] as number);
-	};
-	const flag = (name: keyof typeof DEFAULTS) =>
-		(options[name] as boolean | undefined) ?? (DEFAULTS[name] as boolean);
-	const text = (name: keyof typeof DEFAULTS) => {
-		const value = options[name];
-		return typeof value === 'string' && value.trim() ? value.trim() : (DEFAULTS[name] as string);
-	};
+	const options = readOptions(ctx, DEFAULTS);
 	const switchOn = (name: keyof typeof SWITCH_DEFAULTS) =>
 		ctx.getNodeParameter(name, 0, SWITCH_DEFAULTS[name]) as boolean;
 	return {
-		maxInFlight: Math.max(1, number('maxInFlight')),
-		attempts: Math.max(1, number('attempts')),
-		timeoutSeconds: Math.max(1, number('timeoutSeconds')),
-		notFoundAsPending: flag('notFoundAsPending'),
-		unknownStatusAsPending: flag('unknownStatusAsPending'),
+		maxInFlight: options.number('maxInFlight', 1),
+		attempts: options.number('attempts', 1),
+		timeoutSeconds: options.number('timeoutSeconds', 1),
+		notFoundAsPending: options.flag('notFoundAsPending'),
+		unknownStatusAsPending: options.flag('unknownStatusAsPending'),
 		follow: {
 			wait: switchOn('waitForCompletion'),
-			firstIntervalMs: Math.max(1, number('firstIntervalSeconds')) * 1000,
-			maxIntervalMs: Math.max(1, number('maxIntervalSeconds')) * 1000,
-			maxWaitMs: Math.max(1, number('maxWaitSeconds')) * 1000,
-			maxChecks: Math.floor(number('maxChecks')),
+			firstIntervalMs: options.number('firstIntervalSeconds', 1) * 1000,
+			maxIntervalMs: options.number('maxIntervalSeconds', 1) * 1000,
+			maxWaitMs: options.number('maxWaitSeconds', 1) * 1000,
+			maxChecks: options.number('maxChecks', 0, 'whole'),
 		},
 		fetchResultUrls: switchOn('fetchResultUrls'),
 		downloadStems: switchOn('downloadStems'),
 		stemProperties: {
-			foreground: text('foregroundProperty'),
-			background: text('backgroundProperty'),
+			foreground: options.text('foregroundProperty'),
+			background: options.text('backgroundProperty'),
 		},
 	};
 }

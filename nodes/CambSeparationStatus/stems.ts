@@ -4,8 +4,10 @@
  */
 import type { IBinaryKeyData, IDataObject, IExecuteFunctions } from 'n8n-workflow';
 
-import type { ResultUrls } from './results';
+import { isGenericType, mediaType, mimeTypeOf } from '../shared/audioTypes';
+import { replaceControlCharacters } from '../shared/json';
 import type { CambClient } from '../shared/transport';
+import type { ResultUrls } from '../shared/transport/cambApi';
 
 export interface StemProperties {
 	foreground: string;
@@ -44,27 +46,16 @@ export function stemFileName(url: string, stem: string): string {
 	} catch {
 		name = segment;
 	}
-	// eslint-disable-next-line no-control-regex
-	name = name.replace(/[\u0000-\u001f\\/]/g, '_');
+	name = replaceControlCharacters(name, '_').replace(/[\\/]/g, '_');
 	return name && name !== '.' && name !== '..' ? name : `${stem}.flac`;
 }
-
-const AUDIO_TYPES: Record<string, string> = {
-	flac: 'audio/flac',
-	wav: 'audio/wav',
-	mp3: 'audio/mpeg',
-	aac: 'audio/aac',
-	m4a: 'audio/mp4',
-	ogg: 'audio/ogg',
-};
 
 /** The storage host's Content-Type, unless it only says "bytes"; then the file extension decides. */
 export function stemMimeType(headers: IDataObject, fileName: string): string {
 	const header = Object.entries(headers).find(
 		([name]) => name.toLowerCase() === 'content-type',
 	)?.[1];
-	const type = typeof header === 'string' ? header.split(';')[0].trim().toLowerCase() : '';
-	if (type && !['application/octet-stream', 'binary/octet-stream'].includes(type)) return type;
-	const extension = fileName.split('.').pop()?.toLowerCase() ?? '';
-	return AUDIO_TYPES[extension] ?? 'application/octet-stream';
+	const type = typeof header === 'string' ? mediaType(header) : '';
+	if (!isGenericType(type)) return type;
+	return mimeTypeOf(fileName.split('.').pop()?.toLowerCase());
 }

@@ -7,8 +7,6 @@ import type { IExecuteFunctions, JsonObject } from 'n8n-workflow';
 import { NodeApiError, NodeOperationError } from 'n8n-workflow';
 
 import { excerpt } from './json';
-import { MAX_ANSWER_BYTES } from './transport/readAnswer';
-import { RATE_LIMIT_PATIENCE_MS, type GiveUp } from './transport/retryPolicy';
 
 export type NodeError = NodeApiError | NodeOperationError;
 
@@ -42,9 +40,10 @@ export function oversizedAnswer(
 	who: string,
 	statusCode: number,
 	bytes: number,
+	limitBytes: number,
 	problem: string,
 ): NodeApiError {
-	const limit = `${MAX_ANSWER_BYTES / 1024 / 1024} MiB`;
+	const limit = `${limitBytes / 1024 / 1024} MiB`;
 	return new NodeApiError(ctx.getNode(), { problem } as JsonObject, {
 		message: `${who}'s answer to ${label} is larger than ${limit}; the rest was not read`,
 		description: `A status or result answer is a few hundred bytes; this one had at least ${bytes} bytes (HTTP ${statusCode}). Check the Base URL of the credential.`,
@@ -102,48 +101,19 @@ export function requestFailed(
 	});
 }
 
-/** Why the retry loop stopped trying, in a sentence that names the host and the request. */
-export function giveUpReason(
-	why: Exclude<GiveUp, 'not-retryable'>,
-	who: string,
-	label: string,
-	sent: number,
-	last: FailedRequest,
-	serverAskedMs?: number,
-): string {
-	if (why === 'asked-too-long') {
-		const seconds = Math.ceil((serverAskedMs ?? 0) / 1000);
-		return `${who} asked to wait ${seconds > 86_400 ? 'more than a day' : `${seconds} s`} before trying again, longer than this node waits`;
-	}
-	if (why === 'rate-limited-too-long') {
-		return `${who} kept answering ${label}, and every other request, with 429 (rate limited) for ${RATE_LIMIT_PATIENCE_MS / 1000} s; this node waits no longer`;
-	}
-	// The label names the task (or file), so the error says which one even where n8n drops the item's data.
-	// No system error code in the message: n8n would swap the whole message for its generic text.
-	const lastAnswer =
-		last.statusCode !== undefined
-			? `HTTP ${last.statusCode}`
-			: last.beforeLastByte
-				? 'it broke off before the whole request was sent'
-				: 'no usable connection';
-	return `${who} could not answer ${label} after ${sent} attempt${sent === 1 ? '' : 's'} (last: ${lastAnswer})`;
-}
-
 export function gaveUp(
 	ctx: IExecuteFunctions,
 	itemIndex: number,
 	label: string,
 	last: FailedRequest,
 	attempts: number,
-	rateLimited: number,
+	turnedBack: number,
 	startedAt: number,
 	why: string,
 ): NodeApiError {
 	const seconds = ((Date.now() - startedAt) / 1000).toFixed(1);
 	const also =
-		rateLimited > 0
-			? ` (and ${rateLimited} more turned back with 429, which use up no attempt)`
-			: '';
+		turnedBack > 0 ? ` (and ${turnedBack} more turned back with 429, which use up no attempt)` : '';
 	const tried = `Tried ${label} ${attempts} time${attempts === 1 ? '' : 's'}${also} over ${seconds} s; the last attempt failed with ${last.problem}.`;
 	const nothingMade = last.beforeLastByte
 		? ' No attempt got the whole request out, so nothing was created: running it again is safe.'

@@ -3,6 +3,7 @@
  * and the credential's base URL. Pure: each returns the clean value or a problem to report,
  * so a crafted id can never reach another path and the key never leaves over plain HTTP.
  */
+import { hasControlCharacters } from './json';
 
 export type Validated<T> = { ok: true; value: T } | { ok: false; problem: string };
 
@@ -23,18 +24,11 @@ export function checkTaskId(raw: unknown): Validated<string> {
 	if (!id) return fail('is empty');
 	if (id.length > MAX_TASK_ID_LENGTH)
 		return fail(`is ${id.length} characters long; task ids are far shorter`);
-	// eslint-disable-next-line no-control-regex
-	if (/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/.test(id))
-		return fail('contains control characters (such as line breaks)');
+	if (hasControlCharacters(id)) return fail('contains control characters (such as line breaks)');
 	// "." and ".." would be resolved away by URL parsing, even when percent-encoded.
 	if (id === '.' || id === '..') return fail(`is "${id}", which is not a task id`);
 	if (!isWellFormedUnicode(id)) return fail('contains broken Unicode');
 	return ok(id);
-}
-
-/** The status path for a checked id: the id is always exactly one encoded path segment. */
-export function statusPath(taskId: string): string {
-	return `/audio-separation/${encodeURIComponent(taskId)}`;
 }
 
 const LOOPBACK_HOSTS = new Set(['localhost', '[::1]']);

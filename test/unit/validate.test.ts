@@ -1,4 +1,4 @@
-import { checkBaseUrl, checkTaskId, statusPath } from '../../nodes/shared/validate';
+import { checkBaseUrl, checkTaskId } from '../../nodes/shared/validate';
 
 describe('checkTaskId', () => {
 	it.each([
@@ -34,15 +34,6 @@ describe('checkTaskId', () => {
 		const checked = checkTaskId(raw);
 		expect(checked.ok).toBe(false);
 		expect((checked as { problem: string }).problem).toMatch(problem);
-	});
-});
-
-describe('statusPath', () => {
-	it('makes the id exactly one encoded segment', () => {
-		expect(statusPath('abc')).toBe('/audio-separation/abc');
-		expect(statusPath('../list-voices')).toBe('/audio-separation/..%2Flist-voices');
-		expect(statusPath('a?b#c%d')).toBe('/audio-separation/a%3Fb%23c%25d');
-		expect(statusPath('a b')).toBe('/audio-separation/a%20b');
 	});
 });
 

@@ -10,14 +10,15 @@ import { MAX_RETRY_AFTER_MS, retryAfterMs } from './retryPolicy';
 
 /**
  * How one attempt went: `done` (an answer the caller accepts), `error status` (an HTTP answer it
- * does not: retried or refused), `oversized` (an answer too large to read), `network` (no
+ * does not: retried or refused). Both carry the pause the server asked for (`retryAfterMs`, read
+ * once from its headers when the attempt is made), `oversized` (an answer too large to read), `network` (no
  * usable answer at all; `beforeLastByte` when it broke off before the connection took the last
  * byte of the request's body, so the server cannot have the whole request), or `not sent` (held
  * back: the run stopped, or the key was rejected).
  */
 export type Attempt<T> =
 	| { kind: 'done'; value: T; statusCode: number; retryAfterMs?: number }
-	| { kind: 'error status'; statusCode: number; body: string; headers: IDataObject }
+	| { kind: 'error status'; statusCode: number; body: string; retryAfterMs?: number }
 	| { kind: 'oversized'; statusCode: number; bytes: number }
 	| { kind: 'network'; code: string; message: string; beforeLastByte?: true }
 	| { kind: 'not sent' };
@@ -29,16 +30,21 @@ export type Failed = Extract<
 >;
 export type ErrorStatus = Extract<Failed, { kind: 'error status' }>;
 
+/** An answer the caller does not accept, with the pause the server asked for (read here, once). */
+export function errorStatus(statusCode: number, headers: IDataObject, body: string): ErrorStatus {
+	return {
+		kind: 'error status',
+		statusCode,
+		body,
+		retryAfterMs: retryAfterMs(headers, Date.now()),
+	};
+}
+
 /** What an attempt says about the host's load, for its gate; with the pause it asked for, if usable. */
 export function loadOf(outcome: Attempt<unknown>): { signal: LoadSignal; retryAfterMs?: number } {
 	if (outcome.kind === 'not sent') return { signal: 'neutral' };
 	if (outcome.kind === 'network') return { signal: isTimeout(outcome) ? 'overloaded' : 'neutral' };
-	const asked =
-		outcome.kind === 'error status'
-			? retryAfterMs(outcome.headers, Date.now())
-			: outcome.kind === 'done'
-				? outcome.retryAfterMs
-				: undefined;
+	const asked = outcome.kind === 'oversized' ? undefined : outcome.retryAfterMs;
 	// A pause longer than the node waits fails that request; it does not stall every other one.
 	const retryAfter = asked !== undefined && asked <= MAX_RETRY_AFTER_MS ? asked : undefined;
 	if (outcome.statusCode === 429) return { signal: 'limited', retryAfterMs: retryAfter };

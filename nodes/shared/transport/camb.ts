@@ -9,10 +9,11 @@ import type {
 	IHttpRequestMethods,
 	IHttpRequestOptions,
 	IN8nHttpFullResponse,
+	NodeApiError,
 } from 'n8n-workflow';
 
 import { keyRejected, unexpectedAnswer } from '../errors';
-import { describe, type Attempt } from './attempt';
+import { describe, errorStatus, type Attempt, type ErrorStatus } from './attempt';
 import type { Gate } from './gate';
 import { readCapped } from './readAnswer';
 import type { Retrier } from './retrying';
@@ -72,12 +73,38 @@ export interface CambAnswer {
 	retryAfterMs?: number;
 }
 
+/**
+ * Every CAMB.AI answer, to a request or an upload, is judged here: read with a cap, a rejected
+ * key noted (before the slot is handed on, so no queued request goes out with the same key), and
+ * `done` when the caller accepts its status, an `error status` otherwise.
+ */
+export async function judge(
+	host: CambHost,
+	response: IN8nHttpFullResponse,
+	accepts: (statusCode: number) => boolean,
+): Promise<Attempt<CambAnswer>> {
+	const { statusCode, headers } = response;
+	const read = await readCapped(response.body, headers, host.watchdog);
+	if ('oversized' in read) return { kind: 'oversized', statusCode, bytes: read.oversized };
+	const body = read.text;
+	if (statusCode === 401 || statusCode === 403) host.retrier.keyRejectedWith(statusCode, body);
+	if (!accepts(statusCode)) return errorStatus(statusCode, headers, body);
+	// A waiting caller hands the pause a 429 asked for to its wait loop.
+	const asked = retryAfterMs(headers, Date.now());
+	return {
+		kind: 'done',
+		statusCode,
+		value: { statusCode, body, retryAfterMs: asked },
+		retryAfterMs: asked,
+	};
+}
+
 export async function requestCamb(
 	host: CambHost,
 	itemIndex: number,
 	request: CambRequest,
 ): Promise<CambAnswer> {
-	const { ctx, retrier, timeoutMs } = host;
+	const { ctx, timeoutMs } = host;
 	const label = `${request.method} ${request.path}`;
 	const isAnswer = (code: number) =>
 		(code >= 200 && code < 300) || (request.answers ?? []).includes(code);
@@ -95,32 +122,24 @@ export async function requestCamb(
 			// A redirect could carry the API key to another host: treat it as an unexpected answer.
 			disableFollowRedirect: true,
 		});
-		const { statusCode, headers } = response;
-		const read = await readCapped(response.body, headers, host.watchdog);
-		if ('oversized' in read) return { kind: 'oversized', statusCode, bytes: read.oversized };
-		const body = read.text;
-		// Noted before the slot is handed on, so no queued request goes out with the same key.
-		if (statusCode === 401 || statusCode === 403) retrier.keyRejectedWith(statusCode, body);
-		if (isAnswer(statusCode)) {
-			return {
-				kind: 'done',
-				statusCode,
-				value: { statusCode, body, retryAfterMs: retryAfterMs(headers, Date.now()) },
-			};
-		}
-		return { kind: 'error status', statusCode, body, headers };
+		return await judge(host, response, isAnswer);
 	};
-	return await retrier.run(host.gate, {
+	return await host.retrier.run(host.gate, {
 		itemIndex,
 		label,
 		who: 'CAMB.AI',
 		send,
-		refuse: (answer) =>
-			answer.statusCode === 401 || answer.statusCode === 403
-				? keyRejected(ctx, itemIndex, answer.statusCode, answer.body)
-				: unexpectedAnswer(ctx, itemIndex, `CAMB.AI answered ${label}`, {
-						statusCode: answer.statusCode,
-						problem: describe(answer),
-					}),
+		refuse: refusal(ctx, itemIndex, `CAMB.AI answered ${label}`),
 	});
+}
+
+/** The error for an answer not worth retrying: a rejected key, or `what` with CAMB.AI's answer. */
+export function refusal(ctx: IExecuteFunctions, itemIndex: number, what: string) {
+	return (answer: ErrorStatus): NodeApiError =>
+		answer.statusCode === 401 || answer.statusCode === 403
+			? keyRejected(ctx, itemIndex, answer.statusCode, answer.body)
+			: unexpectedAnswer(ctx, itemIndex, what, {
+					statusCode: answer.statusCode,
+					problem: describe(answer),
+				});
 }

@@ -32,7 +32,7 @@ import { createWatchdog } from './watchdog';
 
 export { CREDENTIAL_TYPE, type CambAnswer, type CambRequest } from './camb';
 export { isCancelled } from './retrying';
-export { MAX_ANSWER_BYTES, type Readable } from './readAnswer';
+export type { Readable } from './readAnswer';
 export type { FilePart } from './multipart';
 export type { Upload } from './upload';
 
@@ -60,8 +60,8 @@ export interface CambClient {
 	 * have taken it (see upload.ts); the answer is a 2xx, anything else is raised as NodeApiError.
 	 */
 	upload(itemIndex: number, upload: Upload): Promise<CambAnswer>;
-	/** Item `itemIndex` failed for good: no further request is sent; waiting and later calls throw "not checked". */
-	stop(itemIndex: number): void;
+	/** Item `itemIndex` failed for good under Stop Workflow: no further request is sent; waiting and later calls throw "not checked". */
+	itemFailed(itemIndex: number): void;
 	/** The node's work is done: the watchdog on answers stops, so no timer outlives the execution. */
 	close(): void;
 }
@@ -95,7 +95,7 @@ export function createCambClient(
 		request: async (itemIndex, request) => await requestCamb(camb, itemIndex, request),
 		download: async (itemIndex, url, store) => await download(storage, itemIndex, url, store),
 		upload: async (itemIndex, upload) => await uploadToCamb(camb, itemIndex, upload),
-		stop: (itemIndex) => retrier.stop(itemIndex),
+		itemFailed: (itemIndex) => retrier.itemFailed(itemIndex),
 		close: () => camb.watchdog.close(),
 	};
 }

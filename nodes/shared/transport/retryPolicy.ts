@@ -182,3 +182,30 @@ export function decideRetry(
 		state: next,
 	};
 }
+
+/** Why the retry loop stopped trying, in a sentence that names the host and the request. */
+export function giveUpReason(
+	why: Exclude<GiveUp, 'not-retryable'>,
+	who: string,
+	label: string,
+	attempts: number,
+	last: { statusCode?: number; beforeLastByte?: true },
+	serverAskedMs?: number,
+): string {
+	if (why === 'asked-too-long') {
+		const seconds = Math.ceil((serverAskedMs ?? 0) / 1000);
+		return `${who} asked to wait ${seconds > 86_400 ? 'more than a day' : `${seconds} s`} before trying again, longer than this node waits`;
+	}
+	if (why === 'rate-limited-too-long') {
+		return `${who} kept answering ${label}, and every other request, with 429 (rate limited) for ${RATE_LIMIT_PATIENCE_MS / 1000} s; this node waits no longer`;
+	}
+	// The label names the task (or file), so the error says which one even where n8n drops the item's data.
+	// No system error code in the message: n8n would swap the whole message for its generic text.
+	const lastAnswer =
+		last.statusCode !== undefined
+			? `HTTP ${last.statusCode}`
+			: last.beforeLastByte
+				? 'it broke off before the whole request was sent'
+				: 'no usable connection';
+	return `${who} could not answer ${label} after ${attempts} attempt${attempts === 1 ? '' : 's'} (last: ${lastAnswer})`;
+}

@@ -9,7 +9,6 @@ import type { IExecuteFunctions, NodeApiError } from 'n8n-workflow';
 import {
 	cancelledError,
 	gaveUp,
-	giveUpReason,
 	keyRejected,
 	notChecked,
 	oversizedAnswer,
@@ -25,13 +24,15 @@ import {
 	type Failed,
 } from './attempt';
 import type { Gate, Judged } from './gate';
+import { MAX_ANSWER_BYTES } from './readAnswer';
 import {
 	decideRetry,
 	DEFAULT_BACKOFF,
+	giveUpReason,
 	isRetryableNetworkError,
 	isRetryableStatus,
-	retryAfterMs,
 	type BackoffSettings,
+	type GiveUp,
 	type RetryState,
 } from './retryPolicy';
 
@@ -71,134 +72,178 @@ export interface Retrier {
 	run<T>(gate: Gate, job: Job<T>): Promise<T>;
 	/** CAMB.AI rejected the key (401/403): no request goes out with it again. */
 	keyRejectedWith(statusCode: number, body: string): void;
-	/** Item `itemIndex` failed for good: no further request is sent. */
-	stop(itemIndex: number): void;
+	/** Item `itemIndex` failed for good under Stop Workflow: no further request is sent. */
+	itemFailed(itemIndex: number): void;
+}
+
+/** What the requests of one execution share. */
+interface Execution {
+	ctx: IExecuteFunctions;
+	settings: RetrySettings;
+	backoff: BackoffSettings;
+	/** Set once the run is lost (Stop Workflow): why nothing more is sent. */
+	stoppedBecause?: string;
+	keyRejection?: { statusCode: number; body: string };
+}
+
+/** What one request has been through. */
+interface Tries {
+	startedAt: number;
+	state: RetryState;
+	/** Attempts that failed, 429s included. */
+	failed: number;
 }
 
 export function createRetrier(ctx: IExecuteFunctions, settings: RetrySettings): Retrier {
-	const backoff = settings.backoff ?? DEFAULT_BACKOFF;
-	let stoppedBecause: string | undefined;
-	let keyRejection: { statusCode: number; body: string } | undefined;
+	const execution: Execution = { ctx, settings, backoff: settings.backoff ?? DEFAULT_BACKOFF };
+	return {
+		run: async (gate, job) => await runJob(execution, gate, job),
+		keyRejectedWith: (statusCode, body) => {
+			execution.keyRejection ??= { statusCode, body };
+		},
+		itemFailed: (itemIndex) => itemFailed(execution, itemIndex),
+	};
+}
 
-	function stop(itemIndex: number): void {
-		stoppedBecause ??= `an error on item ${itemIndex} stopped the run`;
+function itemFailed(execution: Execution, itemIndex: number): void {
+	execution.stoppedBecause ??= `an error on item ${itemIndex} stopped the run`;
+}
+
+async function runJob<T>(execution: Execution, gate: Gate, job: Job<T>): Promise<T> {
+	const { ctx } = execution;
+	const tries: Tries = { startedAt: Date.now(), state: { failures: 0 }, failed: 0 };
+	const decide = (failed: Failed) => decideAfter(execution, gate, job, tries, failed);
+	for (;;) {
+		const turn = await attempt(execution, gate, job, decide);
+		if ('decision' in turn) {
+			if ('error' in turn.decision) throw turn.decision.error;
+			if (turn.decision.retryInMs > 0)
+				await pause(turn.decision.retryInMs, ctx.getExecutionCancelSignal());
+			continue;
+		}
+		if (turn.outcome.kind === 'done') return turn.outcome.value;
+		const { keyRejection } = execution;
+		if (keyRejection)
+			throw keyRejected(ctx, job.itemIndex, keyRejection.statusCode, keyRejection.body);
+		if (isCancelled(ctx)) throw cancelledError(ctx);
+		throw notChecked(ctx, job.itemIndex, execution.stoppedBecause ?? 'the execution stopped');
 	}
+}
 
-	/**
-	 * Runs one attempt through the host's gate and decides, before the gate hears the answer, whether
-	 * it failed for good: so under Stop Workflow no request queued behind it goes out once the run is lost.
-	 */
-	async function attempt<T>(
-		gate: Gate,
-		job: Job<T>,
-		decide: (failed: Failed) => Decision,
-	): Promise<Turn<T>> {
-		return await gate.through(async (): Promise<Judged<Turn<T>>> => {
-			if (stoppedBecause !== undefined || keyRejection || isCancelled(ctx)) {
-				return { value: { outcome: { kind: 'not sent' } }, signal: 'neutral' };
-			}
-			let outcome: Attempt<T>;
-			try {
-				outcome = await job.send();
-			} catch (error) {
-				if (isCancelled(ctx)) throw cancelledError(ctx);
-				outcome = { kind: 'network', ...networkProblem(error) };
-			}
-			const load = loadOf(outcome);
-			if (outcome.kind === 'done' || outcome.kind === 'not sent')
-				return { value: { outcome }, ...load };
-			const decision = decide(outcome);
-			if ('error' in decision && settings.stopOnFirstError) stop(job.itemIndex);
-			return { value: { outcome, decision }, ...load };
-		});
+/**
+ * Runs one attempt through the host's gate and decides, before the gate hears the answer, whether
+ * it failed for good: so under Stop Workflow no request queued behind it goes out once the run is lost.
+ */
+async function attempt<T>(
+	execution: Execution,
+	gate: Gate,
+	job: Job<T>,
+	decide: (failed: Failed) => Decision,
+): Promise<Turn<T>> {
+	const { ctx } = execution;
+	return await gate.through(async (): Promise<Judged<Turn<T>>> => {
+		if (execution.stoppedBecause !== undefined || execution.keyRejection || isCancelled(ctx)) {
+			return { value: { outcome: { kind: 'not sent' } }, signal: 'neutral' };
+		}
+		let outcome: Attempt<T>;
+		try {
+			outcome = await job.send();
+		} catch (error) {
+			if (isCancelled(ctx)) throw cancelledError(ctx);
+			outcome = { kind: 'network', ...networkProblem(error) };
+		}
+		const load = loadOf(outcome);
+		if (outcome.kind === 'done' || outcome.kind === 'not sent')
+			return { value: { outcome }, ...load };
+		const decision = decide(outcome);
+		if ('error' in decision && execution.settings.stopOnFirstError)
+			itemFailed(execution, job.itemIndex);
+		return { value: { outcome, decision }, ...load };
+	});
+}
+
+/** After a failed attempt: what the policy says (retryPolicy.ts), and the error if it gives up. */
+function decideAfter<T>(
+	execution: Execution,
+	gate: Gate,
+	job: Job<T>,
+	tries: Tries,
+	outcome: Failed,
+): Decision {
+	const { ctx, settings } = execution;
+	tries.failed++;
+	if (outcome.kind === 'oversized') {
+		const problem = describe(outcome);
+		const { statusCode, bytes } = outcome;
+		return {
+			error: oversizedAnswer(
+				ctx,
+				job.itemIndex,
+				job.label,
+				job.who,
+				statusCode,
+				bytes,
+				MAX_ANSWER_BYTES,
+				problem,
+			),
+		};
 	}
-
-	async function run<T>(gate: Gate, job: Job<T>): Promise<T> {
-		const { itemIndex, label, who } = job;
-		const startedAt = Date.now();
-		let state: RetryState = { failures: 0 };
-		let sent = 0;
-		const decide = (outcome: Failed): Decision => {
-			sent++;
-			const problem = describe(outcome);
-			if (outcome.kind === 'oversized') {
-				return {
-					error: oversizedAnswer(
-						ctx,
-						itemIndex,
-						label,
-						who,
-						outcome.statusCode,
-						outcome.bytes,
-						problem,
-					),
-				};
-			}
-			const unrepeatable = job.mustNotRepeat?.(outcome);
-			if (unrepeatable) return { error: unrepeatable };
-			const serverAsked =
-				outcome.kind === 'error status' ? retryAfterMs(outcome.headers, Date.now()) : undefined;
-			const retryable =
+	const unrepeatable = job.mustNotRepeat?.(outcome);
+	if (unrepeatable) return { error: unrepeatable };
+	const decision = decideRetry(
+		{
+			retryable:
 				outcome.kind === 'network'
 					? isRetryableNetworkError(outcome)
-					: isRetryableStatus(outcome.statusCode);
-			const rateLimited = outcome.kind === 'error status' && outcome.statusCode === 429;
-			const decision = decideRetry(
-				{
-					retryable,
-					rateLimited,
-					serverAskedMs: serverAsked,
-					hostAcceptedAt: gate.snapshot().acceptedAt,
-				},
-				state,
-				Date.now(),
-				settings.maxAttempts,
-				backoff,
-			);
-			state = decision.state;
-			if ('retryInMs' in decision) return { retryInMs: decision.retryInMs };
-			if (decision.giveUp === 'not-retryable') {
-				return {
-					error:
-						outcome.kind === 'error status'
-							? job.refuse(outcome)
-							: requestFailed(ctx, itemIndex, label, problem),
-				};
-			}
-			const last =
-				outcome.kind === 'network'
-					? { problem, ...(outcome.beforeLastByte ? { beforeLastByte: true as const } : {}) }
-					: { statusCode: outcome.statusCode, problem };
-			// Counted as "Attempts per Check" counts them: 429s used up none.
-			const attempts = Math.max(1, decision.state.failures);
-			const turnedBack = sent - attempts;
-			const why = giveUpReason(decision.giveUp, who, label, attempts, last, serverAsked);
-			return { error: gaveUp(ctx, itemIndex, label, last, attempts, turnedBack, startedAt, why) };
-		};
-
-		for (;;) {
-			const turn = await attempt(gate, job, decide);
-			if ('decision' in turn) {
-				if ('error' in turn.decision) throw turn.decision.error;
-				if (turn.decision.retryInMs > 0)
-					await pause(turn.decision.retryInMs, ctx.getExecutionCancelSignal());
-				continue;
-			}
-			if (turn.outcome.kind === 'done') return turn.outcome.value;
-			if (keyRejection)
-				throw keyRejected(ctx, itemIndex, keyRejection.statusCode, keyRejection.body);
-			if (isCancelled(ctx)) throw cancelledError(ctx);
-			throw notChecked(ctx, itemIndex, stoppedBecause ?? 'the execution stopped');
-		}
-	}
-
-	return {
-		run,
-		keyRejectedWith: (statusCode, body) => {
-			keyRejection ??= { statusCode, body };
+					: isRetryableStatus(outcome.statusCode),
+			rateLimited: outcome.kind === 'error status' && outcome.statusCode === 429,
+			serverAskedMs: outcome.kind === 'error status' ? outcome.retryAfterMs : undefined,
+			hostAcceptedAt: gate.snapshot().acceptedAt,
 		},
-		stop,
-	};
+		tries.state,
+		Date.now(),
+		settings.maxAttempts,
+		execution.backoff,
+	);
+	tries.state = decision.state;
+	if ('retryInMs' in decision) return { retryInMs: decision.retryInMs };
+	return { error: giveUpError(execution, job, tries, outcome, decision.giveUp) };
+}
+
+/** The error a request ends with when the policy gives up on it. */
+function giveUpError<T>(
+	execution: Execution,
+	job: Job<T>,
+	tries: Tries,
+	outcome: Exclude<Failed, { kind: 'oversized' }>,
+	why: GiveUp,
+): NodeApiError {
+	const { ctx } = execution;
+	const problem = describe(outcome);
+	if (why === 'not-retryable') {
+		return outcome.kind === 'error status'
+			? job.refuse(outcome)
+			: requestFailed(ctx, job.itemIndex, job.label, problem);
+	}
+	const last =
+		outcome.kind === 'network'
+			? { problem, ...(outcome.beforeLastByte ? { beforeLastByte: true as const } : {}) }
+			: { statusCode: outcome.statusCode, problem };
+	// Counted as "Attempts per Check" counts them: 429s used up none.
+	const attempts = Math.max(1, tries.state.failures);
+	const turnedBack = tries.failed - attempts;
+	const serverAsked = outcome.kind === 'error status' ? outcome.retryAfterMs : undefined;
+	const sentence = giveUpReason(why, job.who, job.label, attempts, last, serverAsked);
+	return gaveUp(
+		ctx,
+		job.itemIndex,
+		job.label,
+		last,
+		attempts,
+		turnedBack,
+		tries.startedAt,
+		sentence,
+	);
 }
 
 export function isCancelled(ctx: IExecuteFunctions): boolean {

@@ -5,7 +5,7 @@
 import type { IDataObject, IExecuteFunctions, IN8nHttpFullResponse } from 'n8n-workflow';
 
 import { unexpectedAnswer } from '../errors';
-import { describe, type Attempt } from './attempt';
+import { describe, errorStatus, type Attempt } from './attempt';
 import type { Gate } from './gate';
 import { readStart, type Readable } from './readAnswer';
 import type { Retrier } from './retrying';
@@ -37,12 +37,7 @@ export async function download<T>(
 		})) as IN8nHttpFullResponse;
 		const body = response.body as Readable;
 		if (response.statusCode < 200 || response.statusCode >= 300) {
-			return {
-				kind: 'error status',
-				statusCode: response.statusCode,
-				body: await readStart(body),
-				headers: response.headers,
-			};
+			return errorStatus(response.statusCode, response.headers, await readStart(body));
 		}
 		return {
 			kind: 'done',

@@ -11,16 +11,15 @@
  * the body, which tears the request down. A file held in memory (n8n's in-memory binary mode) is
  * handed to the connection in one piece: no progress can be seen, so n8n's time-out bounds it.
  */
-import { cancelledError, keyRejected, unexpectedAnswer, uploadMayHaveArrived } from '../errors';
+import { cancelledError, uploadMayHaveArrived } from '../errors';
 import { describe, networkProblem, type Attempt } from './attempt';
-import { sendToCamb, type CambAnswer, type CambHost } from './camb';
+import { judge, refusal, sendToCamb, type CambAnswer, type CambHost } from './camb';
 import { multipartBody, type FilePart } from './multipart';
-import { readCapped } from './readAnswer';
 import { isCancelled } from './retrying';
 import { mayHaveCreatedTask } from './retryPolicy';
 
 export interface Upload {
-	/** Path below the base URL, e.g. "/audio-separation". */
+	/** Path below the base URL (see cambApi.ts). */
 	path: string;
 	fields: Record<string, string>;
 	file: FilePart;
@@ -47,18 +46,11 @@ export async function uploadToCamb(
 						problem: describe(failed),
 					})
 				: undefined,
-		refuse: (answer) =>
-			answer.statusCode === 401 || answer.statusCode === 403
-				? keyRejected(ctx, itemIndex, answer.statusCode, answer.body)
-				: unexpectedAnswer(
-						ctx,
-						itemIndex,
-						`CAMB.AI refused the upload of item ${itemIndex} ("${upload.file.fileName}")`,
-						{
-							statusCode: answer.statusCode,
-							problem: describe(answer),
-						},
-					),
+		refuse: refusal(
+			ctx,
+			itemIndex,
+			`CAMB.AI refused the upload of item ${itemIndex} ("${upload.file.fileName}")`,
+		),
 	});
 }
 
@@ -122,11 +114,5 @@ async function sendOnce(host: CambHost, upload: Upload): Promise<Attempt<CambAns
 		// The request's writing side may end now: every byte is out, or the attempt is over.
 		answered();
 	}
-	const { statusCode } = response;
-	const read = await readCapped(response.body, response.headers, host.watchdog);
-	if ('oversized' in read) return { kind: 'oversized', statusCode, bytes: read.oversized };
-	if (statusCode === 401 || statusCode === 403) host.retrier.keyRejectedWith(statusCode, read.text);
-	if (statusCode >= 200 && statusCode < 300)
-		return { kind: 'done', statusCode, value: { statusCode, body: read.text } };
-	return { kind: 'error status', statusCode, body: read.text, headers: response.headers };
+	return await judge(host, response, (statusCode) => statusCode >= 200 && statusCode < 300);
 }

@@ -1,26 +1,5 @@
-import { readResultUrls } from '../../nodes/CambSeparationStatus/results';
+/** The stem file's name and MIME type, from the storage link and the storage host's headers. */
 import { stemFileName, stemMimeType } from '../../nodes/CambSeparationStatus/stems';
-
-describe('readResultUrls', () => {
-	const urls = {
-		foreground_audio_url: 'https://s.example/a/fg_audio.flac?sig=1',
-		background_audio_url: 'http://127.0.0.1:9/bg_audio.flac',
-	};
-	it('takes both http(s) links', () => {
-		expect(readResultUrls({ ...urls, extra: 1 })).toEqual(urls);
-	});
-	it.each([
-		[{ foreground_audio_url: urls.foreground_audio_url }],
-		[{ ...urls, background_audio_url: 'file:///etc/passwd' }],
-		[{ ...urls, foreground_audio_url: 'javascript:alert(1)' }],
-		[{ ...urls, foreground_audio_url: 'ftp://s.example/x' }],
-		[{ ...urls, foreground_audio_url: 'not a url' }],
-		[{ ...urls, foreground_audio_url: 42 }],
-		[null],
-		['https://s.example/x'],
-		[[urls]],
-	])('refuses %j', (value) => expect(readResultUrls(value)).toBeUndefined());
-});
 
 describe('stemFileName', () => {
 	it('takes the last path segment, decoded', () => {
