@@ -1,328 +1,35 @@
-import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
-import { createReadStream } from 'node:fs';
+/**
+ * The engine harness (harness.ts) runs workflows the way n8n does: routing, credentials, node
+ * errors and the On Error settings, cancellation; checked with small test nodes
+ * (harnessTestNodes.ts) and a local HTTP server. Binary data modes are in
+ * harnessBinaryData.test.ts.
+ */
+import { existsSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Readable } from 'node:stream';
 
-import { NodeConnectionTypes, NodeOperationError, sleep } from 'n8n-workflow';
-import type {
-	IBinaryData,
-	ICredentialType,
-	IDataObject,
-	IExecuteFunctions,
-	IHttpRequestOptions,
-	IN8nHttpFullResponse,
-	INode,
-	INodeExecutionData,
-	INodeType,
-	INodeTypeDescription,
-	IConnections,
-} from 'n8n-workflow';
+import type { INode } from 'n8n-workflow';
 
+import { disposeHarness, harnessUserFolder, runWorkflow } from './harness';
 import {
-	checkStreamPattern,
-	startStandIn,
-	streamPattern,
-	type StandIn,
-} from '../stand-in/cambStandIn';
-import {
-	binaryDataFilePath,
-	binaryDataStoragePath,
-	binaryDataStream,
-	disposeHarness,
-	harnessUserFolder,
-	runWorkflow,
-} from './harness';
-import type { HarnessTypes } from './harness';
-
-// -----------------------------------------------------------------------------------------------
-// Fake node types (defined here on purpose: they exercise the engine, not our real node)
-// -----------------------------------------------------------------------------------------------
-
-const ROUTER = 'test.router';
-const NOOP = 'test.noop';
-const HTTP = 'test.http';
-const FAILING = 'test.failing';
-const SLEEPER = 'test.sleeper';
-const STUCK = 'test.stuck';
-const FLAKY = 'test.flaky';
-const REQUIRED = 'test.required';
-const DOWNLOAD = 'test.download';
-
-const base = (name: string, outputs: number): INodeTypeDescription => ({
-	displayName: name,
-	name,
-	group: ['transform'],
-	version: 1,
-	description: name,
-	defaults: { name },
-	inputs: [NodeConnectionTypes.Main],
-	outputs: Array.from({ length: outputs }, () => NodeConnectionTypes.Main),
-	properties: [],
-});
-
-/** Routes each item by `json.route` ('a' | 'b' | 'c') to output 0 / 1 / 2. */
-const routerNode: INodeType = {
-	description: { ...base(ROUTER, 3), outputNames: ['A', 'B', 'C'] },
-	async execute(this: IExecuteFunctions) {
-		const out: INodeExecutionData[][] = [[], [], []];
-		this.getInputData().forEach((item, i) => {
-			const index = { a: 0, b: 1, c: 2 }[String(item.json.route)] ?? 0;
-			out[index].push({ json: { ...item.json, routedTo: index }, pairedItem: { item: i } });
-		});
-		return out;
-	},
-};
-
-/** Passes its input through unchanged. */
-const noopNode: INodeType = {
-	description: base(NOOP, 1),
-	async execute(this: IExecuteFunctions) {
-		return [this.getInputData()];
-	},
-};
-
-/** GETs `${baseUrl}/tasks/<taskId parameter, an expression>` with httpRequestWithAuthentication and the chosen credential. */
-const httpNode: INodeType = {
-	description: {
-		...base(HTTP, 1),
-		credentials: [
-			{ name: 'fakeApi', required: true },
-			{ name: 'fakeFnApi', required: false },
-		],
-		properties: [
-			{ displayName: 'Credential', name: 'credentialType', type: 'string', default: 'fakeApi' },
-			{ displayName: 'Task ID', name: 'taskId', type: 'string', default: '={{ $json.id }}' },
-		],
-	},
-	async execute(this: IExecuteFunctions) {
-		const credentialType = this.getNodeParameter('credentialType', 0) as string;
-		const credentials = await this.getCredentials(credentialType);
-		const out: INodeExecutionData[] = [];
-		const items = this.getInputData();
-		for (let i = 0; i < items.length; i++) {
-			const options: IHttpRequestOptions = {
-				method: 'GET',
-				url: `${String(credentials.baseUrl)}/tasks/${this.getNodeParameter('taskId', i) as string}`,
-				json: true,
-			};
-			const response = (await this.helpers.httpRequestWithAuthentication.call(
-				this,
-				credentialType,
-				options,
-			)) as IDataObject;
-			out.push({ json: response, pairedItem: { item: i } });
-		}
-		return [out];
-	},
-};
-
-/**
- * Three outputs like the router, but an item with `json.fail` is an error: when
- * this.continueOnFail() it is returned on output 0 with `error` set (the usual n8n node pattern),
- * otherwise the node throws. Parameter `throwAlways` makes it throw regardless (a node that never
- * catches).
- */
-const failingNode: INodeType = {
-	description: {
-		...base(FAILING, 3),
-		properties: [
-			{ displayName: 'Throw Always', name: 'throwAlways', type: 'boolean', default: false },
-		],
-	},
-	async execute(this: IExecuteFunctions) {
-		const throwAlways = this.getNodeParameter('throwAlways', 0) as boolean;
-		const out: INodeExecutionData[][] = [[], [], []];
-		this.getInputData().forEach((item, i) => {
-			if (item.json.fail) {
-				const error = new NodeOperationError(this.getNode(), `Item ${i} failed`, { itemIndex: i });
-				if (throwAlways || !this.continueOnFail()) throw error;
-				out[0].push({ json: { ...item.json, note: 'kept' }, error, pairedItem: { item: i } });
-				return;
-			}
-			const index = { a: 0, b: 1, c: 2 }[String(item.json.route)] ?? 0;
-			out[index].push({ json: item.json, pairedItem: { item: i } });
-		});
-		return out;
-	},
-};
-
-/** Sleeps 50 x 100 ms, checking the execution cancel signal between naps. */
-const sleeperNode: INodeType = {
-	description: base(SLEEPER, 1),
-	async execute(this: IExecuteFunctions) {
-		let naps = 0;
-		for (; naps < 50; naps++) {
-			if (this.getExecutionCancelSignal()?.aborted) break;
-			await sleep(100);
-		}
-		return [
-			this.getInputData().map((item, i) => ({
-				json: { ...item.json, naps },
-				pairedItem: { item: i },
-			})),
-		];
-	},
-};
-
-/** Ignores cancellation entirely: waits until the test releases it. */
-let releaseStuck: (() => void) | undefined;
-const stuckNode: INodeType = {
-	description: base(STUCK, 1),
-	async execute(this: IExecuteFunctions) {
-		await new Promise<void>((resolve) => {
-			releaseStuck = resolve;
-		});
-		return [this.getInputData()];
-	},
-};
-
-/** Fails the first `failTimes` executions (counted per test via flakyCalls), then succeeds. */
-let flakyCalls = 0;
-const flakyNode: INodeType = {
-	description: {
-		...base(FLAKY, 1),
-		properties: [{ displayName: 'Fail Times', name: 'failTimes', type: 'number', default: 1 }],
-	},
-	async execute(this: IExecuteFunctions) {
-		flakyCalls++;
-		if (flakyCalls <= (this.getNodeParameter('failTimes', 0) as number)) {
-			throw new NodeOperationError(this.getNode(), `flaky failure #${flakyCalls}`);
-		}
-		return [this.getInputData().map((item) => ({ json: { ...item.json, calls: flakyCalls } }))];
-	},
-};
-
-/** Has a required parameter: without it n8n refuses to start the workflow. */
-const requiredNode: INodeType = {
-	description: {
-		...base(REQUIRED, 1),
-		properties: [
-			{ displayName: 'Must', name: 'must', type: 'string', required: true, default: '' },
-		],
-	},
-	async execute(this: IExecuteFunctions) {
-		return [this.getInputData()];
-	},
-};
-
-/**
- * Downloads `json.url` as a stream (no credentials, like a pre-signed storage URL) and hands the
- * stream to prepareBinaryData: the calls the real node makes for a stem.
- */
-const downloadNode: INodeType = {
-	description: base(DOWNLOAD, 1),
-	async execute(this: IExecuteFunctions) {
-		const out: INodeExecutionData[] = [];
-		const items = this.getInputData();
-		for (let i = 0; i < items.length; i++) {
-			const response = (await this.helpers.httpRequest({
-				method: 'GET',
-				url: String(items[i].json.url),
-				encoding: 'stream',
-				returnFullResponse: true,
-			})) as IN8nHttpFullResponse;
-			const binary = await this.helpers.prepareBinaryData(
-				response.body as Readable,
-				'x.flac',
-				'audio/flac',
-			);
-			out.push({
-				json: { statusCode: response.statusCode },
-				binary: { data: binary },
-				pairedItem: { item: i },
-			});
-		}
-		return [out];
-	},
-};
-
-const fakeApi: ICredentialType = {
-	name: 'fakeApi',
-	displayName: 'Fake API',
-	properties: [
-		{
-			displayName: 'API Key',
-			name: 'apiKey',
-			type: 'string',
-			typeOptions: { password: true },
-			default: '',
-		},
-		{ displayName: 'Tenant', name: 'tenant', type: 'string', default: 'default-tenant' },
-		{ displayName: 'Base URL', name: 'baseUrl', type: 'string', default: 'http://invalid.example' },
-	],
-	authenticate: {
-		type: 'generic',
-		properties: {
-			headers: {
-				'x-api-key': '={{$credentials.apiKey}}',
-				Authorization: '=Bearer {{ $credentials.apiKey }}',
-				'x-static': 'plain-value',
-			},
-			qs: { tenant: '={{ $credentials.tenant }}' },
-		},
-	},
-};
-
-const fakeFnApi: ICredentialType = {
-	name: 'fakeFnApi',
-	displayName: 'Fake API (function auth)',
-	properties: [
-		{ displayName: 'Token', name: 'token', type: 'string', default: '' },
-		{ displayName: 'Base URL', name: 'baseUrl', type: 'string', default: '' },
-	],
-	authenticate: async (credentials, requestOptions) => ({
-		...requestOptions,
-		headers: { ...requestOptions.headers, 'x-fn-token': `fn:${String(credentials.token)}` },
-	}),
-};
-
-const types = (credentials: HarnessTypes['credentials'] = {}): HarnessTypes => ({
-	nodeTypes: {
-		[ROUTER]: routerNode,
-		[NOOP]: noopNode,
-		[HTTP]: httpNode,
-		[FAILING]: failingNode,
-		[SLEEPER]: sleeperNode,
-		[STUCK]: stuckNode,
-		[FLAKY]: flakyNode,
-		[REQUIRED]: requiredNode,
-		[DOWNLOAD]: downloadNode,
-	},
-	credentialTypes: { fakeApi, fakeFnApi },
-	credentials,
-});
-
-// -----------------------------------------------------------------------------------------------
-// Workflow JSON helpers
-// -----------------------------------------------------------------------------------------------
-
-let position = 0;
-const node = (name: string, type: string, extra: Partial<INode> = {}): INode => ({
-	id: `id-${name}`,
-	name,
-	type,
-	typeVersion: 1,
-	position: [(position += 200), 0],
-	parameters: {},
-	...extra,
-});
-
-/** connections from `from` output `outputIndex` to `to` input 0 */
-const connect = (pairs: Array<[from: string, outputIndex: number, to: string]>): IConnections => {
-	const connections: IConnections = {};
-	for (const [from, outputIndex, to] of pairs) {
-		connections[from] ??= { main: [] };
-		const main = connections[from].main;
-		while (main.length <= outputIndex) main.push([]);
-		main[outputIndex]!.push({ node: to, type: NodeConnectionTypes.Main, index: 0 });
-	}
-	return connections;
-};
-
-const items = (...jsons: IDataObject[]): INodeExecutionData[] => jsons.map((json) => ({ json }));
+	FAILING,
+	FLAKY,
+	HTTP,
+	NOOP,
+	REQUIRED,
+	ROUTER,
+	SLEEPER,
+	STUCK,
+	connect,
+	flakyCalls,
+	items,
+	node,
+	releaseStuck,
+	resetFlakyCalls,
+	types,
+} from './harnessTestNodes';
 
 // -----------------------------------------------------------------------------------------------
 // Test HTTP server
@@ -360,7 +67,7 @@ afterAll(async () => {
 
 beforeEach(() => {
 	received.length = 0;
-	flakyCalls = 0;
+	resetFlakyCalls();
 });
 
 // -----------------------------------------------------------------------------------------------
@@ -619,7 +326,7 @@ describe('engine harness: node errors and On Error settings (handled by n8n-core
 		expect(run.error).toBeUndefined();
 		expect(run.outputs('Flaky')[0][0].json).toEqual({ id: 1, calls: 3 });
 
-		flakyCalls = 0;
+		resetFlakyCalls();
 		const noRetry = await runWorkflow(
 			{ nodes: [node('Flaky', FLAKY, { parameters: { failTimes: 2 } })], connections: {} },
 			{ nodeName: 'Flaky', items: items({ id: 1 }) },
@@ -707,184 +414,5 @@ describe('engine harness: cancellation', () => {
 		expect(run.error?.name).toBe('TimeoutExecutionCancelledError');
 		expect(run.executedNodes).toEqual(['Stuck']);
 		releaseStuck?.();
-	});
-});
-
-describe('engine harness: binary data modes', () => {
-	const MB = 1024 * 1024;
-	let storage: StandIn;
-
-	beforeAll(async () => {
-		storage = await startStandIn();
-	});
-	afterEach(() => storage.reset());
-	afterAll(() => storage.close());
-
-	const downloadWorkflow = (id = 'binary-wf') => ({
-		id,
-		nodes: [node('Download', DOWNLOAD)],
-		connections: {},
-	});
-	const download = (url: string, binaryDataMode?: 'default' | 'filesystem', id?: string) =>
-		runWorkflow(downloadWorkflow(id), { nodeName: 'Download', items: items({ url }) }, types(), {
-			...(binaryDataMode && { binaryDataMode }),
-		});
-	const stem = (bytes: number, path = '/bucket/task-1/fg_audio.flac') => {
-		storage.on('GET', path, { stream: { bytes, contentType: 'audio/flac' } });
-		return storage.baseUrl + path + '?X-Amz-Signature=abc';
-	};
-
-	/** Streams a binary's content through the stand-in's pattern check. */
-	async function checkContent(stream: Readable) {
-		const check = checkStreamPattern();
-		for await (const chunk of stream) check.update(chunk as Buffer);
-		return { bytes: check.bytes, firstMismatch: check.firstMismatch };
-	}
-
-	const filesUnder = (dir: string): string[] =>
-		existsSync(dir)
-			? readdirSync(dir, { withFileTypes: true }).flatMap((entry) =>
-					entry.isDirectory() ? filesUnder(join(dir, entry.name)) : [join(dir, entry.name)],
-				)
-			: [];
-
-	it("'filesystem': the streamed download lands in a file; the item holds its id and no content", async () => {
-		const bytes = 3 * MB + 7;
-		const run = await download(stem(bytes), 'filesystem');
-		expect(run.error).toBeUndefined();
-		expect(run.binaryDataMode).toBe('filesystem');
-
-		const [item] = run.outputs('Download')[0];
-		expect(item.json).toEqual({ statusCode: 200 });
-		const binary = item.binary!.data;
-		expect(binary.id).toMatch(
-			new RegExp(
-				`^filesystem-v2:workflows/binary-wf/executions/${run.executionId}/binary_data/[0-9a-f-]{36}$`,
-			),
-		);
-		// `data` is only the mode's name: the content is not in the item.
-		expect(binary.data).toBe('filesystem-v2');
-		expect(binary).toMatchObject({
-			fileName: 'x.flac',
-			mimeType: 'audio/flac',
-			fileExtension: 'flac',
-			fileType: 'audio',
-			fileSize: '3.15 MB',
-		});
-
-		const file = binaryDataFilePath(binary);
-		expect(file.startsWith(join(harnessUserFolder, '.n8n', 'binaryData') + '/')).toBe(true);
-		expect(file.startsWith(binaryDataStoragePath)).toBe(true);
-		expect(statSync(file).size).toBe(bytes);
-		expect(JSON.parse(readFileSync(`${file}.metadata`, 'utf8'))).toEqual({
-			fileName: 'x.flac',
-			mimeType: 'audio/flac',
-			fileSize: bytes,
-		});
-		expect(await checkContent(createReadStream(file))).toEqual({ bytes, firstMismatch: undefined });
-		expect(await checkContent(await binaryDataStream(binary))).toEqual({
-			bytes,
-			firstMismatch: undefined,
-		});
-
-		run.deleteBinaryData();
-		expect(existsSync(file)).toBe(false);
-	});
-
-	it("'default' (and no option): the whole content is inline, base64, and nothing is written to disk", async () => {
-		const bytes = 1 * MB + 3;
-		const url = stem(bytes);
-		for (const mode of ['default', undefined] as const) {
-			const before = filesUnder(binaryDataStoragePath);
-			const run = await download(url, mode, `default-wf-${String(mode)}`);
-			expect(run.error).toBeUndefined();
-			expect(run.binaryDataMode).toBe('default');
-			const binary: IBinaryData = run.outputs('Download')[0][0].binary!.data;
-			expect(binary.id).toBeUndefined();
-			expect(binary).toMatchObject({
-				fileName: 'x.flac',
-				mimeType: 'audio/flac',
-				fileSize: '1.05 MB',
-			});
-			const content = Buffer.from(binary.data, 'base64');
-			expect(content.length).toBe(bytes);
-			expect(content.equals(streamPattern(0, bytes))).toBe(true);
-			expect(await checkContent(await binaryDataStream(binary))).toEqual({
-				bytes,
-				firstMismatch: undefined,
-			});
-			expect(() => binaryDataFilePath(binary)).toThrow(/inline/);
-			expect(filesUnder(binaryDataStoragePath)).toEqual(before);
-		}
-	});
-
-	it('switches modes between runs, and a file stored earlier stays readable in default mode', async () => {
-		const url = stem(100_000);
-		const stored = await download(url, 'filesystem');
-		const inline = await download(url, 'default');
-		const storedAgain = await download(url, 'filesystem');
-		const binary = (run: typeof stored) => run.outputs('Download')[0][0].binary!.data;
-		expect(binary(stored).id).toBeDefined();
-		expect(binary(inline).id).toBeUndefined();
-		expect(binary(storedAgain).id).toBeDefined();
-		expect(binary(storedAgain).id).not.toBe(binary(stored).id);
-		expect(await checkContent(await binaryDataStream(binary(stored)))).toEqual({
-			bytes: 100_000,
-			firstMismatch: undefined,
-		});
-	});
-
-	it("'filesystem' writes the body to disk as it arrives: half a stalled body is already in the file", async () => {
-		// Its own storage host, closed mid-download to end the stalled request.
-		const stalling = await startStandIn();
-		const bytes = 8 * MB;
-		stalling.on('GET', '/bucket/stall/fg_audio.flac', { stream: { bytes }, fault: 'stall' });
-		const folder = join(binaryDataStoragePath, 'workflows', 'stall-wf');
-		const running = download(
-			`${stalling.baseUrl}/bucket/stall/fg_audio.flac`,
-			'filesystem',
-			'stall-wf',
-		);
-		try {
-			const deadline = Date.now() + 5000;
-			let sizes: number[] = [];
-			while (Date.now() < deadline) {
-				sizes = filesUnder(folder).map((file) => statSync(file).size);
-				if (sizes.includes(bytes / 2)) break;
-				await sleep(20);
-			}
-			// The node is still waiting for the second half, and the first half is on disk.
-			expect(sizes).toEqual([bytes / 2]);
-			const [file] = filesUnder(folder);
-			expect(await checkContent(createReadStream(file))).toEqual({
-				bytes: bytes / 2,
-				firstMismatch: undefined,
-			});
-		} finally {
-			await stalling.close();
-		}
-		// The storage host went away mid-body: the download fails, as it would in n8n.
-		const run = await running;
-		expect(run.status).toBe('error');
-		expect(run.nodeError('Download')?.message).toMatch(/aborted/);
-	});
-
-	it('runs that overlap must share the mode (n8n-core has one BinaryDataService per process)', async () => {
-		storage.on('GET', '/slow.flac', { stream: { bytes: 1000 }, delayMs: 300 });
-		const slowUrl = `${storage.baseUrl}/slow.flac`;
-		const first = download(slowUrl, 'filesystem');
-		await expect(download(slowUrl, 'default')).rejects.toThrow(
-			/'default' requested while a run in 'filesystem' mode/,
-		);
-		const second = download(slowUrl, 'filesystem');
-		const runs = await Promise.all([first, second]);
-		for (const run of runs) expect(run.outputs('Download')[0][0].binary!.data.id).toBeDefined();
-		// Once they are done, the other mode is fine again.
-		expect(
-			(await download(slowUrl, 'default')).outputs('Download')[0][0].binary!.data.id,
-		).toBeUndefined();
-		await expect(download(slowUrl, 's3' as 'default')).rejects.toThrow(
-			/unknown binaryDataMode "s3"/,
-		);
 	});
 });
