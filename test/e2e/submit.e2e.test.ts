@@ -277,10 +277,15 @@ describeE2e.each(['1', '2'] as Major[])(
 			).toEqual([]);
 		});
 
-		it('the connection reset in the middle of the upload: the item fails "may have reached", no second upload, no task', async () => {
+		// A file held in memory is handed to the connection in one piece, so the node cannot tell how
+		// much went out: "may have reached". A streamed file cut before its last byte is sent again
+		// instead (slowLink.e2e.test.ts).
+		it('the connection reset in the middle of the upload of a file held in memory: the item fails "may have reached", no second upload, no task', async () => {
 			camb.on('POST', UPLOAD_PATH, { fault: 'reset-mid-body' }, {});
 
-			const result = await run('resetMidBody');
+			const result = await run('resetMidBody', {
+				env: { N8N_DEFAULT_BINARY_DATA_MODE: 'default' },
+			});
 
 			expectRun(result, 'error', 1);
 			expect(result.error?.message).toMatch(

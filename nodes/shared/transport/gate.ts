@@ -27,8 +27,7 @@ export interface GateClock {
 
 export function createGate(ceiling: number, clock: GateClock): Gate {
 	const control = new RateControl({ ceiling });
-	const queue: Array<(ticket: Ticket) => void> = [];
-	let head = 0;
+	const queue = new Waiting<(ticket: Ticket) => void>();
 	let inFlight = 0;
 	let pumping = false;
 	let onAnswer: (() => void) | undefined;
@@ -38,18 +37,12 @@ export function createGate(ceiling: number, clock: GateClock): Gate {
 		if (pumping) return;
 		pumping = true;
 		try {
-			while (head < queue.length) {
+			while (queue.size > 0) {
 				const readiness = control.readiness(clock.now(), inFlight);
 				if (readiness.ready) {
 					// Counted and paced here, before the next one is considered.
 					inFlight++;
-					const next = queue[head];
-					queue[head++] = noop;
-					if (head > 1024 && head * 2 > queue.length) {
-						queue.splice(0, head);
-						head = 0;
-					}
-					next(control.send(clock.now()));
+					queue.take()(control.send(clock.now()));
 				} else if ('untilAnswer' in readiness) {
 					await new Promise<void>((resolve) => (onAnswer = resolve));
 				} else {
@@ -58,16 +51,17 @@ export function createGate(ceiling: number, clock: GateClock): Gate {
 			}
 		} catch {
 			// The execution was canceled mid-pause: let everyone through; each sees the cancel and sends nothing.
-			while (head < queue.length) {
+			while (queue.size > 0) {
 				inFlight++;
-				queue[head++](control.send(clock.now()));
+				queue.take()(control.send(clock.now()));
 			}
 		} finally {
 			pumping = false;
 		}
 	}
 
-	function settle(): void {
+	/** A request's answer is in: its slot is free, and a pump waiting for an answer goes on. */
+	function slotFreed(): void {
 		inFlight--;
 		const wake = onAnswer;
 		onAnswer = undefined;
@@ -87,11 +81,33 @@ export function createGate(ceiling: number, clock: GateClock): Gate {
 			} finally {
 				// A task that threw says nothing about the server's load.
 				control.answered(ticket, judged?.signal ?? 'neutral', clock.now(), judged?.retryAfterMs);
-				settle();
+				slotFreed();
 			}
 		},
 		snapshot: () => control.snapshot(),
 	};
 }
 
-function noop(): void {}
+/** Requests waiting at the gate, first come first served; taken ones are dropped now and then. */
+class Waiting<T> {
+	private readonly items: Array<T | undefined> = [];
+	private head = 0;
+
+	get size(): number {
+		return this.items.length - this.head;
+	}
+
+	push(item: T): void {
+		this.items.push(item);
+	}
+
+	take(): T {
+		const item = this.items[this.head] as T;
+		this.items[this.head++] = undefined;
+		if (this.head > 1024 && this.head * 2 > this.items.length) {
+			this.items.splice(0, this.head);
+			this.head = 0;
+		}
+		return item;
+	}
+}
