@@ -36,7 +36,7 @@ export interface RunSpec {
 	sampleMs: number;
 }
 
-export interface MemoryFigures {
+interface MemoryFigures {
 	rss: number;
 	heapUsed: number;
 	/**

@@ -29,7 +29,7 @@ export interface StemBenchHosts {
 	cambApiKey: string;
 }
 
-export interface StemNodeUnderTest {
+interface StemNodeUnderTest {
 	/** Shown in the report. */
 	label: string;
 	/** The node types, credentials and workflow of a run; the run starts at `startNode` with one StemBenchInput item. */
@@ -45,7 +45,7 @@ export interface StemNodeUnderTest {
 // ---- the real node ---------------------------------------------------------------------------
 
 /** The package's node, Download Stems on, everything else at its defaults; stems come out on Success. */
-export const CAMB_SEPARATION_STATUS: StemNodeUnderTest = {
+const CAMB_SEPARATION_STATUS: StemNodeUnderTest = {
 	label: 'Camb Separation Status, Download Stems on (status -> result URLs -> stems)',
 	setup: (hosts) => ({
 		types: cambTypes(hosts.cambBaseUrl, hosts.cambApiKey),

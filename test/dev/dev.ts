@@ -45,7 +45,7 @@ import {
 import { PACKAGE_NAME } from '../fixtures/package';
 
 /** Local only, in a user folder that is deleted on exit: a fixed password lets the browser remember it. */
-export const DEV_OWNER: N8nAccount = {
+const DEV_OWNER: N8nAccount = {
 	email: 'dev@example.com',
 	firstName: 'Camb',
 	lastName: 'Developer',

@@ -25,13 +25,6 @@ export const DEV_CREDENTIAL = {
 
 export const DEMO_WORKFLOW_NAME = 'CAMB.AI demo: tasks in every state (start here)';
 
-/** The example files imported, in the order they are listed. */
-export const DEV_EXAMPLES = [
-	'check-once-and-route.json',
-	'poll-until-done.json',
-	'submit-wait-and-download-stems.json',
-];
-
 /** Task ids only the examples use (the demo tasks are in demoScenario.ts). */
 const POLLED_TASK = 'sep-polled';
 const UPLOADED_TASK = 'sep-uploaded';

@@ -44,7 +44,7 @@ export function withPollTaskId(workflow: Json, taskId: string): Json {
 }
 
 /** Where submit-wait-and-download-stems.json reads and writes as shipped: n8n 2.x's default file folder in n8n's Docker image. */
-export const SHIPPED_FILES_FOLDER = '/home/node/.n8n-files/';
+const SHIPPED_FILES_FOLDER = '/home/node/.n8n-files/';
 
 /**
  * submit-wait-and-download-stems.json reading its audio from `folder`/`audioFile` and writing the

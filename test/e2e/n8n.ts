@@ -83,7 +83,7 @@ export interface N8nSession {
 	close(): Promise<void>;
 }
 
-export interface ServerOptions {
+interface ServerOptions {
 	/** How long to wait for the REST API; default 120 s. */
 	readyTimeoutMs?: number;
 	/** Gets everything the server prints (stdout and stderr), as it comes: e.g. to keep a log file. */
@@ -109,7 +109,7 @@ export interface RunOptions {
 	env?: Record<string, string>;
 }
 
-export interface SessionOptions {
+interface SessionOptions {
 	/** Per n8n command; default 120 s. */
 	timeoutMs?: number;
 	/** Extra environment for every n8n command of the session, e.g. N8N_DEFAULT_BINARY_DATA_MODE. */

@@ -40,7 +40,7 @@ interface VersionPin {
 	env?: Record<string, string>;
 }
 
-export function cacheDir(): string {
+function cacheDir(): string {
 	return process.env.CAMB_E2E_CACHE || path.join(os.homedir(), '.cache', PACKAGE_NAME);
 }
 

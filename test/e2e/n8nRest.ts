@@ -18,7 +18,7 @@ export interface N8nAccount {
 	password: string;
 }
 
-export interface RestAnswer {
+interface RestAnswer {
 	status: number;
 	headers: http.IncomingHttpHeaders;
 	/** The parsed JSON body, if it was JSON; n8n wraps results in `{ data }`. */

@@ -59,7 +59,7 @@ export interface MemorySample {
 }
 
 /** A process's resident memory now and its peak so far; undefined once it is gone. */
-export function processMemory(pid: number): Omit<MemorySample, 'at'> | undefined {
+function processMemory(pid: number): Omit<MemorySample, 'at'> | undefined {
 	try {
 		const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
 		const field = (name: string) =>

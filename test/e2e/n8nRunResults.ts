@@ -16,7 +16,7 @@ export interface N8nItem {
 	pairedItem?: unknown;
 }
 
-export interface NodeRun {
+interface NodeRun {
 	/** data.main: one array of items per output ([] for an output n8n left null). */
 	outputs: N8nItem[][];
 	error?: Json;

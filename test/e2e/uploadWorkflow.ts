@@ -14,7 +14,7 @@ import type { Json } from './n8n';
 
 export const READ_NODE = 'Read files';
 
-export interface UploadWorkflowSpec {
+interface UploadWorkflowSpec {
 	name: string;
 	/** What the Read node reads: a path or a glob. */
 	fileSelector: string;

@@ -545,7 +545,7 @@ function notSupported(what: string): never {
  * The part of n8n's server-side CredentialsHelper that node execution needs, over plain
  * in-memory data: no encryption, no database.
  */
-export class HarnessCredentialsHelper extends ICredentialsHelper {
+class HarnessCredentialsHelper extends ICredentialsHelper {
 	/** Calls of getDecrypted: where n8n reads and decrypts a credential from its database. */
 	reads = 0;
 

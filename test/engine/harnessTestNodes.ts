@@ -48,7 +48,7 @@ export const base = (name: string, outputs: number): INodeTypeDescription => ({
 });
 
 /** Routes each item by `json.route` ('a' | 'b' | 'c') to output 0 / 1 / 2. */
-export const routerNode: INodeType = {
+const routerNode: INodeType = {
 	description: { ...base(ROUTER, 3), outputNames: ['A', 'B', 'C'] },
 	async execute(this: IExecuteFunctions) {
 		const out: INodeExecutionData[][] = [[], [], []];
@@ -61,7 +61,7 @@ export const routerNode: INodeType = {
 };
 
 /** Passes its input through unchanged. */
-export const noopNode: INodeType = {
+const noopNode: INodeType = {
 	description: base(NOOP, 1),
 	async execute(this: IExecuteFunctions) {
 		return [this.getInputData()];
@@ -69,7 +69,7 @@ export const noopNode: INodeType = {
 };
 
 /** GETs `${baseUrl}/tasks/<taskId parameter, an expression>` with httpRequestWithAuthentication and the chosen credential. */
-export const httpNode: INodeType = {
+const httpNode: INodeType = {
 	description: {
 		...base(HTTP, 1),
 		credentials: [
@@ -109,7 +109,7 @@ export const httpNode: INodeType = {
  * otherwise the node throws. Parameter `throwAlways` makes it throw regardless (a node that never
  * catches).
  */
-export const failingNode: INodeType = {
+const failingNode: INodeType = {
 	description: {
 		...base(FAILING, 3),
 		properties: [
@@ -134,7 +134,7 @@ export const failingNode: INodeType = {
 };
 
 /** Sleeps 50 x 100 ms, checking the execution cancel signal between naps. */
-export const sleeperNode: INodeType = {
+const sleeperNode: INodeType = {
 	description: base(SLEEPER, 1),
 	async execute(this: IExecuteFunctions) {
 		let naps = 0;
@@ -153,7 +153,7 @@ export const sleeperNode: INodeType = {
 
 /** Ignores cancellation entirely: waits until the test releases it. */
 export let releaseStuck: (() => void) | undefined;
-export const stuckNode: INodeType = {
+const stuckNode: INodeType = {
 	description: base(STUCK, 1),
 	async execute(this: IExecuteFunctions) {
 		await new Promise<void>((resolve) => {
@@ -169,7 +169,7 @@ export let flakyCalls = 0;
 export function resetFlakyCalls(): void {
 	flakyCalls = 0;
 }
-export const flakyNode: INodeType = {
+const flakyNode: INodeType = {
 	description: {
 		...base(FLAKY, 1),
 		properties: [{ displayName: 'Fail Times', name: 'failTimes', type: 'number', default: 1 }],
@@ -184,7 +184,7 @@ export const flakyNode: INodeType = {
 };
 
 /** Has a required parameter: without it n8n refuses to start the workflow. */
-export const requiredNode: INodeType = {
+const requiredNode: INodeType = {
 	description: {
 		...base(REQUIRED, 1),
 		properties: [
@@ -200,7 +200,7 @@ export const requiredNode: INodeType = {
  * Downloads `json.url` as a stream (no credentials, like a pre-signed storage URL) and hands the
  * stream to prepareBinaryData: the calls the real node makes for a stem.
  */
-export const downloadNode: INodeType = {
+const downloadNode: INodeType = {
 	description: base(DOWNLOAD, 1),
 	async execute(this: IExecuteFunctions) {
 		const out: INodeExecutionData[] = [];

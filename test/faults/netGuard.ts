@@ -10,7 +10,7 @@
 import * as net from 'node:net';
 import * as tls from 'node:tls';
 
-export interface ConnectAttempt {
+interface ConnectAttempt {
 	host: string;
 	port: number;
 	/** A TLS socket: what was sent would have been encrypted. */
@@ -24,7 +24,7 @@ export interface NetGuard {
 	restore(): void;
 }
 
-export function isLoopbackHost(host: string): boolean {
+function isLoopbackHost(host: string): boolean {
 	return (
 		host === 'localhost' ||
 		host === '::1' ||

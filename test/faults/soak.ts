@@ -36,7 +36,7 @@ export * from './soakChecks';
 // The whole soak
 // ---------------------------------------------------------------------------------------------
 
-export interface SoakOptions {
+interface SoakOptions {
 	items: number;
 	seed: number;
 	sizes?: Record<Mode, Record<number, number>>;

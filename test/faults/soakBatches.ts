@@ -90,7 +90,7 @@ export function makeBatch(
 	return { seed, number, config, tasks };
 }
 
-export interface PlanEntry {
+interface PlanEntry {
 	mode: Mode;
 	maxInFlight: number;
 	size: number;

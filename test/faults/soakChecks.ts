@@ -30,7 +30,7 @@ import {
 // Running and checking one batch
 // ---------------------------------------------------------------------------------------------
 
-export const REQUEST_TIMEOUT_MS = 1000;
+const REQUEST_TIMEOUT_MS = 1000;
 
 export function nodeParameters(config: BatchConfig): INodeParameters {
 	return {
@@ -548,7 +548,7 @@ export function describeConfig(config: BatchConfig): string {
 }
 
 /** A harness time limit no healthy execution reaches: if it does, the run is cancelled and counted as hung. */
-export function executionLimitMs(batch: Batch): number {
+function executionLimitMs(batch: Batch): number {
 	const { mode, attempts, maxInFlight, maxWaitSeconds } = batch.config;
 	const checksPerItem = mode === 'wait' ? Math.ceil((maxWaitSeconds * 1000) / 900) + 2 : 1;
 	const slot =
@@ -575,7 +575,7 @@ export async function runBatch(camb: StandIn, batch: Batch): Promise<BatchReport
 	return checkBatch(batch, result, requests, { startedAt, endedAt }, { maxConcurrent, leftOver });
 }
 
-export type Resources = Record<string, number>;
+type Resources = Record<string, number>;
 
 export function resources(): Resources {
 	const counts: Resources = {};

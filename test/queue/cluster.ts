@@ -9,8 +9,6 @@
  * from Postgres, cancellations go through the REST API as the owner.
  */
 import { createRequire } from 'node:module';
-import * as fs from 'node:fs';
-import * as path from 'node:path';
 
 import {
 	readRun,
@@ -33,7 +31,7 @@ export interface ClusterWorker {
 }
 
 /** One row of execution_entity. */
-export interface ExecutionRow {
+interface ExecutionRow {
 	id: string;
 	workflowId: string;
 	/** new, running, waiting, success, error, crashed, canceled… */
@@ -73,7 +71,7 @@ export interface QueueCluster {
 	close(): Promise<void>;
 }
 
-export interface ClusterOptions {
+interface ClusterOptions {
 	major: Major;
 	postgres: Postgres;
 	redis: Redis;
@@ -260,14 +258,4 @@ async function ownerSession(
 		.find((pair) => pair.startsWith('n8n-auth='));
 	if (!cookie) throw new Error('POST /rest/login set no n8n-auth cookie');
 	return async (method, urlPath, body) => (await call(method, urlPath, body, cookie)).json;
-}
-
-/** The bytes of a binary property stored in filesystem mode under the shared storage path. */
-export function storedBinary(storagePath: string, binary: Json): Buffer {
-	const match = /^filesystem(?:-v2)?:(.+)$/.exec(String(binary.id));
-	if (!match)
-		throw new Error(
-			`binary data is not in filesystem mode: ${JSON.stringify(binary).slice(0, 300)}`,
-		);
-	return fs.readFileSync(path.join(storagePath, match[1]));
 }

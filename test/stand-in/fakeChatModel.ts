@@ -14,14 +14,14 @@
 import * as http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 
-export interface ChatMessage {
+interface ChatMessage {
 	role: string;
 	content?: unknown;
 	tool_calls?: Array<{ id: string; function: { name: string; arguments: string } }>;
 	tool_call_id?: string;
 }
 
-export interface ChatTool {
+interface ChatTool {
 	type: string;
 	function: {
 		name: string;
@@ -30,7 +30,7 @@ export interface ChatTool {
 	};
 }
 
-export interface RecordedChatRequest {
+interface RecordedChatRequest {
 	method: string;
 	path: string;
 	headers: http.IncomingHttpHeaders;
@@ -40,7 +40,7 @@ export interface RecordedChatRequest {
 	body?: { messages?: ChatMessage[]; tools?: ChatTool[]; stream?: boolean; model?: string };
 }
 
-export interface MadeToolCall {
+interface MadeToolCall {
 	id: string;
 	name: string;
 	args: Record<string, unknown>;
@@ -59,7 +59,7 @@ export interface FakeChatModel {
 }
 
 /** The text of a message's content: a string, or OpenAI's list of parts. */
-export function messageText(content: unknown): string {
+function messageText(content: unknown): string {
 	if (typeof content === 'string') return content;
 	if (Array.isArray(content)) {
 		return content

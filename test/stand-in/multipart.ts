@@ -403,7 +403,7 @@ export interface ExpectedUpload {
 }
 
 /** The parts of a RecordedRequest uploadProblems() reads. */
-export interface RecordedUpload {
+interface RecordedUpload {
 	method: string;
 	path: string;
 	bodyComplete: boolean;

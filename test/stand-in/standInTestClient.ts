@@ -15,7 +15,7 @@ import {
 } from './cambStandIn';
 
 /** What a raw node:http request saw; fetch cannot tell "headers arrived, body never did" apart. */
-export interface RawOutcome {
+interface RawOutcome {
 	/** 'timeout' = nothing at all within timeoutMs; 'error' = the socket failed before a response. */
 	kind: 'response' | 'timeout' | 'error';
 	status?: number;
@@ -79,7 +79,7 @@ export function rawGet(standIn: StandIn, path: string, timeoutMs: number): Promi
 }
 
 /** What a streaming node:http GET saw: the body is checked against the pattern as it arrives, never kept. */
-export interface StreamOutcome {
+interface StreamOutcome {
 	status?: number;
 	headers?: http.IncomingHttpHeaders;
 	/** Body bytes received. */
@@ -180,7 +180,7 @@ export function streamGet(
 }
 
 /** What a streaming node:http POST saw, settled the way axios settles one. */
-export interface PostOutcome {
+interface PostOutcome {
 	/** 'response' = a whole answer arrived; 'error' = the request failed first; 'timeout' = neither in time. */
 	kind: 'response' | 'error' | 'timeout';
 	status?: number;
