@@ -84,7 +84,7 @@ export const properties: INodeProperties[] = [
 					'Whether the uploaded file stays on the output item. Off (the default) drops it: the task has it now, and a file carried through a polling loop is stored again with every execution.',
 			},
 			{
-				displayName: 'Max Uploads in Flight',
+				displayName: 'Max Requests in Flight',
 				name: 'maxInFlight',
 				type: 'number',
 				typeOptions: { minValue: 1, maxValue: 50 },

@@ -73,7 +73,7 @@ async function checkAll(
 			}));
 		}),
 	);
-	settle(ctx, outcomes, continueOnFail);
+	endPhase(ctx, outcomes, continueOnFail);
 
 	if (settings.fetchResultUrls) await addResultUrls(ctx, client, outcomes, continueOnFail);
 	if (settings.fetchResultUrls && settings.downloadStems) {
@@ -95,12 +95,12 @@ async function checkAll(
 		);
 	}
 
-	settle(ctx, outcomes, continueOnFail);
+	endPhase(ctx, outcomes, continueOnFail);
 	return route(items, outcomes);
 }
 
-/** Ends the run after a phase if it must: canceled (whatever On Error says), or an error under Stop Workflow. */
-function settle(ctx: IExecuteFunctions, outcomes: Outcome[], continueOnFail: boolean): void {
+/** Ends the run after a phase if it must: cancelled (whatever On Error says), or an error under Stop Workflow. */
+function endPhase(ctx: IExecuteFunctions, outcomes: Outcome[], continueOnFail: boolean): void {
 	if (isCancelled(ctx)) throw cancelledError(ctx);
 	if (!continueOnFail)
 		throwFirstError(outcomes.map((outcome) => ('error' in outcome ? outcome.error : undefined)));

@@ -1,7 +1,10 @@
 /**
- * Decides what one CAMB status answer means for the user: which output the item takes,
- * and, for failures, a machine-readable reason, a sentence a person can act on and
- * whether submitting again could help. Pure: no n8n, no HTTP.
+ * Every verdict and reason of the package, in one place: what one CAMB status answer means for
+ * the user (which output the item takes and, for failures, a machine-readable reason, a sentence
+ * a person can act on and whether submitting again could help), and the verdicts and reasons that
+ * come from elsewhere (a run without a result, a task still pending when the budget runs out, a
+ * task CAMB.AI would not talk about, a tool call whose check failed). A new failure reason goes
+ * here. Pure: no n8n, no HTTP.
  */
 
 import { excerpt, replaceControlCharacters } from '../shared/json';
@@ -202,5 +205,41 @@ export function resultNotFound(runId: number): Verdict {
 		reason: 'RESULT_NOT_FOUND',
 		retryable: false,
 		message: `The separation finished, but CAMB.AI has no result for run ${runId} (404); it may have been deleted. Submit the file again.`,
+	};
+}
+
+/** A task CAMB.AI would not talk about during the whole wait (429 every time): still pending. */
+export const RATE_LIMITED: Verdict = { route: 'pending', status: 'RATE_LIMITED' };
+
+/** Why a tool call's check failed (toolMode.ts tells the model): the reason, and what to do. */
+export function checkFailed(failure: {
+	keyRejected: boolean;
+	taskIdKnown: boolean;
+	/** A request failed (an HTTP error), not the node. */
+	requestFailed: boolean;
+}): { reason: string; retryable: boolean; advice: string } {
+	if (failure.keyRejected)
+		return {
+			reason: 'API_KEY_REJECTED',
+			retryable: false,
+			advice:
+				'Tell the user that the CAMB.AI API key of this workflow was rejected and that the workflow owner must update the credential; checking again will not help until then.',
+		};
+	if (!failure.taskIdKnown)
+		return {
+			reason: 'INVALID_TASK_ID',
+			retryable: false,
+			advice: 'Ask the user for the task_id CAMB.AI returned when the audio was submitted.',
+		};
+	if (failure.requestFailed)
+		return {
+			reason: 'CAMB_UNAVAILABLE',
+			retryable: true,
+			advice: 'CAMB.AI could not be asked right now; try again in a minute or tell the user.',
+		};
+	return {
+		reason: 'NODE_ERROR',
+		retryable: false,
+		advice: 'The tool is not set up correctly; tell the user to ask the workflow owner.',
 	};
 }

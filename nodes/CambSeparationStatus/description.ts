@@ -125,7 +125,7 @@ export const properties: INodeProperties[] = [
 					'How often one request is tried when CAMB.AI is failing (5xx) or unreachable, with growing pauses in between. A 429 (rate limited) uses up no attempt: every request waits out the pause CAMB.AI asks for, and only 60 s of nothing but 429s gives up.',
 			},
 			{
-				displayName: 'Background Binary Property',
+				displayName: 'Background Binary Field',
 				name: 'backgroundProperty',
 				type: 'string',
 				default: 'background',
@@ -142,7 +142,7 @@ export const properties: INodeProperties[] = [
 					'Pause after the first pending check. Each further pause is half again as long, up to "Max Interval". Also sets next_check_in_seconds on Pending items.',
 			},
 			{
-				displayName: 'Foreground Binary Property',
+				displayName: 'Foreground Binary Field',
 				name: 'foregroundProperty',
 				type: 'string',
 				default: 'foreground',

@@ -4,7 +4,7 @@
  * check budget is spent. Knows nothing of HTTP or n8n: the caller supplies the check and the
  * clock, so the schedule can be tested without waiting.
  */
-import { stillPending, type Verdict } from './classifyStatus';
+import { RATE_LIMITED, stillPending, type Verdict } from './classifyStatus';
 
 export interface FollowSettings {
 	/** Keep checking pending tasks inside this execution. */
@@ -24,7 +24,7 @@ export interface Progress {
 }
 
 /** One check: a verdict, or CAMB saying "not now" (429) with the pause it wants. */
-export type CheckOutcome = { verdict: Verdict } | { rateLimitedForMs: number };
+export type Checked = { verdict: Verdict } | { rateLimitedForMs: number };
 
 export interface Followed {
 	verdict: Verdict;
@@ -59,11 +59,8 @@ export function checkInterval(
 	return Math.round(capped * (1 - JITTER + 2 * JITTER * random()));
 }
 
-/** A task CAMB would not talk about during the whole wait (429 every time). */
-const RATE_LIMITED: Verdict = { route: 'pending', status: 'RATE_LIMITED' };
-
 export async function followTask(
-	check: () => Promise<CheckOutcome>,
+	check: () => Promise<Checked>,
 	progress: Progress,
 	settings: FollowSettings,
 	clock: Clock,
@@ -74,11 +71,11 @@ export async function followTask(
 	let verdict: Verdict | undefined;
 
 	for (;;) {
-		const outcome = await check();
+		const checked = await check();
 		let nextPauseMs: number;
-		if ('verdict' in outcome) {
+		if ('verdict' in checked) {
 			checkCount++;
-			verdict = outcome.verdict;
+			verdict = checked.verdict;
 			if (verdict.route !== 'pending') break;
 			pendingSince ??= new Date(clock.now()).toISOString();
 			if (settings.maxChecks > 0 && checkCount >= settings.maxChecks) {
@@ -88,7 +85,7 @@ export async function followTask(
 			nextPauseMs = checkInterval(checkCount, settings, clock.random);
 		} else {
 			// A 429 slows this task down but does not count as a check or fail it.
-			const asked = Math.min(outcome.rateLimitedForMs, MAX_RATE_LIMIT_PAUSE_MS);
+			const asked = Math.min(checked.rateLimitedForMs, MAX_RATE_LIMIT_PAUSE_MS);
 			nextPauseMs = Math.max(asked, checkInterval(checkCount, settings, clock.random));
 		}
 

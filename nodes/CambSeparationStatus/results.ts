@@ -10,7 +10,7 @@ import { resultNotFound, type Verdict } from './classifyStatus';
  * Per run: the links, a Failure verdict (CAMB does not know the run), an answer without usable
  * links (its body, to quote), or the request's error.
  */
-export type ResultOutcome =
+export type RunLinks =
 	| { urls: ResultUrls }
 	| { verdict: Verdict }
 	| { noLinks: string }
@@ -27,8 +27,8 @@ const BULK_CHUNK = 100;
 export async function fetchResultUrls(
 	client: CambClient,
 	runs: Run[],
-): Promise<Map<number, ResultOutcome>> {
-	const outcomes = new Map<number, ResultOutcome>();
+): Promise<Map<number, RunLinks>> {
+	const byItem = new Map<number, RunLinks>();
 	const chunks: Run[][] = [];
 	for (let start = 0; start < runs.length; start += BULK_CHUNK)
 		chunks.push(runs.slice(start, start + BULK_CHUNK));
@@ -41,12 +41,12 @@ export async function fetchResultUrls(
 			await Promise.all(
 				chunk.map(async (run) => {
 					const urls = found.get(run.runId);
-					outcomes.set(run.itemIndex, urls ? { urls } : await fetchOne(client, run));
+					byItem.set(run.itemIndex, urls ? { urls } : await fetchOne(client, run));
 				}),
 			);
 		}),
 	);
-	return outcomes;
+	return byItem;
 }
 
 async function fetchBulk(client: CambClient, chunk: Run[]): Promise<Map<number, ResultUrls>> {
@@ -62,7 +62,7 @@ async function fetchBulk(client: CambClient, chunk: Run[]): Promise<Map<number, 
 	}
 }
 
-async function fetchOne(client: CambClient, run: Run): Promise<ResultOutcome> {
+async function fetchOne(client: CambClient, run: Run): Promise<RunLinks> {
 	try {
 		const result = await getResult(client, run.itemIndex, run.runId);
 		return 'notFound' in result ? { verdict: resultNotFound(run.runId) } : result;

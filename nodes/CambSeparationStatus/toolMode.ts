@@ -9,10 +9,11 @@
 import type { IDataObject, IExecuteFunctions, INodeExecutionData } from 'n8n-workflow';
 import { NodeApiError } from 'n8n-workflow';
 
+import { checkFailed } from './classifyStatus';
 import { OUTPUT } from './description';
 import { cancelledError } from '../shared/errors';
 import { isCancelled } from '../shared/transport';
-import { checkTaskId } from '../shared/validate';
+import { readTaskId } from './settings';
 
 /**
  * n8n runs a `usableAsTool` node under a derived type whose name is the node's plus "Tool"
@@ -32,7 +33,7 @@ interface ToolModeSettings {
 }
 
 /**
- * A tool call checks once and answers at once: an agent cannot wait minutes, a model can do
+ * A tool call checks once and replies at once: an agent cannot wait minutes, a model can do
  * nothing with binary stems (n8n drops them from a tool's answer anyway), and the pre-signed
  * links are fetched only when the user chose to give them to the model.
  */
@@ -49,7 +50,7 @@ export function adaptForTool<T extends ToolModeSettings>(ctx: IExecuteFunctions,
 /**
  * Runs the check as a tool: one answer per input item, in input order, all on output 0. An
  * error the check still throws (a credential that cannot be read, say) becomes every item's
- * answer; only a canceled execution stays an error.
+ * answer; only a cancelled execution stays an error.
  */
 export async function checkAsTool(
 	ctx: IExecuteFunctions,
@@ -61,27 +62,27 @@ export async function checkAsTool(
 		outputs = await check(ctx);
 	} catch (error) {
 		if (isCancelled(ctx)) throw cancelledError(ctx);
-		return [items.map((_, index) => answer(index, errorAnswer(taskIdOf(ctx, index), error)))];
+		return [items.map((_, index) => reply(index, errorReply(taskIdOf(ctx, index), error)))];
 	}
-	const answers: INodeExecutionData[] = [];
+	const replies: INodeExecutionData[] = [];
 	outputs.forEach((routed, output) => {
 		for (const item of routed ?? []) {
 			const index = itemIndexOf(item);
-			answers[index] = answer(index, toAnswer(output, item, taskIdOf(ctx, index)));
+			replies[index] = reply(index, toReply(output, item, taskIdOf(ctx, index)));
 		}
 	});
-	return [answers.filter((item) => item !== undefined)];
+	return [replies.filter((item) => item !== undefined)];
 }
 
 /** The answer for one routed item: what the model needs for its status, and nothing of the input. */
-function toAnswer(
+function toReply(
 	output: number,
 	item: INodeExecutionData,
 	taskId: string | undefined,
 ): IDataObject {
 	const json = item.json;
 	// Under On Error "Continue" the check put the error on the item: still an answer for the model.
-	if (item.error) return errorAnswer(taskId, item.error);
+	if (item.error) return errorReply(taskId, item.error);
 	const base: IDataObject = { task_id: json.task_id ?? taskId, status: json.status };
 	if (output === OUTPUT.success) {
 		const links =
@@ -118,33 +119,24 @@ function toAnswer(
  * The message is the node's error message, which never holds the key. Thrown instead, the error
  * stopped the whole agent run in n8n 1.123 and reached the model as a bare error object in 2.41.
  */
-function errorAnswer(taskId: string | undefined, error: unknown): IDataObject {
+function errorReply(taskId: string | undefined, error: unknown): IDataObject {
 	const { message, description, httpCode } = error as {
 		message?: unknown;
 		description?: unknown;
 		httpCode?: unknown;
 	};
 	const keyRejected = error instanceof NodeApiError && (httpCode === '401' || httpCode === '403');
-	let reason: string;
-	let retryable: boolean;
-	if (keyRejected) [reason, retryable] = ['API_KEY_REJECTED', false];
-	else if (taskId === undefined) [reason, retryable] = ['INVALID_TASK_ID', false];
-	else if (error instanceof NodeApiError) [reason, retryable] = ['CAMB_UNAVAILABLE', true];
-	else [reason, retryable] = ['NODE_ERROR', false];
+	const { reason, retryable, advice } = checkFailed({
+		keyRejected,
+		taskIdKnown: taskId !== undefined,
+		requestFailed: error instanceof NodeApiError,
+	});
 	// The error's description is written for the workflow's owner: it is kept only where it says
 	// what to fix (the key). Elsewhere it names hosts, ports and node options the model has no use for.
 	const text = [message, keyRejected ? description : undefined]
 		.filter((part): part is string => typeof part === 'string' && part.trim() !== '')
 		.map(sentence)
 		.join(' ');
-	const advice = {
-		API_KEY_REJECTED:
-			'Tell the user that the CAMB.AI API key of this workflow was rejected and that the workflow owner must update the credential; checking again will not help until then.',
-		INVALID_TASK_ID: 'Ask the user for the task_id CAMB.AI returned when the audio was submitted.',
-		CAMB_UNAVAILABLE:
-			'CAMB.AI could not be asked right now; try again in a minute or tell the user.',
-		NODE_ERROR: 'The tool is not set up correctly; tell the user to ask the workflow owner.',
-	}[reason];
 	return {
 		...(taskId !== undefined ? { task_id: taskId } : {}),
 		status: 'CHECK_FAILED',
@@ -163,8 +155,8 @@ function sentence(text: string): string {
 /** The task id the item was checked for, if it was a valid one. */
 function taskIdOf(ctx: IExecuteFunctions, index: number): string | undefined {
 	try {
-		const checked = checkTaskId(ctx.getNodeParameter('taskId', index, undefined));
-		return checked.ok ? checked.value : undefined;
+		const taskId = readTaskId(ctx, index);
+		return typeof taskId === 'string' ? taskId : undefined;
 	} catch {
 		// An expression that fails (e.g. $fromAI without an answer) gives no id.
 		return undefined;
@@ -180,6 +172,6 @@ function itemIndexOf(item: INodeExecutionData): number {
 			: 0;
 }
 
-function answer(index: number, json: IDataObject): INodeExecutionData {
+function reply(index: number, json: IDataObject): INodeExecutionData {
 	return { json, pairedItem: { item: index } };
 }

@@ -20,7 +20,7 @@ export interface FailedRequest {
 
 // ---- the transport ---------------------------------------------------------------------------
 
-/** Worded as n8n words it: the engine recognises "canceled" and marks the execution canceled, not failed. */
+/** Worded as n8n words it ("canceled"): the engine recognises the word and marks the execution cancelled, not failed. */
 export function cancelledError(ctx: IExecuteFunctions): NodeOperationError {
 	return new NodeOperationError(ctx.getNode(), 'The execution was canceled');
 }
@@ -120,7 +120,7 @@ export function gaveUp(
 		: '';
 	return new NodeApiError(ctx.getNode(), { attempts, last: last.problem } as JsonObject, {
 		message: why,
-		description: `${tried}${nothingMade} Raise "Attempts per Check" or "Request Timeout" in the node's options, or try again later.`,
+		description: `${tried}${nothingMade} Raise the node's "Attempts per …" or "Request Timeout" option, or try again later.`,
 		httpCode: last.statusCode === undefined ? undefined : String(last.statusCode),
 		itemIndex,
 	});

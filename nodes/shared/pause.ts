@@ -1,7 +1,7 @@
 /**
  * An abortable pause that works with the n8n-workflow of every n8n the node runs in: n8n 1.x
  * exports `sleepWithAbort(ms, signal)`; n8n 2.x dropped it and lets `sleep(ms, signal)` take the
- * signal instead. Either way the timer is cleared the moment the execution is canceled.
+ * signal instead. Either way the timer is cleared the moment the execution is cancelled.
  */
 import * as n8nWorkflow from 'n8n-workflow';
 

@@ -4,6 +4,8 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 
 // ---------------------------------------------------------------------------------------------
 // Processes
@@ -51,20 +53,25 @@ export async function runProcess(
 ): Promise<ProcessResult> {
 	const started = Date.now();
 	const command = [file, ...args].join(' ');
+	// stdout goes to a file, not a pipe: Node writes to a file synchronously, so a command that
+	// prints megabytes (n8n's run JSON with in-memory binary data) and then calls process.exit()
+	// loses nothing. Into a pipe, whatever the reader had not taken yet was cut off on a busy machine.
+	const outDir = fs.mkdtempSync(path.join(os.tmpdir(), 'camb-e2e-out-'));
+	const outFile = path.join(outDir, 'stdout');
+	const outFd = fs.openSync(outFile, 'w');
 	const child = spawn(file, args, {
 		cwd: options.cwd,
 		env: options.env,
 		detached: true,
-		stdio: ['ignore', 'pipe', 'pipe'],
+		stdio: ['ignore', outFd, 'pipe'],
 	});
+	fs.closeSync(outFd);
 	const pid = child.pid;
 	if (pid !== undefined) liveGroups.add(pid);
 	options.children?.add(child);
 	if (pid !== undefined) options.onSpawn?.(pid);
-	let stdout = '';
 	let stderr = '';
-	child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-	child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+	child.stderr?.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
 
 	let timedOut = false;
 	let hardKill: NodeJS.Timeout | undefined;
@@ -89,12 +96,13 @@ export async function runProcess(
 			pid,
 			exitCode,
 			signal,
-			stdout,
+			stdout: fs.readFileSync(outFile, 'utf8'),
 			stderr,
 			durationMs: Date.now() - started,
 			timedOut,
 		};
 	} finally {
+		fs.rmSync(outDir, { recursive: true, force: true });
 		clearTimeout(timer);
 		if (hardKill) clearTimeout(hardKill);
 		// n8n may leave helpers behind (2.x's task runner): end the whole group every time.

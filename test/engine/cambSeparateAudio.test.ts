@@ -15,7 +15,7 @@ import {
 	uploadProblems,
 	type Reply,
 	type StandIn,
-} from '../stand-in/camb-stand-in';
+} from '../stand-in/cambStandIn';
 
 let camb: StandIn;
 beforeAll(async () => {
@@ -280,7 +280,7 @@ describe('never two tasks for one item', () => {
 });
 
 describe('rate control and the request cap apply to uploads', () => {
-	it('keeps to Max Uploads in Flight', async () => {
+	it('keeps to Max Requests in Flight', async () => {
 		camb.on('POST', UPLOAD_PATH, { delayMs: 100 });
 		const files = Array.from({ length: 8 }, (_, i) => mp3(`f${i}`, 10_000));
 		const result = await run(files, { parameters: { options: { maxInFlight: 3 } } });

@@ -8,7 +8,7 @@ import {
 	startStandIn,
 	taskStatusPath,
 	type StandIn,
-} from '../stand-in/camb-stand-in';
+} from '../stand-in/cambStandIn';
 
 let camb: StandIn;
 beforeAll(async () => {

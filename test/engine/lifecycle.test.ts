@@ -9,7 +9,7 @@ import {
 	startStandIn,
 	type Reply,
 	type StandIn,
-} from '../stand-in/camb-stand-in';
+} from '../stand-in/cambStandIn';
 
 let camb: StandIn;
 let storage: StandIn;

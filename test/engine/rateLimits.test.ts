@@ -10,7 +10,7 @@ import {
 	startStandIn,
 	type Reply,
 	type StandIn,
-} from '../stand-in/camb-stand-in';
+} from '../stand-in/cambStandIn';
 
 const success: Reply = {
 	json: { status: 'SUCCESS', run_id: 1, exception_reason: null, message: null },

@@ -22,7 +22,7 @@ import {
 	uploadProblems,
 	type Reply,
 	type StandIn,
-} from '../stand-in/camb-stand-in';
+} from '../stand-in/cambStandIn';
 
 const MiB = 1024 * 1024;
 /** The Request Timeout of these tests, in seconds. */

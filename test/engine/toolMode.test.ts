@@ -6,7 +6,7 @@ import { TOOL_DESCRIPTION } from '../../nodes/CambSeparationStatus/description';
 import { API_KEY } from '../fixtures/cambWorkflow';
 import { runToolCalls } from '../fixtures/cambTool';
 import { freePort } from '../e2e/n8n';
-import { resultPath, startStandIn, taskStatusPath, type StandIn } from '../stand-in/camb-stand-in';
+import { resultPath, startStandIn, taskStatusPath, type StandIn } from '../stand-in/cambStandIn';
 
 let camb: StandIn;
 let storage: StandIn;

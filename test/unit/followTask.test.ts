@@ -2,14 +2,14 @@ import type { Verdict } from '../../nodes/CambSeparationStatus/classifyStatus';
 import {
 	checkInterval,
 	followTask,
-	type CheckOutcome,
+	type Checked,
 	type Clock,
 	type FollowSettings,
 } from '../../nodes/CambSeparationStatus/followTask';
 
-const PENDING: CheckOutcome = { verdict: { route: 'pending', status: 'PENDING' } };
-const SUCCESS: CheckOutcome = { verdict: { route: 'success', status: 'SUCCESS', runId: 9 } };
-const FAILED: CheckOutcome = {
+const PENDING: Checked = { verdict: { route: 'pending', status: 'PENDING' } };
+const SUCCESS: Checked = { verdict: { route: 'success', status: 'SUCCESS', runId: 9 } };
+const FAILED: Checked = {
 	verdict: { route: 'failure', status: 'ERROR', reason: 'ERROR', retryable: true, message: 'x' },
 };
 
@@ -41,7 +41,7 @@ function fakeClock(
 }
 
 /** A check that answers from a script, one entry per call. */
-const script = (...answers: CheckOutcome[]) => {
+const script = (...answers: Checked[]) => {
 	let calls = 0;
 	const check = async () => answers[Math.min(calls++, answers.length - 1)];
 	return Object.assign(check, { calls: () => calls });

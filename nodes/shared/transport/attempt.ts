@@ -41,15 +41,15 @@ export function errorStatus(statusCode: number, headers: IDataObject, body: stri
 }
 
 /** What an attempt says about the host's load, for its gate; with the pause it asked for, if usable. */
-export function loadOf(outcome: Attempt<unknown>): { signal: LoadSignal; retryAfterMs?: number } {
-	if (outcome.kind === 'not sent') return { signal: 'neutral' };
-	if (outcome.kind === 'network') return { signal: isTimeout(outcome) ? 'overloaded' : 'neutral' };
-	const asked = outcome.kind === 'oversized' ? undefined : outcome.retryAfterMs;
+export function loadOf(tried: Attempt<unknown>): { signal: LoadSignal; retryAfterMs?: number } {
+	if (tried.kind === 'not sent') return { signal: 'neutral' };
+	if (tried.kind === 'network') return { signal: isTimeout(tried) ? 'overloaded' : 'neutral' };
+	const asked = tried.kind === 'oversized' ? undefined : tried.retryAfterMs;
 	// A pause longer than the node waits fails that request; it does not stall every other one.
 	const retryAfter = asked !== undefined && asked <= MAX_RETRY_AFTER_MS ? asked : undefined;
-	if (outcome.statusCode === 429) return { signal: 'limited', retryAfterMs: retryAfter };
-	if (outcome.statusCode === 503) return { signal: 'overloaded', retryAfterMs: retryAfter };
-	if (outcome.statusCode >= 500) return { signal: 'neutral', retryAfterMs: retryAfter };
+	if (tried.statusCode === 429) return { signal: 'limited', retryAfterMs: retryAfter };
+	if (tried.statusCode === 503) return { signal: 'overloaded', retryAfterMs: retryAfter };
+	if (tried.statusCode >= 500) return { signal: 'neutral', retryAfterMs: retryAfter };
 	return { signal: 'clean' };
 }
 
@@ -84,10 +84,10 @@ export function networkProblem(error: unknown): { code: string; message: string 
 	return { code: code ?? 'UNKNOWN', message };
 }
 
-export function describe(outcome: Failed): string {
-	if (outcome.kind === 'error status') return `HTTP ${outcome.statusCode} ${excerpt(outcome.body)}`;
-	if (outcome.kind === 'oversized')
-		return `HTTP ${outcome.statusCode} with a body of more than ${outcome.bytes} bytes`;
-	const when = outcome.beforeLastByte ? ' (before the whole request was sent)' : '';
-	return `${outcome.code}: ${excerpt(outcome.message)}${when}`;
+export function describe(tried: Failed): string {
+	if (tried.kind === 'error status') return `HTTP ${tried.statusCode} ${excerpt(tried.body)}`;
+	if (tried.kind === 'oversized')
+		return `HTTP ${tried.statusCode} with a body of more than ${tried.bytes} bytes`;
+	const when = tried.beforeLastByte ? ' (before the whole request was sent)' : '';
+	return `${tried.code}: ${excerpt(tried.message)}${when}`;
 }

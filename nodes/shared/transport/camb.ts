@@ -59,11 +59,11 @@ export interface CambRequest {
 	path: string;
 	body?: IDataObject;
 	/** Non-2xx codes the caller decides about itself instead of them being retried or raised. */
-	answers?: number[];
+	alsoAccepted?: number[];
 }
 
 /**
- * An answer the caller accepted: a 2xx or one of its `answers` (for a status check: 404, 422, and
+ * An answer the caller accepted: a 2xx or one of its `alsoAccepted` codes (for a status check: 404, 422, and
  * while waiting 429). Everything else is a request failure. `retryAfterMs`: the pause the server
  * asked for, handed to a waiting caller with its 429.
  */
@@ -107,7 +107,7 @@ export async function requestCamb(
 	const { ctx, timeoutMs } = host;
 	const label = `${request.method} ${request.path}`;
 	const isAnswer = (code: number) =>
-		(code >= 200 && code < 300) || (request.answers ?? []).includes(code);
+		(code >= 200 && code < 300) || (request.alsoAccepted ?? []).includes(code);
 	const send = async (): Promise<Attempt<CambAnswer>> => {
 		const response = await sendToCamb(host, {
 			method: request.method,

@@ -67,7 +67,7 @@ export async function getStatus(
 	return await client.request(itemIndex, {
 		method: 'GET',
 		path: statusPath(taskId),
-		answers: rateLimitIsAnAnswer ? [404, 422, 429] : [404, 422],
+		alsoAccepted: rateLimitIsAnAnswer ? [404, 422, 429] : [404, 422],
 	});
 }
 
@@ -144,7 +144,7 @@ export async function getResult(
 	const answer = await client.request(itemIndex, {
 		method: 'GET',
 		path: `/audio-separation-result/${runId}`,
-		answers: [404],
+		alsoAccepted: [404],
 	});
 	if (answer.statusCode === 404) return { notFound: true };
 	const urls = resultUrlsIn(readJson(answer.body));
@@ -168,7 +168,7 @@ export async function getResults(
 		method: 'POST',
 		path: '/audio-separation-results',
 		body: { run_ids: runIds },
-		answers: BULK_REFUSED,
+		alsoAccepted: BULK_REFUSED,
 	});
 	if (answer.statusCode < 200 || answer.statusCode >= 300) return found;
 	const parsed = readJson(answer.body);

@@ -21,7 +21,7 @@ export interface Gate {
 
 export interface GateClock {
 	now(): number;
-	/** Waits `ms`; rejects (or resolves early) when the execution is canceled. */
+	/** Waits `ms`; rejects (or resolves early) when the execution is cancelled. */
 	sleep(ms: number): Promise<void>;
 }
 
@@ -50,7 +50,7 @@ export function createGate(ceiling: number, clock: GateClock): Gate {
 				}
 			}
 		} catch {
-			// The execution was canceled mid-pause: let everyone through; each sees the cancel and sends nothing.
+			// The execution was cancelled mid-pause: let everyone through; each sees the cancel and sends nothing.
 			while (queue.size > 0) {
 				inFlight++;
 				queue.take()(control.send(clock.now()));

@@ -36,7 +36,7 @@ export type { Readable } from './readAnswer';
 export type { FilePart } from './multipart';
 export type { Upload } from './upload';
 
-export interface RequestSettings extends RetrySettings {
+export interface ClientSettings extends RetrySettings {
 	/** Give up on one attempt after this long without a byte from the server. */
 	timeoutMs: number;
 	/** The most requests in flight at once to each host: the ceiling of its adaptive window. */
@@ -44,7 +44,7 @@ export interface RequestSettings extends RetrySettings {
 }
 
 export interface CambClient {
-	/** 2xx and the request's `answers` come back; anything else is retried, then raised as NodeApiError. */
+	/** 2xx and the request's `alsoAccepted` codes come back; anything else is retried, then raised as NodeApiError. */
 	request(itemIndex: number, request: CambRequest): Promise<CambAnswer>;
 	/**
 	 * Downloads a pre-signed storage link WITHOUT the API key and hands the body stream to `store`.
@@ -70,7 +70,7 @@ export function createCambClient(
 	ctx: IExecuteFunctions,
 	baseUrl: string,
 	credential: ICredentialsDecrypted,
-	settings: RequestSettings,
+	settings: ClientSettings,
 ): CambClient {
 	const clock = {
 		now: () => Date.now(),

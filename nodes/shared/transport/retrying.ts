@@ -65,8 +65,8 @@ export interface Job<T> {
 type Decision = { retryInMs: number } | { error: NodeApiError };
 /** What came out of one attempt's turn through the gate. */
 type Turn<T> =
-	| { outcome: Extract<Attempt<T>, { kind: 'done' } | { kind: 'not sent' }> }
-	| { outcome: Failed; decision: Decision };
+	| { tried: Extract<Attempt<T>, { kind: 'done' } | { kind: 'not sent' }> }
+	| { tried: Failed; decision: Decision };
 
 export interface Retrier {
 	run<T>(gate: Gate, job: Job<T>): Promise<T>;
@@ -121,7 +121,7 @@ async function runJob<T>(execution: Execution, gate: Gate, job: Job<T>): Promise
 				await pause(turn.decision.retryInMs, ctx.getExecutionCancelSignal());
 			continue;
 		}
-		if (turn.outcome.kind === 'done') return turn.outcome.value;
+		if (turn.tried.kind === 'done') return turn.tried.value;
 		const { keyRejection } = execution;
 		if (keyRejection)
 			throw keyRejected(ctx, job.itemIndex, keyRejection.statusCode, keyRejection.body);
@@ -143,22 +143,21 @@ async function attempt<T>(
 	const { ctx } = execution;
 	return await gate.through(async (): Promise<Judged<Turn<T>>> => {
 		if (execution.stoppedBecause !== undefined || execution.keyRejection || isCancelled(ctx)) {
-			return { value: { outcome: { kind: 'not sent' } }, signal: 'neutral' };
+			return { value: { tried: { kind: 'not sent' } }, signal: 'neutral' };
 		}
-		let outcome: Attempt<T>;
+		let tried: Attempt<T>;
 		try {
-			outcome = await job.send();
+			tried = await job.send();
 		} catch (error) {
 			if (isCancelled(ctx)) throw cancelledError(ctx);
-			outcome = { kind: 'network', ...networkProblem(error) };
+			tried = { kind: 'network', ...networkProblem(error) };
 		}
-		const load = loadOf(outcome);
-		if (outcome.kind === 'done' || outcome.kind === 'not sent')
-			return { value: { outcome }, ...load };
-		const decision = decide(outcome);
+		const load = loadOf(tried);
+		if (tried.kind === 'done' || tried.kind === 'not sent') return { value: { tried }, ...load };
+		const decision = decide(tried);
 		if ('error' in decision && execution.settings.stopOnFirstError)
 			itemFailed(execution, job.itemIndex);
-		return { value: { outcome, decision }, ...load };
+		return { value: { tried, decision }, ...load };
 	});
 }
 
@@ -168,13 +167,13 @@ function decideAfter<T>(
 	gate: Gate,
 	job: Job<T>,
 	tries: Tries,
-	outcome: Failed,
+	tried: Failed,
 ): Decision {
 	const { ctx, settings } = execution;
 	tries.failed++;
-	if (outcome.kind === 'oversized') {
-		const problem = describe(outcome);
-		const { statusCode, bytes } = outcome;
+	if (tried.kind === 'oversized') {
+		const problem = describe(tried);
+		const { statusCode, bytes } = tried;
 		return {
 			error: oversizedAnswer(
 				ctx,
@@ -188,16 +187,16 @@ function decideAfter<T>(
 			),
 		};
 	}
-	const unrepeatable = job.mustNotRepeat?.(outcome);
+	const unrepeatable = job.mustNotRepeat?.(tried);
 	if (unrepeatable) return { error: unrepeatable };
 	const decision = decideRetry(
 		{
 			retryable:
-				outcome.kind === 'network'
-					? isRetryableNetworkError(outcome)
-					: isRetryableStatus(outcome.statusCode),
-			rateLimited: outcome.kind === 'error status' && outcome.statusCode === 429,
-			serverAskedMs: outcome.kind === 'error status' ? outcome.retryAfterMs : undefined,
+				tried.kind === 'network'
+					? isRetryableNetworkError(tried)
+					: isRetryableStatus(tried.statusCode),
+			rateLimited: tried.kind === 'error status' && tried.statusCode === 429,
+			serverAskedMs: tried.kind === 'error status' ? tried.retryAfterMs : undefined,
 			hostAcceptedAt: gate.snapshot().acceptedAt,
 		},
 		tries.state,
@@ -207,7 +206,7 @@ function decideAfter<T>(
 	);
 	tries.state = decision.state;
 	if ('retryInMs' in decision) return { retryInMs: decision.retryInMs };
-	return { error: giveUpError(execution, job, tries, outcome, decision.giveUp) };
+	return { error: giveUpError(execution, job, tries, tried, decision.giveUp) };
 }
 
 /** The error a request ends with when the policy gives up on it. */
@@ -215,24 +214,24 @@ function giveUpError<T>(
 	execution: Execution,
 	job: Job<T>,
 	tries: Tries,
-	outcome: Exclude<Failed, { kind: 'oversized' }>,
+	tried: Exclude<Failed, { kind: 'oversized' }>,
 	why: GiveUp,
 ): NodeApiError {
 	const { ctx } = execution;
-	const problem = describe(outcome);
+	const problem = describe(tried);
 	if (why === 'not-retryable') {
-		return outcome.kind === 'error status'
-			? job.refuse(outcome)
+		return tried.kind === 'error status'
+			? job.refuse(tried)
 			: requestFailed(ctx, job.itemIndex, job.label, problem);
 	}
 	const last =
-		outcome.kind === 'network'
-			? { problem, ...(outcome.beforeLastByte ? { beforeLastByte: true as const } : {}) }
-			: { statusCode: outcome.statusCode, problem };
+		tried.kind === 'network'
+			? { problem, ...(tried.beforeLastByte ? { beforeLastByte: true as const } : {}) }
+			: { statusCode: tried.statusCode, problem };
 	// Counted as "Attempts per Check" counts them: 429s used up none.
 	const attempts = Math.max(1, tries.state.failures);
 	const turnedBack = tries.failed - attempts;
-	const serverAsked = outcome.kind === 'error status' ? outcome.retryAfterMs : undefined;
+	const serverAsked = tried.kind === 'error status' ? tried.retryAfterMs : undefined;
 	const sentence = giveUpReason(why, job.who, job.label, attempts, last, serverAsked);
 	return gaveUp(
 		ctx,
