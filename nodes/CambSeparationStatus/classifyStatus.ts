@@ -213,12 +213,20 @@ export const RATE_LIMITED: Verdict = { route: 'pending', status: 'RATE_LIMITED' 
 
 /** Why a tool call's check failed (toolMode.ts tells the model): the reason, and what to do. */
 export function checkFailed(failure: {
-	keyRejected: boolean;
+	/** CAMB.AI refused the key: 401 (missing, wrong or revoked) or 403 (valid, but not allowed). */
+	keyRejectedWith?: number;
 	taskIdKnown: boolean;
 	/** A request failed (an HTTP error), not the node. */
 	requestFailed: boolean;
 }): { reason: string; retryable: boolean; advice: string } {
-	if (failure.keyRejected)
+	if (failure.keyRejectedWith === 403)
+		return {
+			reason: 'API_KEY_REJECTED',
+			retryable: false,
+			advice:
+				'Tell the user that the CAMB.AI account of this workflow may not use audio separation and that the workflow owner must check its plan and permissions; checking again will not help until then.',
+		};
+	if (failure.keyRejectedWith !== undefined)
 		return {
 			reason: 'API_KEY_REJECTED',
 			retryable: false,

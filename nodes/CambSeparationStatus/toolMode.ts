@@ -127,7 +127,7 @@ function errorReply(taskId: string | undefined, error: unknown): IDataObject {
 	};
 	const keyRejected = error instanceof NodeApiError && (httpCode === '401' || httpCode === '403');
 	const { reason, retryable, advice } = checkFailed({
-		keyRejected,
+		keyRejectedWith: keyRejected ? Number(httpCode) : undefined,
 		taskIdKnown: taskId !== undefined,
 		requestFailed: error instanceof NodeApiError,
 	});

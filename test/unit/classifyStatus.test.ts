@@ -1,4 +1,5 @@
 import {
+	checkFailed,
 	classifyAnswer,
 	type ClassifyOptions,
 } from '../../nodes/CambSeparationStatus/classifyStatus';
@@ -222,5 +223,30 @@ describe('excerpt', () => {
 		expect(excerpt('a\r\nb\u0000c')).toBe('a b c');
 		expect(excerpt('x'.repeat(500))).toHaveLength(121);
 		expect(excerpt('   ')).toBe('(empty body)');
+	});
+});
+
+describe("checkFailed: why a tool call's check failed, said once", () => {
+	const failed = (keyRejectedWith?: number, taskIdKnown = true, requestFailed = true) =>
+		checkFailed({ keyRejectedWith, taskIdKnown, requestFailed });
+	it('a 401: the key is wrong, the owner must update the credential', () => {
+		expect(failed(401)).toMatchObject({ reason: 'API_KEY_REJECTED', retryable: false });
+		expect(failed(401).advice).toMatch(/must update the credential/);
+	});
+	it('a 403: the key works but the account may not separate, and nothing says to change the key', () => {
+		expect(failed(403)).toMatchObject({ reason: 'API_KEY_REJECTED', retryable: false });
+		expect(failed(403).advice).toMatch(/may not use audio separation.*plan and permissions/);
+		expect(failed(403).advice).not.toMatch(/credential/);
+	});
+	it('no task id, CAMB.AI unreachable, the node itself', () => {
+		expect(failed(undefined, false)).toMatchObject({ reason: 'INVALID_TASK_ID', retryable: false });
+		expect(failed(undefined, true, true)).toMatchObject({
+			reason: 'CAMB_UNAVAILABLE',
+			retryable: true,
+		});
+		expect(failed(undefined, true, false)).toMatchObject({
+			reason: 'NODE_ERROR',
+			retryable: false,
+		});
 	});
 });
