@@ -20,7 +20,7 @@ import { connect, isCancelled, type CambClient } from '../shared/transport';
 import { getStatus, type ResultUrls } from '../shared/transport/cambApi';
 import { classifyAnswer } from './classifyStatus';
 import { followTask, type Clock, type Followed, type Progress } from './followTask';
-import { route, type ItemResult, type Outcome } from './outputItems';
+import { noticeAlwaysOutputData, route, type ItemResult, type Outcome } from './outputItems';
 import { fetchResultUrls } from './results';
 import { progressOf, readSettings, readTaskId, type Settings } from './settings';
 import { downloadStems } from './stems';
@@ -39,19 +39,24 @@ export async function checkItems(ctx: IExecuteFunctions): Promise<INodeExecution
 	// Under "Stop Workflow" one bad item ends the run: fail before sending anything.
 	if (!continueOnFail) throwFirstError([...taskIds, client]);
 
+	let outputs: INodeExecutionData[][];
 	if (client instanceof NodeOperationError) {
 		const failed = taskIds.map(
 			(taskId, index): Outcome => ({
 				error: typeof taskId === 'string' ? forItem(ctx, client, index) : taskId,
 			}),
 		);
-		return route(items, failed);
+		outputs = route(items, failed);
+	} else {
+		try {
+			outputs = await checkAll(ctx, client, items, taskIds, settings, continueOnFail);
+		} finally {
+			client.close();
+		}
 	}
-	try {
-		return await checkAll(ctx, client, items, taskIds, settings, continueOnFail);
-	} finally {
-		client.close();
-	}
+	// A tool answers on output 0 alone (toolMode.ts): n8n's setting means nothing there.
+	if (!isToolMode(ctx)) noticeAlwaysOutputData(ctx, outputs);
+	return outputs;
 }
 
 /** Follows every task, then fetches result links and stems for those that finished. */

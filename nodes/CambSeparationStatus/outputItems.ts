@@ -1,8 +1,14 @@
 /**
  * Shapes what leaves the node: each input item, in input order, on the output its outcome
- * decides, with the check's fields added and `pairedItem` pointing back at it.
+ * decides, with the check's fields added and `pairedItem` pointing back at it; and the notice
+ * for a setting of n8n's that would put an item on Success that no task earned.
  */
-import type { IBinaryKeyData, IDataObject, INodeExecutionData } from 'n8n-workflow';
+import type {
+	IBinaryKeyData,
+	IDataObject,
+	IExecuteFunctions,
+	INodeExecutionData,
+} from 'n8n-workflow';
 
 import type { NodeError } from '../shared/errors';
 import { errorItem, withInput } from '../shared/items';
@@ -28,6 +34,28 @@ export function route(items: INodeExecutionData[], outcomes: Outcome[]): INodeEx
 		else outputs[OUTPUT[outcome.followed.verdict.route]].push(resultItem(input, index, outcome));
 	});
 	return outputs;
+}
+
+/**
+ * Shown in the output pane when the node's "Always Output Data" setting is on and no task
+ * finished while others left on Pending or Failure: n8n then adds an empty item to the first
+ * output, Success (checked in n8n 1.123 and 2.41), which a Write File or a notification after
+ * Success would take for a finished separation. The node cannot stop n8n from adding it.
+ */
+export const ALWAYS_OUTPUT_DATA_NOTICE =
+	'"Always Output Data" is on, so n8n adds an empty item to Success when no task finished, even though items left on Pending or Failure. That item has no task_id: turn the setting off (the three outputs already account for every item), or check task_id after Success.';
+
+export function noticeAlwaysOutputData(
+	ctx: IExecuteFunctions,
+	outputs: INodeExecutionData[][],
+): void {
+	const others = outputs.some((output, index) => index !== OUTPUT.success && output.length > 0);
+	if (ctx.getNode().alwaysOutputData === true && outputs[OUTPUT.success].length === 0 && others)
+		ctx.addExecutionHints({
+			message: ALWAYS_OUTPUT_DATA_NOTICE,
+			type: 'warning',
+			location: 'outputPane',
+		});
 }
 
 function resultItem(
