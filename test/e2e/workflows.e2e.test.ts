@@ -81,15 +81,55 @@ const EXAMPLE_NODE_TYPES: Record<string, string[]> = {
 };
 const EXAMPLES = Object.keys(EXAMPLE_NODE_TYPES);
 
+/**
+ * Examples another suite runs (an MCP client's, or on `n8n start` for a Data Table), with their
+ * first node, the types of their Camb nodes, and the suite that runs them.
+ */
+const RUN_ELSEWHERE: Record<string, { first: string; camb: string[]; suite: string }> = {
+	'mcp-server-status-tool.json': {
+		first: '@n8n/n8n-nodes-langchain.mcpTrigger',
+		camb: [`${STATUS_NODE_TYPE}Tool`],
+		suite: 'mcp.e2e.test.ts',
+	},
+	// A Data Table node needs n8n's modules, which `n8n execute` does not start: run on `n8n start`.
+	'scheduled-polling-data-table.json': {
+		first: 'n8n-nodes-base.manualTrigger',
+		camb: [STATUS_NODE_TYPE],
+		suite: 'dataTable.e2e.test.ts',
+	},
+	'submit-to-data-table.json': {
+		first: 'n8n-nodes-base.manualTrigger',
+		camb: [SUBMIT_NODE_TYPE],
+		suite: 'dataTable.e2e.test.ts',
+	},
+};
+
 describe('examples/', () => {
-	it('the suite runs every example in examples/', () => {
+	it('a suite runs every example in examples/', () => {
 		expect(
 			fs
 				.readdirSync(EXAMPLES_DIR)
 				.filter((name) => name.endsWith('.json'))
 				.sort(),
-		).toEqual([...EXAMPLES].sort());
+		).toEqual([...EXAMPLES, ...Object.keys(RUN_ELSEWHERE)].sort());
+		for (const [name, { suite }] of Object.entries(RUN_ELSEWHERE))
+			expect(fs.readFileSync(path.join(__dirname, suite), 'utf8')).toContain(name);
 	});
+
+	it.each(Object.keys(RUN_ELSEWHERE))(
+		'%s starts as its suite expects and uses the community node types and credential',
+		(name) => {
+			const workflow = loadExample(name);
+			const { first, camb } = RUN_ELSEWHERE[name];
+			expect(workflow.nodes[0].type).toBe(first);
+			const cambNodes = (workflow.nodes as Json[]).filter((node) =>
+				node.type.startsWith(`${PACKAGE_NAME}.`),
+			);
+			expect(cambNodes.map((node) => node.type)).toEqual(camb);
+			for (const node of cambNodes) expect(node.credentials).toEqual({ cambAiApi: CREDENTIAL });
+			expect(workflow.id).toBeUndefined();
+		},
+	);
 
 	it.each(EXAMPLES)(
 		'%s starts with a Manual Trigger and uses the community node types and credential',
