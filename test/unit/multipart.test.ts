@@ -87,6 +87,20 @@ describe('multipartBody', () => {
 		expect(seen.lastByteTaken).toBe(1);
 	});
 
+	it('hands a file that comes as one large chunk over in 64 KiB slices, each one seen', async () => {
+		const large = Buffer.alloc(1024 * 1024 + 1, 7);
+		const { seen, progress } = counting();
+		const { body } = await multipartBody(
+			{},
+			part(() => Readable.from([large]), large.length),
+			progress,
+		);
+		const sent = await collect(body as Readable);
+		expect(sent.includes(large)).toBe(true);
+		// The head, seventeen slices of the file (16 full, 1 byte), then the tail.
+		expect(seen).toEqual({ taken: 1 + 17, lastByteTaken: 1 });
+	});
+
 	it('ends only when the sender lets it, every byte out before that', async () => {
 		let release = (): void => {};
 		const { seen, progress } = counting(new Promise<void>((resolve) => (release = resolve)));

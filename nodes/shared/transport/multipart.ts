@@ -66,6 +66,9 @@ export async function multipartBody(
 	return { body: readableFrom(content, framed(head, content, tail, progress)), headers };
 }
 
+/** The most bytes handed to the connection at once (views of the file's chunks, not copies). */
+const SLICE_BYTES = 64 * 1024;
+
 /**
  * The body's chunks. A generator resumes after a `yield` only when its reader asks for more, so
  * each resumption means the chunk before it was taken.
@@ -80,8 +83,13 @@ async function* framed(
 		yield head;
 		progress.taken();
 		for await (const chunk of content) {
-			yield Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk);
-			progress.taken();
+			const bytes = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk);
+			// A store may hand the whole file over as one chunk (n8n's database mode does): in
+			// slices, the connection's progress is seen as it goes, not once the file is all out.
+			for (let offset = 0; offset < bytes.length; offset += SLICE_BYTES) {
+				yield bytes.subarray(offset, offset + SLICE_BYTES);
+				progress.taken();
+			}
 		}
 	} finally {
 		// An upload that breaks off must not leave the file open.
