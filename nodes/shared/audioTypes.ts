@@ -17,7 +17,7 @@ export const CAMB_FORMAT_NAMES = 'AAC, FLAC, MP3 or WAV';
 const OTHER_AUDIO: Record<string, string> = { m4a: 'audio/mp4', ogg: 'audio/ogg' };
 
 /** A type that says only "bytes", or nothing. */
-export const GENERIC_TYPE = 'application/octet-stream';
+const GENERIC_TYPE = 'application/octet-stream';
 const GENERIC_TYPES = new Set(['', GENERIC_TYPE, 'binary/octet-stream']);
 
 export function isGenericType(mimeType: string | undefined): boolean {

@@ -3,18 +3,13 @@
  * replaced, and short quotes safe to put in a message.
  */
 
-export function parseJson(text: string): { ok: true; value: unknown } | { ok: false } {
-	try {
-		return { ok: true, value: JSON.parse(text) };
-	} catch {
-		return { ok: false };
-	}
-}
-
 /** The parsed value, or undefined when the text is no JSON (JSON has no undefined). */
 export function readJson(text: string): unknown {
-	const parsed = parseJson(text);
-	return parsed.ok ? parsed.value : undefined;
+	try {
+		return JSON.parse(text) as unknown;
+	} catch {
+		return undefined;
+	}
 }
 
 export function isPlainObject(value: unknown): value is Record<string, unknown> {
