@@ -8,7 +8,13 @@
  */
 import * as fs from 'node:fs';
 
-import { credentialRecord, PACKAGE_NAME } from '../fixtures/package';
+import {
+	CREDENTIAL_TYPE,
+	credentialRecord,
+	PACKAGE_NAME,
+	STATUS_NODE_TYPE,
+	SUBMIT_NODE_TYPE,
+} from '../fixtures/package';
 import { startStandIn, type StandIn } from '../stand-in/cambStandIn';
 import {
 	EXAMPLES_DIR,
@@ -47,14 +53,17 @@ describeE2e("n8n 2.x with n8n 3.0's switches", () => {
 	});
 
 	it('N8N_UNVERIFIED_PACKAGES_ENABLED=false: what 2.41 does with the installed package', async () => {
+		// Every 2.x session of every suite runs with 3.0's default (versions.json), so each 2.x test
+		// that runs a Camb node also shows 2.41 loading the package: n8n execute here, n8n start in
+		// the section below, the MCP and Data table suites, queue mode's main and workers.
+		expect(session.install.env.N8N_UNVERIFIED_PACKAGES_ENABLED).toBe('false');
 		camb.task('done', { json: { status: 'SUCCESS', run_id: 1 } });
 		const workflow = withTaskIds(loadExample('check-once-and-route.json'), ['done']);
-		const result = await session.run(workflow, {
-			env: { N8N_UNVERIFIED_PACKAGES_ENABLED: 'false' },
-		});
+		const result = await session.run(workflow);
 		// 2.41 still loads and runs an installed package that n8n has not verified: the variable
-		// only refuses installs through the Community Nodes panel there. 3.0 stops loading it
-		// (n8n's rule "Unverified community packages are disabled by default").
+		// only refuses installs through the Community Nodes panel there ("Installation of
+		// unverified community packages is forbidden!"). 3.0 stops loading it (n8n's rule
+		// "Unverified community packages are disabled by default").
 		expectRun(result, 'success', 0);
 		expect(camb.requestsForTask('done')).toHaveLength(1);
 	});
@@ -62,6 +71,7 @@ describeE2e("n8n 2.x with n8n 3.0's switches", () => {
 	describe("n8n's report of what 3.0 breaks", () => {
 		let server: N8nServer;
 		let report: Json;
+		let rest: N8nRest;
 		/** The workflows each workflow rule flagged, by rule id. */
 		const flagged: Record<string, string[]> = {};
 		const examples = fs
@@ -79,7 +89,7 @@ describeE2e("n8n 2.x with n8n 3.0's switches", () => {
 				if (String(node.type).endsWith('.cambSeparationStatus')) node.alwaysOutputData = true;
 			ids = await session.importWorkflows([...examples.map((name) => loadExample(name)), planted]);
 			server = await session.startServer();
-			const rest = new N8nRest(server.baseUrl);
+			rest = new N8nRest(server.baseUrl);
 			await rest.setUpOwner(OWNER);
 			const answer = await rest.request('GET', '/breaking-changes/report?version=v3');
 			expect(answer.status).toBe(200);
@@ -98,6 +108,18 @@ describeE2e("n8n 2.x with n8n 3.0's switches", () => {
 
 		afterAll(async () => {
 			await server?.stop();
+		});
+
+		it("n8n start offers the package's nodes and credential to the editor", async () => {
+			// What the editor loads once logged in: every node and credential type n8n loaded.
+			const names = async (file: string) =>
+				((await rest.send('GET', `/types/${file}`)).body as Json[]).map(
+					(type) => type.name as string,
+				);
+			expect(await names('nodes.json')).toEqual(
+				expect.arrayContaining([STATUS_NODE_TYPE, SUBMIT_NODE_TYPE]),
+			);
+			expect(await names('credentials.json')).toContain(CREDENTIAL_TYPE);
 		});
 
 		it('flags the planted workflow, and no shipped example or anything of this package', () => {

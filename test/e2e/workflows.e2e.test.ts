@@ -46,6 +46,7 @@ import {
 	SUBMIT_NODE_TYPE,
 } from '../fixtures/package';
 import { demoRecording } from '../fixtures/demoScenario';
+import { ALWAYS_OUTPUT_DATA_NOTICE } from '../../nodes/CambSeparationStatus/outputItems';
 
 const REJECTED_CREDENTIAL = { id: 'cambAiRejected01', name: 'CAMB.AI old key' };
 
@@ -280,6 +281,29 @@ describeE2e.each(['1', '2'] as Major[])(
 				].sort(),
 			);
 			expectKeyOnEveryRequest(camb.requests);
+		});
+
+		it("Always Output Data on the status node, nothing finished: n8n's empty item on Success reaches Done, and the node says why", async () => {
+			camb.task('aod-pending', { json: { status: 'PENDING', run_id: null } });
+			camb.task('aod-error', { json: { status: 'ERROR', exception_reason: 'PROCESSING_ERROR' } });
+			const workflow = withTaskIds(loadExample('check-once-and-route.json'), [
+				'aod-pending',
+				'aod-error',
+			]);
+			nodeNamed(workflow, STATUS_NODE_NAME).alwaysOutputData = true;
+
+			const result = await run(workflow, 'Always Output Data on');
+
+			expectRun(result, 'success', 0);
+			// n8n's rule in 1.x and 2.x (3.0 changes it): the first output gets an empty item
+			// whenever it is empty, beside the real items on Pending and Failure.
+			expect(result.json(STATUS_NODE_NAME, 0)).toEqual([{}]);
+			expect(ids(result.json(STATUS_NODE_NAME, 1))).toEqual(['aod-pending']);
+			expect(ids(result.json(STATUS_NODE_NAME, 2))).toEqual(['aod-error']);
+			expect(result.json('Done')).toEqual([{}]);
+			// The node's notice, in the output pane of the editor.
+			const hints = (result.run.data.resultData.runData[STATUS_NODE_NAME][0].hints ?? []) as Json[];
+			expect(hints.map((hint) => hint.message)).toEqual([ALWAYS_OUTPUT_DATA_NOTICE]);
 		});
 
 		it('poll-until-done: waits inside on the first pass only, then goes Pending → Wait → back with one check a pass, then Success', async () => {
