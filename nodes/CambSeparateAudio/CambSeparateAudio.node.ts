@@ -6,6 +6,7 @@ import {
 	type INodeTypeDescription,
 } from 'n8n-workflow';
 
+import { asNodeWork } from '../shared/errors';
 import { properties } from './description';
 import { submitItems } from './submitItems';
 
@@ -28,6 +29,6 @@ export class CambSeparateAudio implements INodeType {
 	};
 
 	async execute(this: IExecuteFunctions): Promise<INodeExecutionData[][]> {
-		return await submitItems(this);
+		return await asNodeWork(this.getNode(), async () => await submitItems(this));
 	}
 }

@@ -3,15 +3,10 @@
  * open it afresh for each attempt (a stream from n8n's binary data store, or bytes in memory).
  * Nothing is read or sent here; a missing, empty or unsupported file becomes the item's error.
  */
-import type {
-	IBinaryData,
-	IExecuteFunctions,
-	INodeExecutionData,
-	NodeOperationError,
-} from 'n8n-workflow';
+import type { IBinaryData, IExecuteFunctions, INodeExecutionData } from 'n8n-workflow';
 import { BINARY_ENCODING } from 'n8n-workflow';
 
-import { badAudioFile, noBinary } from '../shared/errors';
+import { badAudioFile, noBinary, type CambError } from '../shared/errors';
 import type { AudioUpload } from '../shared/transport/cambApi';
 import { isGenericType, mimeTypeOf } from '../shared/audioTypes';
 import { checkAudioFile, type FileChecks } from './audioFile';
@@ -22,15 +17,15 @@ export async function inputFile(
 	itemIndex: number,
 	property: string,
 	checks: FileChecks,
-): Promise<AudioUpload | NodeOperationError> {
+): Promise<AudioUpload | CambError> {
 	const binary = item.binary?.[property];
-	if (!binary) return noBinary(ctx, itemIndex, property, Object.keys(item.binary ?? {}));
+	if (!binary) return noBinary(itemIndex, property, Object.keys(item.binary ?? {}));
 	const size = await sizeOf(ctx, binary);
 	const checked = checkAudioFile(
 		{ fileName: binary.fileName, mimeType: binary.mimeType, size },
 		checks,
 	);
-	if (!checked.ok) return badAudioFile(ctx, itemIndex, property, checked.problem);
+	if (!checked.ok) return badAudioFile(itemIndex, property, checked.problem);
 	const format = checked.value;
 	const { id } = binary;
 	return {

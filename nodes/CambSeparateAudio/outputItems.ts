@@ -3,7 +3,7 @@
  * its file (or its error), paired with the item it came from; and, under Stop Workflow, the one
  * error that ends the run, naming the tasks other items already created.
  */
-import type { IDataObject, INodeExecutionData } from 'n8n-workflow';
+import type { IDataObject, INode, INodeExecutionData } from 'n8n-workflow';
 
 import { throwFirstError, type NodeError } from '../shared/errors';
 import { errorItem, withInput } from '../shared/items';
@@ -59,7 +59,7 @@ function submittedItem(
  * Under Stop Workflow the run ends with the first error; the tasks other items already created
  * are named in it, so no paid task is lost from sight.
  */
-export function throwNamingTasks(outcomes: Outcome[]): void {
+export function throwNamingTasks(node: INode, outcomes: Outcome[]): void {
 	const errors = outcomes.map((outcome) => ('error' in outcome ? outcome.error : undefined));
 	const created = outcomes.flatMap((outcome, index) =>
 		'taskId' in outcome ? [`item ${index}: ${outcome.taskId}`] : [],
@@ -69,5 +69,5 @@ export function throwNamingTasks(outcomes: Outcome[]): void {
 		for (const error of errors)
 			if (error) error.description = `${error.description ?? ''}${tasks}`.trim();
 	}
-	throwFirstError(errors);
+	throwFirstError(node, errors);
 }

@@ -5,9 +5,15 @@
  * input order, paired with the item it came from.
  */
 import type { IExecuteFunctions, INodeExecutionData } from 'n8n-workflow';
-import { NodeOperationError } from 'n8n-workflow';
 
-import { asNodeError, cancelledError, forItem, noTaskId, throwFirstError } from '../shared/errors';
+import {
+	CambError,
+	cancelledError,
+	forItem,
+	noTaskId,
+	throwFirstError,
+	toNodeError,
+} from '../shared/errors';
 import { connect, isCancelled, type CambClient } from '../shared/transport';
 import { submitSeparation, type AudioUpload } from '../shared/transport/cambApi';
 import { inputFile } from './inputFile';
@@ -27,25 +33,26 @@ export async function submitItems(ctx: IExecuteFunctions): Promise<INodeExecutio
 	);
 	const client = await connect(ctx, settings, continueOnFail);
 	// Under "Stop Workflow" one bad item ends the run: fail before uploading anything.
-	if (!continueOnFail) throwFirstError([...files, client]);
+	if (!continueOnFail) throwFirstError(ctx.getNode(), [...files, client]);
 
 	const outcomes = await Promise.all(
 		items.map(async (_, index): Promise<Outcome> => {
 			const file = files[index];
-			if (file instanceof NodeOperationError) return { error: file };
-			if (client instanceof NodeOperationError) return { error: forItem(ctx, client, index) };
+			if (file instanceof CambError) return { error: toNodeError(ctx.getNode(), file) };
+			if (client instanceof CambError)
+				return { error: toNodeError(ctx.getNode(), forItem(client, index)) };
 			try {
 				return await submit(ctx, client, index, file, settings);
 			} catch (error) {
 				if (!continueOnFail) client.itemFailed(index);
-				return { error: asNodeError(ctx, error, index) };
+				return { error: toNodeError(ctx.getNode(), error, index) };
 			}
 		}),
 	).finally(() => {
-		if (!(client instanceof NodeOperationError)) client.close();
+		if (!(client instanceof CambError)) client.close();
 	});
-	if (isCancelled(ctx)) throw cancelledError(ctx);
-	if (!continueOnFail) throwNamingTasks(outcomes);
+	if (isCancelled(ctx)) throw cancelledError();
+	if (!continueOnFail) throwNamingTasks(ctx.getNode(), outcomes);
 	return outputItems(items, outcomes, properties, settings.keepBinary);
 }
 
@@ -61,7 +68,7 @@ async function submit(
 		fields: projectFields(ctx, index),
 		retryIfMayHaveArrived: settings.retryIfMayHaveArrived,
 	});
-	if ('noTaskId' in submitted) throw noTaskId(ctx, index, file.fileName, submitted.noTaskId);
+	if ('noTaskId' in submitted) throw noTaskId(index, file.fileName, submitted.noTaskId);
 	return {
 		taskId: submitted.taskId,
 		submittedAt: new Date().toISOString(),

@@ -6,6 +6,7 @@ import {
 	type INodeTypeDescription,
 } from 'n8n-workflow';
 
+import { asNodeWork } from '../shared/errors';
 import { checkItems } from './checkItems';
 import { properties } from './description';
 import { checkAsTool, isToolMode } from './toolMode';
@@ -31,7 +32,8 @@ export class CambSeparationStatus implements INodeType {
 	};
 
 	async execute(this: IExecuteFunctions): Promise<INodeExecutionData[][]> {
-		if (isToolMode(this)) return await checkAsTool(this, checkItems);
-		return await checkItems(this);
+		return await asNodeWork(this.getNode(), async () =>
+			isToolMode(this) ? await checkAsTool(this, checkItems) : await checkItems(this),
+		);
 	}
 }

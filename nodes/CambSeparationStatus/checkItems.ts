@@ -5,15 +5,15 @@
  * with the item it came from.
  */
 import type { IExecuteFunctions, INodeExecutionData } from 'n8n-workflow';
-import { NodeOperationError } from 'n8n-workflow';
 
 import {
-	asNodeError,
+	CambError,
 	cancelledError,
 	forItem,
 	noResultLinks,
 	notAStatus,
 	throwFirstError,
+	toNodeError,
 } from '../shared/errors';
 import { pause } from '../shared/pause';
 import { connect, isCancelled, type CambClient } from '../shared/transport';
@@ -37,13 +37,16 @@ export async function checkItems(ctx: IExecuteFunctions): Promise<INodeExecution
 	const client = await connect(ctx, settings, continueOnFail);
 
 	// Under "Stop Workflow" one bad item ends the run: fail before sending anything.
-	if (!continueOnFail) throwFirstError([...taskIds, client]);
+	if (!continueOnFail) throwFirstError(ctx.getNode(), [...taskIds, client]);
 
 	let outputs: INodeExecutionData[][];
-	if (client instanceof NodeOperationError) {
+	if (client instanceof CambError) {
 		const failed = taskIds.map(
 			(taskId, index): Outcome => ({
-				error: typeof taskId === 'string' ? forItem(ctx, client, index) : taskId,
+				error: toNodeError(
+					ctx.getNode(),
+					typeof taskId === 'string' ? forItem(client, index) : taskId,
+				),
 			}),
 		);
 		outputs = route(items, failed);
@@ -64,14 +67,14 @@ async function checkAll(
 	ctx: IExecuteFunctions,
 	client: CambClient,
 	items: INodeExecutionData[],
-	taskIds: Array<string | NodeOperationError>,
+	taskIds: Array<string | CambError>,
 	settings: Settings,
 	continueOnFail: boolean,
 ): Promise<INodeExecutionData[][]> {
 	const outcomes: Outcome[] = await Promise.all(
 		items.map(async (item, index): Promise<Outcome> => {
 			const taskId = taskIds[index];
-			if (typeof taskId !== 'string') return { error: taskId };
+			if (typeof taskId !== 'string') return { error: toNodeError(ctx.getNode(), taskId) };
 			return await guard(ctx, client, index, continueOnFail, async () => ({
 				taskId,
 				followed: await follow(ctx, client, index, taskId, progressOf(item.json, taskId), settings),
@@ -106,9 +109,12 @@ async function checkAll(
 
 /** Ends the run after a phase if it must: cancelled (whatever On Error says), or an error under Stop Workflow. */
 function endPhase(ctx: IExecuteFunctions, outcomes: Outcome[], continueOnFail: boolean): void {
-	if (isCancelled(ctx)) throw cancelledError(ctx);
+	if (isCancelled(ctx)) throw cancelledError();
 	if (!continueOnFail)
-		throwFirstError(outcomes.map((outcome) => ('error' in outcome ? outcome.error : undefined)));
+		throwFirstError(
+			ctx.getNode(),
+			outcomes.map((outcome) => ('error' in outcome ? outcome.error : undefined)),
+		);
 }
 
 /** Runs one step of one item; an error becomes that item's outcome and, under Stop Workflow, stops the rest. */
@@ -135,7 +141,7 @@ function failItem(
 	error: unknown,
 ): Outcome {
 	if (!continueOnFail) client.itemFailed(index);
-	return { error: asNodeError(ctx, error, index) };
+	return { error: toNodeError(ctx.getNode(), error, index) };
 }
 
 /** Checks one task as often as the settings say: once, or until done when waiting. */
@@ -159,7 +165,7 @@ async function follow(
 			const answer = await getStatus(client, index, taskId, settings.follow.wait);
 			if (answer.statusCode === 429) return { rateLimitedForMs: answer.retryAfterMs ?? 0 };
 			const verdict = classifyAnswer(answer, settings);
-			if (verdict.route === 'invalid') throw notAStatus(ctx, index, verdict.problem);
+			if (verdict.route === 'invalid') throw notAStatus(index, verdict.problem);
 			return { verdict };
 		},
 		progress,
@@ -190,7 +196,7 @@ async function addResultUrls(
 		else if ('verdict' in result)
 			outcome.followed = { ...outcome.followed, verdict: result.verdict };
 		else {
-			const error = 'noLinks' in result ? noResultLinks(ctx, index, result.noLinks) : result.error;
+			const error = 'noLinks' in result ? noResultLinks(index, result.noLinks) : result.error;
 			outcomes[index] = failItem(ctx, client, index, continueOnFail, error);
 		}
 	}

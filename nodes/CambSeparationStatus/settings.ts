@@ -3,9 +3,9 @@
  * defaults, the three switches, tool-mode overrides applied by the caller), each item's task id,
  * and what an item brought from earlier checks of the same task.
  */
-import type { IDataObject, IExecuteFunctions, NodeOperationError } from 'n8n-workflow';
+import type { IDataObject, IExecuteFunctions } from 'n8n-workflow';
 
-import { badTaskId } from '../shared/errors';
+import { badTaskId, type CambError } from '../shared/errors';
 import { readOptions } from '../shared/options';
 import { checkTaskId } from '../shared/validate';
 import type { ClassifyOptions } from './classifyStatus';
@@ -49,9 +49,9 @@ export function readSettings(ctx: IExecuteFunctions): Settings {
 	};
 }
 
-export function readTaskId(ctx: IExecuteFunctions, index: number): string | NodeOperationError {
+export function readTaskId(ctx: IExecuteFunctions, index: number): string | CambError {
 	const checked = checkTaskId(ctx.getNodeParameter('taskId', index, undefined));
-	return checked.ok ? checked.value : badTaskId(ctx, index, checked.problem);
+	return checked.ok ? checked.value : badTaskId(index, checked.problem);
 }
 
 /**

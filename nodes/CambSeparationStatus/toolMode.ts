@@ -11,7 +11,7 @@ import { NodeApiError } from 'n8n-workflow';
 
 import { checkFailed } from './classifyStatus';
 import { OUTPUT } from './description';
-import { cancelledError } from '../shared/errors';
+import { cancelledError, toNodeError } from '../shared/errors';
 import { isCancelled } from '../shared/transport';
 import { readTaskId } from './settings';
 
@@ -61,8 +61,9 @@ export async function checkAsTool(
 	try {
 		outputs = await check(ctx);
 	} catch (error) {
-		if (isCancelled(ctx)) throw cancelledError(ctx);
-		return [items.map((_, index) => reply(index, errorReply(taskIdOf(ctx, index), error)))];
+		if (isCancelled(ctx)) throw cancelledError();
+		const shown = toNodeError(ctx.getNode(), error);
+		return [items.map((_, index) => reply(index, errorReply(taskIdOf(ctx, index), shown)))];
 	}
 	const replies: INodeExecutionData[] = [];
 	outputs.forEach((routed, output) => {

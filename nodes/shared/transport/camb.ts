@@ -9,10 +9,9 @@ import type {
 	IHttpRequestMethods,
 	IHttpRequestOptions,
 	IN8nHttpFullResponse,
-	NodeApiError,
 } from 'n8n-workflow';
 
-import { keyRejected, unexpectedAnswer } from '../errors';
+import { keyRejected, unexpectedAnswer, type CambError } from '../errors';
 import { describe, errorStatus, type Attempt, type ErrorStatus } from './attempt';
 import type { Gate } from './gate';
 import { readCapped } from './readAnswer';
@@ -104,7 +103,7 @@ export async function requestCamb(
 	itemIndex: number,
 	request: CambRequest,
 ): Promise<CambAnswer> {
-	const { ctx, timeoutMs } = host;
+	const { timeoutMs } = host;
 	const label = `${request.method} ${request.path}`;
 	const isAnswer = (code: number) =>
 		(code >= 200 && code < 300) || (request.alsoAccepted ?? []).includes(code);
@@ -129,16 +128,16 @@ export async function requestCamb(
 		label,
 		who: 'CAMB.AI',
 		send,
-		refuse: refusal(ctx, itemIndex, `CAMB.AI answered ${label}`),
+		refuse: refusal(itemIndex, `CAMB.AI answered ${label}`),
 	});
 }
 
 /** The error for an answer not worth retrying: a rejected key, or `what` with CAMB.AI's answer. */
-export function refusal(ctx: IExecuteFunctions, itemIndex: number, what: string) {
-	return (answer: ErrorStatus): NodeApiError =>
+export function refusal(itemIndex: number, what: string) {
+	return (answer: ErrorStatus): CambError =>
 		answer.statusCode === 401 || answer.statusCode === 403
-			? keyRejected(ctx, itemIndex, answer.statusCode, answer.body)
-			: unexpectedAnswer(ctx, itemIndex, what, {
+			? keyRejected(itemIndex, answer.statusCode, answer.body)
+			: unexpectedAnswer(itemIndex, what, {
 					statusCode: answer.statusCode,
 					problem: describe(answer),
 				});

@@ -12,14 +12,9 @@
  *   gate.ts + rateControl.ts  how fast        retryPolicy.ts  whether and when to try again
  *   readAnswer.ts + watchdog.ts  answers read with a cap; uploads and answers failed when they stop moving
  */
-import type {
-	ICredentialsDecrypted,
-	IDataObject,
-	IExecuteFunctions,
-	NodeOperationError,
-} from 'n8n-workflow';
+import type { ICredentialsDecrypted, IDataObject, IExecuteFunctions } from 'n8n-workflow';
 
-import { badBaseUrl } from '../errors';
+import { badBaseUrl, type CambError } from '../errors';
 import { pause } from '../pause';
 import { checkBaseUrl } from '../validate';
 import { CREDENTIAL_TYPE, requestCamb, type CambAnswer, type CambRequest } from './camb';
@@ -44,7 +39,7 @@ export interface ClientSettings extends RetrySettings {
 }
 
 export interface CambClient {
-	/** 2xx and the request's `alsoAccepted` codes come back; anything else is retried, then raised as NodeApiError. */
+	/** 2xx and the request's `alsoAccepted` codes come back; anything else is retried, then raised as an error (errors.ts). */
 	request(itemIndex: number, request: CambRequest): Promise<CambAnswer>;
 	/**
 	 * Downloads a pre-signed storage link WITHOUT the API key and hands the body stream to `store`.
@@ -57,7 +52,7 @@ export interface CambClient {
 	): Promise<T>;
 	/**
 	 * Uploads a file to CAMB.AI as multipart/form-data, streamed. Sent again only when CAMB.AI cannot
-	 * have taken it (see upload.ts); the answer is a 2xx, anything else is raised as NodeApiError.
+	 * have taken it (see upload.ts); the answer is a 2xx, anything else is raised as an error (errors.ts).
 	 */
 	upload(itemIndex: number, upload: Upload): Promise<CambAnswer>;
 	/** Item `itemIndex` failed for good under Stop Workflow: no further request is sent; waiting and later calls throw "not checked". */
@@ -116,10 +111,10 @@ export async function connect(
 	ctx: IExecuteFunctions,
 	options: RequestOptions,
 	continueOnFail: boolean,
-): Promise<CambClient | NodeOperationError> {
+): Promise<CambClient | CambError> {
 	const data = await ctx.getCredentials(CREDENTIAL_TYPE);
 	const baseUrl = checkBaseUrl(data.baseUrl);
-	if (!baseUrl.ok) return badBaseUrl(ctx, baseUrl.problem);
+	if (!baseUrl.ok) return badBaseUrl(baseUrl.problem);
 	// Which credential the node uses, for n8n's authentication path (camb.ts, sendToCamb).
 	const chosen = ctx.getNode().credentials?.[CREDENTIAL_TYPE];
 	const credential = {

@@ -4,11 +4,12 @@
  * nothing more is sent. One attempt at a time goes through the host's gate (gate.ts); retryPolicy
  * decides about failures; errors come from errors.ts.
  */
-import type { IExecuteFunctions, NodeApiError } from 'n8n-workflow';
+import type { IExecuteFunctions } from 'n8n-workflow';
 
 import {
 	cancelledError,
 	gaveUp,
+	type CambError,
 	keyRejected,
 	notChecked,
 	oversizedAnswer,
@@ -53,16 +54,16 @@ export interface Job<T> {
 	who: string;
 	send: () => Promise<Attempt<T>>;
 	/** Explains an answer not worth retrying (a 400, an expired link). */
-	refuse: (answer: ErrorStatus) => NodeApiError;
+	refuse: (answer: ErrorStatus) => CambError;
 	/**
 	 * For a request that must not simply be sent again (an upload creates a task): the error for
 	 * a failure after which it may have taken effect. Undefined leaves the failure to retryPolicy.
 	 */
-	mustNotRepeat?: (failed: Failed) => NodeApiError | undefined;
+	mustNotRepeat?: (failed: Failed) => CambError | undefined;
 }
 
 /** After a failed attempt: wait and try again, or give up with this error. */
-type Decision = { retryInMs: number } | { error: NodeApiError };
+type Decision = { retryInMs: number } | { error: CambError };
 /** What came out of one attempt's turn through the gate. */
 type Turn<T> =
 	| { tried: Extract<Attempt<T>, { kind: 'done' } | { kind: 'not sent' }> }
@@ -123,10 +124,9 @@ async function runJob<T>(execution: Execution, gate: Gate, job: Job<T>): Promise
 		}
 		if (turn.tried.kind === 'done') return turn.tried.value;
 		const { keyRejection } = execution;
-		if (keyRejection)
-			throw keyRejected(ctx, job.itemIndex, keyRejection.statusCode, keyRejection.body);
-		if (isCancelled(ctx)) throw cancelledError(ctx);
-		throw notChecked(ctx, job.itemIndex, execution.stoppedBecause ?? 'the execution stopped');
+		if (keyRejection) throw keyRejected(job.itemIndex, keyRejection.statusCode, keyRejection.body);
+		if (isCancelled(ctx)) throw cancelledError();
+		throw notChecked(job.itemIndex, execution.stoppedBecause ?? 'the execution stopped');
 	}
 }
 
@@ -149,7 +149,7 @@ async function attempt<T>(
 		try {
 			tried = await job.send();
 		} catch (error) {
-			if (isCancelled(ctx)) throw cancelledError(ctx);
+			if (isCancelled(ctx)) throw cancelledError();
 			tried = { kind: 'network', ...networkProblem(error) };
 		}
 		const load = loadOf(tried);
@@ -169,14 +169,13 @@ function decideAfter<T>(
 	tries: Tries,
 	tried: Failed,
 ): Decision {
-	const { ctx, settings } = execution;
+	const { settings } = execution;
 	tries.failed++;
 	if (tried.kind === 'oversized') {
 		const problem = describe(tried);
 		const { statusCode, bytes } = tried;
 		return {
 			error: oversizedAnswer(
-				ctx,
 				job.itemIndex,
 				job.label,
 				job.who,
@@ -206,23 +205,21 @@ function decideAfter<T>(
 	);
 	tries.state = decision.state;
 	if ('retryInMs' in decision) return { retryInMs: decision.retryInMs };
-	return { error: giveUpError(execution, job, tries, tried, decision.giveUp) };
+	return { error: giveUpError(job, tries, tried, decision.giveUp) };
 }
 
 /** The error a request ends with when the policy gives up on it. */
 function giveUpError<T>(
-	execution: Execution,
 	job: Job<T>,
 	tries: Tries,
 	tried: Exclude<Failed, { kind: 'oversized' }>,
 	why: GiveUp,
-): NodeApiError {
-	const { ctx } = execution;
+): CambError {
 	const problem = describe(tried);
 	if (why === 'not-retryable') {
 		return tried.kind === 'error status'
 			? job.refuse(tried)
-			: requestFailed(ctx, job.itemIndex, job.label, problem);
+			: requestFailed(job.itemIndex, job.label, problem);
 	}
 	const last =
 		tried.kind === 'network'
@@ -233,16 +230,7 @@ function giveUpError<T>(
 	const turnedBack = tries.failed - attempts;
 	const serverAsked = tried.kind === 'error status' ? tried.retryAfterMs : undefined;
 	const sentence = giveUpReason(why, job.who, job.label, attempts, last, serverAsked);
-	return gaveUp(
-		ctx,
-		job.itemIndex,
-		job.label,
-		last,
-		attempts,
-		turnedBack,
-		tries.startedAt,
-		sentence,
-	);
+	return gaveUp(job.itemIndex, job.label, last, attempts, turnedBack, tries.startedAt, sentence);
 }
 
 export function isCancelled(ctx: IExecuteFunctions): boolean {

@@ -52,7 +52,6 @@ export async function download<T>(
 		send,
 		refuse: (answer) =>
 			unexpectedAnswer(
-				ctx,
 				itemIndex,
 				[403, 404, 410].includes(answer.statusCode)
 					? `The stem link has expired or the file is gone (HTTP ${answer.statusCode})`

@@ -32,7 +32,7 @@ export async function uploadToCamb(
 	itemIndex: number,
 	upload: Upload,
 ): Promise<CambAnswer> {
-	const { ctx, retrier } = host;
+	const { retrier } = host;
 	const label = `POST ${upload.path} of "${upload.file.fileName}"`;
 	return await retrier.run(host.gate, {
 		itemIndex,
@@ -41,13 +41,12 @@ export async function uploadToCamb(
 		send: async () => await sendOnce(host, upload),
 		mustNotRepeat: (failed) =>
 			!upload.retryIfMayHaveArrived && mayHaveCreatedTask(failed)
-				? uploadMayHaveArrived(ctx, itemIndex, upload.file.fileName, {
+				? uploadMayHaveArrived(itemIndex, upload.file.fileName, {
 						statusCode: failed.kind === 'error status' ? failed.statusCode : undefined,
 						problem: describe(failed),
 					})
 				: undefined,
 		refuse: refusal(
-			ctx,
 			itemIndex,
 			`CAMB.AI refused the upload of item ${itemIndex} ("${upload.file.fileName}")`,
 		),
@@ -106,7 +105,7 @@ async function sendOnce(host: CambHost, upload: Upload): Promise<Attempt<CambAns
 		});
 	} catch (error) {
 		if (!inMemory) body.destroy();
-		if (isCancelled(ctx)) throw cancelledError(ctx);
+		if (isCancelled(ctx)) throw cancelledError();
 		const problem = stalled ? { code: 'ETIMEDOUT', message: stalled } : networkProblem(error);
 		return { kind: 'network', ...problem, ...(lastByteTaken ? {} : { beforeLastByte: true }) };
 	} finally {
