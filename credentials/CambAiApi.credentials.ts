@@ -1,3 +1,7 @@
+/**
+ * The "CAMB.AI API" credential: the API key (sent as the x-api-key header, only to the Base URL) and
+ * the Base URL, with the Test button n8n shows in the credential's form.
+ */
 import type {
 	IAuthenticateGeneric,
 	Icon,

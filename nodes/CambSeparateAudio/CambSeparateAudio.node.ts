@@ -1,3 +1,7 @@
+/**
+ * Camb Separate Audio, as n8n loads it: its name, icon, inputs, outputs, credential and
+ * parameters (description.ts); the run itself is submitItems.ts.
+ */
 import {
 	NodeConnectionTypes,
 	type IExecuteFunctions,

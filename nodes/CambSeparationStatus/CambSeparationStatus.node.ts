@@ -1,3 +1,8 @@
+/**
+ * Camb Separation Status, as n8n loads it: its name, icon, three outputs (Success, Pending,
+ * Failure), credential and parameters (description.ts); the run is checkItems.ts, or toolMode.ts
+ * when an AI Agent calls it as a tool.
+ */
 import {
 	NodeConnectionTypes,
 	type IExecuteFunctions,

@@ -1,4 +1,11 @@
+/**
+ * Camb Separation Status's panel: every parameter and option with its default, label and help
+ * text, what the model fills in as a tool, and the output order. A new option goes here and in
+ * settings.ts.
+ */
 import type { INodeProperties } from 'n8n-workflow';
+
+import { optionsCollection } from '../shared/options';
 
 /** Output order is part of the node's contract: workflows connect to these indexes. */
 export const OUTPUT = { success: 0, pending: 1, failure: 2 } as const;
@@ -108,108 +115,101 @@ export const properties: INodeProperties[] = [
 		description:
 			"Whether a finished task's answer carries foreground_audio_url and background_audio_url. They are pre-signed: anyone holding them can download the stems until they expire, and the model's provider and chat memory would keep them.",
 	},
-	{
-		displayName: 'Options',
-		name: 'options',
-		type: 'collection',
-		placeholder: 'Add Option',
-		default: {},
-		options: [
-			{
-				displayName: 'Attempts per Check',
-				name: 'attempts',
-				type: 'number',
-				typeOptions: { minValue: 1, maxValue: 10 },
-				default: 3,
-				description:
-					'How often one request is tried when CAMB.AI is failing (5xx) or unreachable, with growing pauses in between. A 429 (rate limited) uses up no attempt: every request waits out the pause CAMB.AI asks for, and only 60 s of nothing but 429s gives up.',
-			},
-			{
-				displayName: 'Background Binary Field',
-				name: 'backgroundProperty',
-				type: 'string',
-				default: 'background',
-				displayOptions: { show: { '/downloadStems': [true] } },
-				description: 'Name of the binary property that receives the background stem',
-			},
-			{
-				displayName: 'First Interval (Seconds)',
-				name: 'firstIntervalSeconds',
-				type: 'number',
-				typeOptions: { minValue: 1, maxValue: 3600 },
-				default: 3,
-				description:
-					'Pause after the first pending check. Each further pause is half again as long, up to "Max Interval". Also sets next_check_in_seconds on Pending items.',
-			},
-			{
-				displayName: 'Foreground Binary Field',
-				name: 'foregroundProperty',
-				type: 'string',
-				default: 'foreground',
-				displayOptions: { show: { '/downloadStems': [true] } },
-				description: 'Name of the binary property that receives the foreground (voice) stem',
-			},
-			{
-				displayName: 'Max Checks',
-				name: 'maxChecks',
-				type: 'number',
-				typeOptions: { minValue: 0 },
-				default: 0,
-				description:
-					'Stop polling a task after this many checks, counted across a loop through check_count: a task still pending then goes to Failure with reason STILL_PENDING. 0 means no limit.',
-			},
-			{
-				displayName: 'Max Interval (Seconds)',
-				name: 'maxIntervalSeconds',
-				type: 'number',
-				typeOptions: { minValue: 1, maxValue: 3600 },
-				default: 30,
-				description: 'The longest pause between two checks of the same task',
-			},
-			{
-				displayName: 'Max Requests in Flight',
-				name: 'maxInFlight',
-				type: 'number',
-				typeOptions: { minValue: 1, maxValue: 200 },
-				default: 64,
-				description:
-					'The most requests sent to CAMB.AI (and, separately, to the storage host) at the same time. The node finds the rate CAMB.AI accepts by itself: it starts with a few, grows while answers come back promptly, and slows down when 429s, 503s or time-outs recur. This is only the ceiling.',
-			},
-			{
-				displayName: 'Max Wait (Seconds)',
-				name: 'maxWaitSeconds',
-				type: 'number',
-				typeOptions: { minValue: 1, maxValue: 3600 },
-				default: 60,
-				displayOptions: { show: { '/waitForCompletion': [true] } },
-				description:
-					'How long this execution waits at most. Tasks still pending then leave on Pending.',
-			},
-			{
-				displayName: 'Not Found Means Pending',
-				name: 'notFoundAsPending',
-				type: 'boolean',
-				default: false,
-				description:
-					'Whether a task CAMB.AI does not know (404) goes to Pending instead of Failure. Turn on when tasks are checked moments after they were submitted.',
-			},
-			{
-				displayName: 'Request Timeout (Seconds)',
-				name: 'timeoutSeconds',
-				type: 'number',
-				typeOptions: { minValue: 1, maxValue: 300 },
-				default: 30,
-				description:
-					'How long one request may go without an answer before it counts as failed and is tried again',
-			},
-			{
-				displayName: 'Unknown Status Means Pending',
-				name: 'unknownStatusAsPending',
-				type: 'boolean',
-				default: false,
-				description:
-					'Whether a status this node does not know goes to Pending instead of Failure (reason UNKNOWN_STATUS)',
-			},
-		],
-	},
+	optionsCollection([
+		{
+			displayName: 'Attempts per Check',
+			name: 'attempts',
+			type: 'number',
+			typeOptions: { minValue: 1, maxValue: 10 },
+			default: 3,
+			description:
+				'How often one request is tried when CAMB.AI is failing (5xx) or unreachable, with growing pauses in between. A 429 (rate limited) uses up no attempt: every request waits out the pause CAMB.AI asks for, and only 60 s of nothing but 429s gives up.',
+		},
+		{
+			displayName: 'Background Binary Field',
+			name: 'backgroundProperty',
+			type: 'string',
+			default: 'background',
+			displayOptions: { show: { '/downloadStems': [true] } },
+			description: 'Name of the binary property that receives the background stem',
+		},
+		{
+			displayName: 'First Interval (Seconds)',
+			name: 'firstIntervalSeconds',
+			type: 'number',
+			typeOptions: { minValue: 1, maxValue: 3600 },
+			default: 3,
+			description:
+				'Pause after the first pending check. Each further pause is half again as long, up to "Max Interval". Also sets next_check_in_seconds on Pending items.',
+		},
+		{
+			displayName: 'Foreground Binary Field',
+			name: 'foregroundProperty',
+			type: 'string',
+			default: 'foreground',
+			displayOptions: { show: { '/downloadStems': [true] } },
+			description: 'Name of the binary property that receives the foreground (voice) stem',
+		},
+		{
+			displayName: 'Max Checks',
+			name: 'maxChecks',
+			type: 'number',
+			typeOptions: { minValue: 0 },
+			default: 0,
+			description:
+				'Stop polling a task after this many checks, counted across a loop through check_count: a task still pending then goes to Failure with reason STILL_PENDING. 0 means no limit.',
+		},
+		{
+			displayName: 'Max Interval (Seconds)',
+			name: 'maxIntervalSeconds',
+			type: 'number',
+			typeOptions: { minValue: 1, maxValue: 3600 },
+			default: 30,
+			description: 'The longest pause between two checks of the same task',
+		},
+		{
+			displayName: 'Max Requests in Flight',
+			name: 'maxInFlight',
+			type: 'number',
+			typeOptions: { minValue: 1, maxValue: 200 },
+			default: 64,
+			description:
+				'The most requests sent to CAMB.AI (and, separately, to the storage host) at the same time. The node finds the rate CAMB.AI accepts by itself: it starts with a few, grows while answers come back promptly, and slows down when 429s, 503s or time-outs recur. This is only the ceiling.',
+		},
+		{
+			displayName: 'Max Wait (Seconds)',
+			name: 'maxWaitSeconds',
+			type: 'number',
+			typeOptions: { minValue: 1, maxValue: 3600 },
+			default: 60,
+			displayOptions: { show: { '/waitForCompletion': [true] } },
+			description:
+				'How long this execution waits at most. Tasks still pending then leave on Pending.',
+		},
+		{
+			displayName: 'Not Found Means Pending',
+			name: 'notFoundAsPending',
+			type: 'boolean',
+			default: false,
+			description:
+				'Whether a task CAMB.AI does not know (404) goes to Pending instead of Failure. Turn on when tasks are checked moments after they were submitted.',
+		},
+		{
+			displayName: 'Request Timeout (Seconds)',
+			name: 'timeoutSeconds',
+			type: 'number',
+			typeOptions: { minValue: 1, maxValue: 300 },
+			default: 30,
+			description:
+				'How long one request may go without an answer before it counts as failed and is tried again',
+		},
+		{
+			displayName: 'Unknown Status Means Pending',
+			name: 'unknownStatusAsPending',
+			type: 'boolean',
+			default: false,
+			description:
+				'Whether a status this node does not know goes to Pending instead of Failure (reason UNKNOWN_STATUS)',
+		},
+	]),
 ];

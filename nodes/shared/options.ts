@@ -1,10 +1,23 @@
 /**
- * Reads a node's Options collection the one way both nodes read it: a value of the wrong type (or
+ * A node's Options collection: shown alike in both nodes (optionsCollection), and read the one way
+ * both nodes read it: a value of the wrong type (or
  * a negative number) falls back to the option's default, a number below the option's minimum is
  * raised to it, and text is trimmed (empty text falls back too). A new option is a default in the node's
  * description.ts and one line in its settings.ts.
  */
-import type { IDataObject, IExecuteFunctions } from 'n8n-workflow';
+import type { IDataObject, IExecuteFunctions, INodeProperties } from 'n8n-workflow';
+
+/** The "Options" collection of a node's panel, holding `options` (read back with readOptions). */
+export function optionsCollection(options: INodeProperties[]): INodeProperties {
+	return {
+		displayName: 'Options',
+		name: 'options',
+		type: 'collection',
+		placeholder: 'Add Option',
+		default: {},
+		options,
+	};
+}
 
 export interface Options<D extends Record<string, number | boolean | string>> {
 	/** A number, at least `min`; whole numbers only when `whole` (rounded down). */

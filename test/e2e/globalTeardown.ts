@@ -1,3 +1,4 @@
+/** After the e2e (and queue) suites: removes the packed package that globalSetup.ts made. */
 import * as fs from 'node:fs';
 
 export default async function globalTeardown(): Promise<void> {

@@ -1,3 +1,4 @@
+/** Which n8n majors the queue suite runs: every one versions.json pins, or those CAMB_QUEUE_MAJORS names. */
 import { versionPins, type Major } from '../e2e/n8n';
 
 /** Every pinned major, or those in CAMB_QUEUE_MAJORS (e.g. "2"), for running one while debugging. */

@@ -1,3 +1,4 @@
+/** checkAudioFile: which files Camb Separate Audio refuses before sending anything, and why. */
 import { checkAudioFile } from '../../nodes/CambSeparateAudio/audioFile';
 
 const on = { checkFormat: true };

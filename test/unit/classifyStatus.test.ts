@@ -1,3 +1,4 @@
+/** classifyAnswer: how every answer CAMB.AI can give becomes a verdict, a route and a reason. */
 import {
 	checkFailed,
 	classifyAnswer,

@@ -1,3 +1,4 @@
+/** followTask and checkInterval in virtual time: when a task is checked again, and when following it stops. */
 import type { Verdict } from '../../nodes/CambSeparationStatus/classifyStatus';
 import {
 	checkInterval,

@@ -1,3 +1,4 @@
+/** The retry policy's pure decisions: what is retried, how long to pause, what Retry-After means. */
 import {
 	backoffDelayMs,
 	decideRetry,

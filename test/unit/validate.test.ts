@@ -1,3 +1,4 @@
+/** checkTaskId and checkBaseUrl: the input that is refused before any request, with the reason. */
 import { checkBaseUrl, checkTaskId } from '../../nodes/shared/validate';
 
 describe('checkTaskId', () => {
