@@ -66,6 +66,11 @@ export interface QueueCluster {
 	executionsOf(workflowId: string): Promise<ExecutionRow[]>;
 	/** One execution with its run data. */
 	execution(id: string): Promise<ExecutionRecord>;
+	/**
+	 * Starts a saved workflow from its Manual Trigger as the editor's "Execute workflow" does
+	 * (POST /rest/workflows/:id/run with the canvas's workflow); gives the execution's id.
+	 */
+	runManually(workflowId: string, workflowData: Json): Promise<string>;
 	/** POST /rest/executions/:id/stop as the owner; gives n8n's answer. */
 	stopExecution(id: string): Promise<Json>;
 	close(): Promise<void>;
@@ -80,6 +85,8 @@ interface ClusterOptions {
 	credentials: CredentialToImport[];
 	/** Imported and activated before main starts (1.x can only activate on import). */
 	workflows: Json[];
+	/** Imported, not activated: started from their Manual Trigger (runManually). */
+	manualWorkflows?: Json[];
 	workers: number;
 	concurrency: number;
 	/** Extra environment for every process (binary data mode…). */
@@ -96,7 +103,7 @@ const OWNER = {
 /** Starts Postgres-backed main + workers; gives the cluster and the ids the workflows got, in order. */
 export async function startQueueCluster(
 	options: ClusterOptions,
-): Promise<{ cluster: QueueCluster; workflowIds: string[] }> {
+): Promise<{ cluster: QueueCluster; workflowIds: string[]; manualWorkflowIds: string[] }> {
 	const { major, postgres, redis } = options;
 	const database = await postgres.createDatabase(`n8n_queue_${major}`);
 	const env: Record<string, string> = {
@@ -127,6 +134,9 @@ export async function startQueueCluster(
 		// The CLI migrates the database on first use; credentials and workflows go in before main starts.
 		await mainSession.importCredentials(options.credentials);
 		const workflowIds = await mainSession.importWorkflows(options.workflows, { activate: true });
+		const manualWorkflowIds = options.manualWorkflows?.length
+			? await mainSession.importWorkflows(options.manualWorkflows)
+			: [];
 		main = await mainSession.startServer({ readyTimeoutMs: 180_000 });
 		const startWorkers = async (count: number): Promise<ClusterWorker[]> => {
 			// Named in the order asked for, whatever order they come up in.
@@ -214,6 +224,22 @@ export async function startQueueCluster(
 					run,
 				};
 			},
+			async runManually(workflowId, workflowData) {
+				const trigger = (workflowData.nodes as Json[]).find(
+					(node) => node.type === 'n8n-nodes-base.manualTrigger',
+				);
+				if (!trigger) throw new Error(`${workflowData.name}: no Manual Trigger to start from`);
+				const answer = await rest('POST', `/rest/workflows/${workflowId}/run`, {
+					workflowData: { ...workflowData, id: workflowId },
+					triggerToStartFrom: { name: trigger.name },
+				});
+				const executionId = (answer.data as Json | undefined)?.executionId;
+				if (!executionId)
+					throw new Error(
+						`the editor's run gave no execution: ${JSON.stringify(answer).slice(0, 500)}`,
+					);
+				return String(executionId);
+			},
 			async stopExecution(id) {
 				return await rest('POST', `/rest/executions/${id}/stop`);
 			},
@@ -221,7 +247,7 @@ export async function startQueueCluster(
 				await closeAll(sessions);
 			},
 		};
-		return { cluster, workflowIds };
+		return { cluster, workflowIds, manualWorkflowIds };
 	} catch (error) {
 		await closeAll(sessions);
 		throw error;

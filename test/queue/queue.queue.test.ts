@@ -8,7 +8,8 @@
  * workers while its executions are parked:
  *   1. a parked polling loop (b), parked stems (c) and a node waiting inside (f) start; once
  *      parked, both workers get kill -9 and two new ones start;
- *   2. (a) routing across workers, (d) cancel;
+ *   2. (a) routing across workers, (g) a run started as the editor's "Execute workflow" does
+ *      (on a worker: OFFLOAD_MANUAL_EXECUTIONS_TO_WORKERS=true, as n8n 3.0 always does), (d) cancel;
  *   3. (b) and (c) resume on a new worker, with free slots, so their lateness is n8n's own;
  *   4. (e) 50 executions on two workers; (f) as each major handles it (1.x re-runs it ~1 min
  *      after the kill);
@@ -26,7 +27,7 @@ import {
 	type Reply,
 	type StandIn,
 } from '../stand-in/cambStandIn';
-import type { Json, Major, N8nItem } from '../e2e/n8n';
+import { loadExample, withPollTaskId, type Json, type Major, type N8nItem } from '../e2e/n8n';
 import {
 	startQueueCluster,
 	type ClusterWorker,
@@ -192,6 +193,8 @@ describeQueue.each(queueMajors())(
 		let binaryDataDir: string;
 		const workflow: Record<'routing' | 'fifty' | 'park' | 'stems' | 'inside' | 'cancel', string> =
 			{} as never;
+		let editorWorkflow: Json;
+		let editorWorkflowId: string;
 
 		/** The executions of a workflow that are not in `before`, once there are `count` of them. */
 		async function newExecutions(
@@ -264,16 +267,34 @@ describeQueue.each(queueMajors())(
 				}),
 			};
 			const names = Object.keys(workflows) as Array<keyof typeof workflows>;
-			const { cluster: started_, workflowIds } = await startQueueCluster({
+			// The shipped example as the editor runs it (its Manual Trigger), quick as above, saved
+			// with its task id (2.x's workers run the saved workflow, not the one the request carries).
+			const editorLoop = (taskId: string) =>
+				withLoopWait(
+					withStatusOptions(withPollTaskId(loadExample('poll-until-done.json'), taskId), {
+						maxWaitSeconds: 3,
+						firstIntervalSeconds: 1,
+					}),
+					1,
+				);
+			editorWorkflow = editorLoop(task('editor'));
+			const {
+				cluster: started_,
+				workflowIds,
+				manualWorkflowIds,
+			} = await startQueueCluster({
 				major,
 				postgres,
 				redis,
 				workDir: work.dir,
 				credentials: [credentialRecord(cambApi.baseUrl)],
 				workflows: names.map((name) => workflows[name]),
+				manualWorkflows: [editorWorkflow],
 				workers: WORKERS,
 				concurrency: CONCURRENCY,
 				env: {
+					// n8n 3.0 removes the variable and always runs manual executions on workers.
+					OFFLOAD_MANUAL_EXECUTIONS_TO_WORKERS: 'true',
 					N8N_RESTRICT_FILE_ACCESS_TO: filesDir,
 					...(BINARY_MODE === 'filesystem'
 						? // The binary data mode the README recommends for queue mode: files, in ONE folder every process shares.
@@ -290,6 +311,7 @@ describeQueue.each(queueMajors())(
 			});
 			cluster = started_;
 			names.forEach((name, i) => (workflow[name] = workflowIds[i]));
+			editorWorkflowId = manualWorkflowIds[0];
 			figures.push(
 				`n8n ${cluster.version}: Postgres database, imports, main and ${WORKERS} workers up in ${seconds(Date.now() - started)}`,
 			);
@@ -459,6 +481,24 @@ describeQueue.each(queueMajors())(
 				`(a) routing: ${EXECUTIONS} executions × 6 items, all routed right; per worker ${JSON.stringify(perWorker)}`,
 			);
 		}, 300_000);
+
+		it("(g) Execute workflow in the editor: the polling example runs on a worker (OFFLOAD_MANUAL_EXECUTIONS_TO_WORKERS=true, 3.0's only way) and ends on Done", async () => {
+			const id = task('editor');
+			// Still pending after the first pass: goes round the loop once or more.
+			scriptSuccess(id, Array(6).fill(PENDING));
+			const executionId = await cluster.runManually(editorWorkflowId, editorWorkflow);
+			const execution = await finished(executionId, 120_000);
+
+			expectSuccess(execution);
+			expect(cluster.workersThatRan(executionId)).toEqual([expect.any(String)]);
+			const done = itemsOf(execution, 'Done').map((item) => item.json);
+			expect(done.map((json) => [json.task_id, json.status])).toEqual([[id, 'SUCCESS']]);
+			expectChecksCounted(done[0]);
+			expect(execution.runsOf(WAIT_NODE).length).toBeGreaterThanOrEqual(1);
+			figures.push(
+				`(g) editor run ${executionId} on worker ${cluster.workersThatRan(executionId)[0]}, ${execution.runsOf(WAIT_NODE).length} pass(es) through the Wait`,
+			);
+		}, 180_000);
 
 		it('(d) stopping an execution through the REST API stops the node waiting inside; no request after the stop', async () => {
 			const id = task('cancel');
