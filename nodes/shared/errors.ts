@@ -164,7 +164,9 @@ export function gaveUp(
 ): CambError {
 	const seconds = ((Date.now() - startedAt) / 1000).toFixed(1);
 	const also =
-		turnedBack > 0 ? ` (and ${turnedBack} more turned back with 429, which use up no attempt)` : '';
+		turnedBack > 0
+			? ` (and ${turnedBack} more turned back with 429, or 503 while others got through, which use up no attempt)`
+			: '';
 	const tried = `Tried ${label} ${attempts} time${attempts === 1 ? '' : 's'}${also} over ${seconds} s; the last attempt failed with ${last.problem}.`;
 	const nothingMade = last.beforeLastByte
 		? ' No attempt got the whole request out, so nothing was created: running it again is safe.'

@@ -493,9 +493,9 @@ describe('the soak checker catches what it counts', () => {
 
 describe("retry pauses (what the soak's time bound assumes)", () => {
 	// One task per case and no queueing, so the gaps between a task's requests are the node's pauses.
-	it('honours Retry-After exactly, and otherwise backs off about 1 s, then 2 s', async () => {
-		const busy = (retryAfter?: string): Reply => ({
-			status: 503,
+	it('honours Retry-After exactly, retries a 503 without it at once, and otherwise backs off about 1 s, then 2 s', async () => {
+		const busy = (retryAfter?: string, status = 503): Reply => ({
+			status,
 			text: 'busy',
 			headers: retryAfter === undefined ? undefined : { 'retry-after': retryAfter },
 		});
@@ -505,7 +505,10 @@ describe("retry pauses (what the soak's time bound assumes)", () => {
 			{ status: 429, json: {}, headers: { 'retry-after': '1' } },
 			{ json: 'SUCCESS' },
 		);
-		camb.task('backoff', busy(), busy(), { json: 'SUCCESS' });
+		camb.task('backoff', busy(undefined, 502), busy(undefined, 502), { json: 'SUCCESS' });
+		// A 503 without Retry-After is shed load: the first goes back to the gate at once, its window
+		// holds it back (rateControl.ts); it backed off like a 502 before.
+		camb.task('shed', busy(), { json: 'SUCCESS' });
 		camb.task('hang', { fault: 'hang' }, busy('0'), { json: 'SUCCESS' });
 		const check = async (tasks: string[]) =>
 			await runStatusNode(
@@ -520,8 +523,8 @@ describe("retry pauses (what the soak's time bound assumes)", () => {
 			);
 		// A 429 pauses every request of its execution (the shared cool-down): ra1 runs on its own,
 		// so the other tasks' gaps are their own pauses.
-		const result = await check(['ra0', 'backoff', 'hang']);
-		expect(result.success).toHaveLength(3);
+		const result = await check(['ra0', 'backoff', 'hang', 'shed']);
+		expect(result.success).toHaveLength(4);
 		expect((await check(['ra1'])).success).toHaveLength(1);
 		const gaps = (task: string) => {
 			const at = camb.requestsForTask(task).map(sendTime);
@@ -532,6 +535,7 @@ describe("retry pauses (what the soak's time bound assumes)", () => {
 		const within = (gap: number, low: number, high: number) =>
 			gap >= low && gap <= high + LOAD_SLACK_MS ? 'ok' : `${gap} ms, not ${low}-${high}`;
 		expect(gaps('ra0').map((gap) => within(gap, 0, 250))).toEqual(['ok', 'ok']);
+		expect(gaps('shed').map((gap) => within(gap, 0, 250))).toEqual(['ok']);
 		expect(gaps('ra1').map((gap) => within(gap, 990, 1300))).toEqual(['ok']);
 		// Equal jitter: the first pause is 0.5-1 s, the second 1-2 s.
 		expect(gaps('backoff').map((gap, i) => within(gap, 500 * 2 ** i, 1000 * 2 ** i + 250))).toEqual(

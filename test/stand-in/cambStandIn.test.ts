@@ -606,3 +606,56 @@ describe('maxConcurrent', () => {
 		}
 	});
 });
+
+describe('CAMB stand-in shedding load and failing at random (the servers benchmark)', () => {
+	it('shedBeyond: serves that many at once and answers one more 503 at once, without Retry-After', async () => {
+		const standIn = await startStandIn({ latencyMs: 300, shedBeyond: 2 });
+		try {
+			const get = async () => {
+				const started = Date.now();
+				const res = await fetch(`${standIn.baseUrl}/list-voices`);
+				await res.text();
+				return {
+					status: res.status,
+					ms: Date.now() - started,
+					retryAfter: res.headers.get('retry-after'),
+				};
+			};
+			const served = [get(), get()];
+			await new Promise((resolve) => setTimeout(resolve, 100));
+			const shed = await get();
+			expect(shed).toMatchObject({ status: 503, retryAfter: null });
+			expect(shed.ms).toBeLessThan(250);
+			expect((await Promise.all(served)).map((answer) => answer.status)).toEqual([200, 200]);
+			// Room again once they are answered.
+			expect((await get()).status).toBe(200);
+			expect(standIn.unavailable).toBe(1);
+		} finally {
+			await standIn.close();
+		}
+	});
+
+	it('noise: turns back about that share with 503, the same requests for the same seed', async () => {
+		const standIn = await startStandIn({ noise: { share: 0.3, seed: 7 } });
+		try {
+			const statuses = async () => {
+				const seen: number[] = [];
+				for (let i = 0; i < 40; i++) {
+					const res = await fetch(`${standIn.baseUrl}/list-voices`);
+					await res.text();
+					seen.push(res.status);
+				}
+				return seen;
+			};
+			const first = await statuses();
+			const refused = first.filter((status) => status === 503).length;
+			expect(refused).toBeGreaterThan(4);
+			expect(refused).toBeLessThan(24);
+			expect(standIn.unavailable).toBe(refused);
+			standIn.reset();
+			expect(await statuses()).toEqual(first);
+		} finally {
+			await standIn.close();
+		}
+	});
+});

@@ -42,6 +42,7 @@
  */
 import * as http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
+import { mulberry32 } from '../fixtures/random';
 import { patternView } from './pattern';
 import { defaultChunkBytes, isPace, paceDueAt } from './standInPacing';
 import {
@@ -144,6 +145,8 @@ export interface StandIn {
 	readonly maxClientInFlight: number;
 	/** Requests turned back by `rateLimit` with a 429 since start or reset(). */
 	readonly limited: number;
+	/** 503s sent by `shedBeyond` or `noise` since start or reset(). */
+	readonly unavailable: number;
 	/** Forget scripts, recorded requests and created tasks, and number tasks from 1 again (keeps api key and latency). */
 	reset(): void;
 	/** Stop the server, destroying every open socket (hung and stalled ones too) so jest can exit. */
@@ -178,6 +181,17 @@ export interface StandInOptions {
 	 * loopback the kernel lets a client get some 4 MiB ahead, then takes its writes in ~1.5 MiB steps.
 	 */
 	readBytesPerSecond?: number;
+	/**
+	 * A server that sheds load: at most this many requests in service (past the key check and the
+	 * rate limit, not yet answered); one more gets 503 at once, without Retry-After, and is not
+	 * served.
+	 */
+	shedBeyond?: number;
+	/**
+	 * A noisy server: this share of the requests that would be served get 503 instead (no
+	 * Retry-After, after the usual latency), whatever the rate; drawn from `seed`, the same every run.
+	 */
+	noise?: { share: number; seed: number };
 }
 
 /** What a request gets, decided from its headers alone. */
@@ -187,7 +201,13 @@ interface Decision {
 	refused: boolean;
 	/** POST /audio-separation reached the app: by a script (Reply.createsTask applies) or the default. */
 	upload?: 'scripted' | 'default';
+	/** Answered without the added latency (a shed 503). */
+	atOnce?: boolean;
+	/** Counted among the requests in service until answered (StandInOptions.shedBeyond). */
+	inService?: boolean;
 }
+
+const UNAVAILABLE_REPLY: Reply = { status: 503, json: { detail: 'Service Unavailable' } };
 
 /** The sequence scripted for one route and how far into it the requests have gone. */
 interface Script {
@@ -215,6 +235,9 @@ class CambStandIn implements StandIn {
 	private peakOpen = 0;
 	private peakQueued = 0;
 	private limitedCount = 0;
+	private unavailableCount = 0;
+	private inService = 0;
+	private noiseRandom: (() => number) | undefined;
 	private tokens = 0;
 	private refilledAt = Date.now();
 	private taskCounter = 0;
@@ -226,6 +249,7 @@ class CambStandIn implements StandIn {
 				`stand-in: invalid readBytesPerSecond ${String(readPace)} (0 or a positive number)`,
 			);
 		this.tokens = options.rateLimit?.burst ?? 0;
+		if (options.noise) this.noiseRandom = mulberry32(options.noise.seed);
 		this.server.on('connection', (socket: Socket) => {
 			this.sockets.add(socket);
 			socket.on('close', () => this.sockets.delete(socket));
@@ -234,6 +258,10 @@ class CambStandIn implements StandIn {
 
 	get limited(): number {
 		return this.limitedCount;
+	}
+
+	get unavailable(): number {
+		return this.unavailableCount;
 	}
 
 	get maxConcurrent(): number {
@@ -294,6 +322,8 @@ class CambStandIn implements StandIn {
 		if (counts) counts.peak = counts.now;
 		this.peakQueued = 0;
 		this.limitedCount = 0;
+		this.unavailableCount = 0;
+		if (this.options.noise) this.noiseRandom = mulberry32(this.options.noise.seed);
 		this.tokens = this.options.rateLimit?.burst ?? 0;
 		this.refilledAt = Date.now();
 		// Emptied in place: tests may hold a reference to `requests` or `tasksCreated`.
@@ -332,6 +362,10 @@ class CambStandIn implements StandIn {
 		res.on('close', () => (this.open -= 1));
 
 		const decision = this.decide(method, path, req.headers);
+		if (decision.inService) {
+			this.inService += 1;
+			res.on('close', () => (this.inService -= 1));
+		}
 		const recorded: RecordedRequest = {
 			method,
 			path,
@@ -357,7 +391,7 @@ class CambStandIn implements StandIn {
 		const reply = decision.reply;
 		// See StandInOptions.refuseEarly: the refusal goes out now, the body is still read and recorded.
 		const answeredEarly = decision.refused && this.options.refuseEarly === true;
-		if (answeredEarly) this.answer(req, res, reply);
+		if (answeredEarly) this.answer(req, res, reply, decision.atOnce);
 		const strikeAt = isMidBodyFault(reply) ? midBodyThreshold(reply, declared) : undefined;
 		const strike = (): void => {
 			if (reply.fault === 'reset-mid-body') {
@@ -442,6 +476,21 @@ class CambStandIn implements StandIn {
 				refused: true,
 			};
 		}
+		const { shedBeyond, noise } = this.options;
+		if (shedBeyond !== undefined && this.inService >= shedBeyond) {
+			this.unavailableCount++;
+			return { reply: UNAVAILABLE_REPLY, refused: true, atOnce: true };
+		}
+		if (noise && this.noiseRandom && this.noiseRandom() < noise.share) {
+			this.unavailableCount++;
+			return { reply: UNAVAILABLE_REPLY, refused: true };
+		}
+		const served = this.decideServed(method, path);
+		return { ...served, inService: shedBeyond !== undefined };
+	}
+
+	/** What the app answers a request that got past the gateway. */
+	private decideServed(method: string, path: string): Decision {
 		const pathname = rawPathname(path);
 		const isUpload = method.toUpperCase() === 'POST' && pathname === UPLOAD_PATH;
 		const scripted = this.nextScripted(method, pathname);
@@ -470,7 +519,7 @@ class CambStandIn implements StandIn {
 		} else if (decision.upload === 'scripted' && acceptsUpload(reply)) {
 			reply = this.createTask(recorded, reply);
 		}
-		this.answer(req, res, reply);
+		this.answer(req, res, reply, decision.atOnce);
 	}
 
 	/** Lists the task `recorded` (just pushed) created; a reply without a body gets {"task_id": id}. */
@@ -518,9 +567,14 @@ class CambStandIn implements StandIn {
 		return script.replies[index];
 	}
 
-	private answer(req: http.IncomingMessage, res: http.ServerResponse, reply: Reply): void {
+	private answer(
+		req: http.IncomingMessage,
+		res: http.ServerResponse,
+		reply: Reply,
+		atOnce = false,
+	): void {
 		if (reply.fault === 'hang') return; // The socket stays in `sockets` until close() destroys it.
-		const waitMs = (this.options.latencyMs ?? 0) + (reply.delayMs ?? 0);
+		const waitMs = (atOnce ? 0 : (this.options.latencyMs ?? 0)) + (reply.delayMs ?? 0);
 		this.after(waitMs, () => {
 			// The client may have given up during the wait; writing then would be pointless.
 			if (res.destroyed || req.socket.destroyed) return;

@@ -5,6 +5,7 @@ import {
 	DEFAULT_BACKOFF,
 	isRetryableNetworkError,
 	isRetryableStatus,
+	MAX_FREE_SHEDS,
 	MAX_RETRY_AFTER_MS,
 	RATE_LIMIT_PATIENCE_MS,
 	retryAfterMs,
@@ -214,5 +215,54 @@ describe('mayHaveCreatedTask', () => {
 		const second = decideRetry(failed, { failures: 1 }, 0, 3, DEFAULT_BACKOFF, () => 0);
 		expect(second).toEqual({ retryInMs: 1000, state: { failures: 2 } });
 		expect(decideRetry(failed, { failures: 2 }, 0, 3)).toHaveProperty('giveUp', 'out-of-attempts');
+	});
+});
+
+describe('decideRetry after a 503 without Retry-After (shed load)', () => {
+	const shed = { retryable: true, rateLimited: false, shed: true };
+
+	it('retries it at once and uses up no attempt while the host served another request since it went out, five times at most', () => {
+		let state: RetryState = { failures: 0 };
+		const steps: Array<number | string> = [];
+		for (let i = 0; i < MAX_FREE_SHEDS + 3; i++) {
+			const decision = decideRetry(
+				{ ...shed, sentAt: 1000, hostAcceptedAt: 1040 },
+				state,
+				1050,
+				3,
+				DEFAULT_BACKOFF,
+				() => 0,
+			);
+			state = decision.state;
+			steps.push('giveUp' in decision ? decision.giveUp : decision.retryInMs);
+		}
+		// Five free, then the attempts as usual: the first retry at once, the second after 1 s.
+		expect(steps).toEqual([0, 0, 0, 0, 0, 0, 1000, 'out-of-attempts']);
+	});
+
+	it('uses up an attempt when the host served nothing since (a server down), but still retries the first at once', () => {
+		const decisions = [undefined, 900].map((hostAcceptedAt) =>
+			decideRetry(
+				{ ...shed, sentAt: 1000, hostAcceptedAt },
+				{ failures: 0 },
+				1050,
+				3,
+				DEFAULT_BACKOFF,
+				() => 0,
+			),
+		);
+		for (const decision of decisions)
+			expect(decision).toEqual({ retryInMs: 0, state: { failures: 1 } });
+		// Any other 5xx backs off as before: half a second at least.
+		expect(
+			decideRetry(
+				{ retryable: true, rateLimited: false },
+				{ failures: 0 },
+				1050,
+				3,
+				DEFAULT_BACKOFF,
+				() => 0,
+			),
+		).toMatchObject({ retryInMs: 500 });
 	});
 });

@@ -48,7 +48,9 @@ export function loadOf(tried: Attempt<unknown>): { signal: LoadSignal; retryAfte
 	// A pause longer than the node waits fails that request; it does not stall every other one.
 	const retryAfter = asked !== undefined && asked <= MAX_RETRY_AFTER_MS ? asked : undefined;
 	if (tried.statusCode === 429) return { signal: 'limited', retryAfterMs: retryAfter };
-	if (tried.statusCode === 503) return { signal: 'overloaded', retryAfterMs: retryAfter };
+	// Without Retry-After, a 503 is a server turning back what it cannot serve at once (rateControl.ts).
+	if (tried.statusCode === 503)
+		return { signal: asked === undefined ? 'shed' : 'overloaded', retryAfterMs: retryAfter };
 	if (tried.statusCode >= 500) return { signal: 'neutral', retryAfterMs: retryAfter };
 	return { signal: 'clean' };
 }

@@ -41,8 +41,9 @@ export function createGate(ceiling: number, clock: GateClock): Gate {
 				const readiness = control.readiness(clock.now(), inFlight);
 				if (readiness.ready) {
 					// Counted and paced here, before the next one is considered.
+					const ticket = control.send(clock.now(), inFlight);
 					inFlight++;
-					queue.take()(control.send(clock.now()));
+					queue.take()(ticket);
 				} else if ('untilAnswer' in readiness) {
 					await new Promise<void>((resolve) => (onAnswer = resolve));
 				} else {

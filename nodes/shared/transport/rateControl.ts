@@ -2,19 +2,31 @@
  * How fast one execution may send to one host. CAMB.AI publishes no rate limits, so no fixed
  * number can be right: the node learns the rate from the answers, the way TCP learns a link.
  *
- * - A window of requests in flight starts small and grows by half every round trip while answers
- *   come back clean (slow start), so a fast server sees a high window within a few round trips. It
- *   never exceeds the ceiling (the node's "Max Requests in Flight").
+ * - A window of requests in flight starts small and, while answers come back clean, doubles every
+ *   round trip up to 16, then grows by half (slow start), so a fast server sees a high window within
+ *   a few round trips (4 to 64 in six; it took seven growing by half all along). Past 16 the window grows by half, not double: a server
+ *   that turns back what is over its limit (a token bucket) then sees at most a third of the window
+ *   over it in the round trip before the first refusal comes back, not half. It never exceeds the
+ *   ceiling (the node's "Max Requests in Flight").
  * - A 429, a 503 or a time-out is a congestion signal when it recurs: three of the last twenty
  *   answers. One alone is noise (a server that fails one request in fifty whatever the rate):
  *   slowing down would not make it rarer, so it cuts nothing (a 429 still pauses everyone,
  *   below). A limit or an overload that our rate causes turns back requests in runs, and the
- *   third of a run cuts: the window halves (never below the start). A 429 also paces requests
- *   from then on, at 90% of what the server let through since sending last resumed (if that
- *   span is under a second it measures nothing, and the pace only slows by 10%), creeping back
- *   up while answers stay clean; a 503 or time-out slows an existing pace by 10%. No cut for
- *   answers to requests sent before the last cut (one burst is one signal, not dozens), and 429s
- *   cut at most once a second, since limits are counted per second.
+ *   third of a run cuts: the window halves (never below 4; a 503 without Retry-After: below).
+ *   A 429 also paces requests from then on, at 90% of what the server let through since sending
+ *   last resumed (if that span is under a second it measures nothing, and the pace only slows by
+ *   10%), creeping back up while answers stay clean; a 503 with Retry-After or a time-out slows an
+ *   existing pace by 10%. No cut for answers to requests sent before the last cut (one burst is
+ *   one signal, not dozens), and 429s cut at most once a second, since limits are counted per
+ *   second.
+ * - A 503 without Retry-After, answered at once (in under half the usual round trip), is what a
+ *   server that sheds load answers beyond the requests it can serve at once: a concurrency
+ *   signal. When it recurs, the window drops to the fewest requests we had in flight when one was
+ *   turned back (the server's limit, or less if others share it), not to half, and from there
+ *   grows by one only every SHED_PROBE_ROUNDS round trips, so a server holding 8 at once sees few
+ *   more than 8 and few 503s. A 503 that took as long as an answer (a server failing at random)
+ *   halves the window only when six of the last twenty answers were such 503s: three in twenty
+ *   come by chance from a server that fails 3% of requests. The pace is left alone.
  * - A 429 (or any Retry-After) starts a cool-down that every request to this host waits out, not
  *   only the one that got it.
  * - Ten seconds without a cut, the window grows fast again. Ten seconds without a 429 cut, the
@@ -33,8 +45,10 @@ export type LoadSignal =
 	| 'clean'
 	/** 429: over the rate limit. */
 	| 'limited'
-	/** 503 or no answer within the time-out: overloaded. */
+	/** 503 with Retry-After, or no answer within the time-out: overloaded. */
 	| 'overloaded'
+	/** 503 without Retry-After: the server turned the request back, beyond what it serves at once. */
+	| 'shed'
 	/** Says nothing about load (a reset connection, a 500, a request that never went out). */
 	| 'neutral';
 
@@ -47,6 +61,8 @@ export interface RateSettings {
 export interface Ticket {
 	readonly seq: number;
 	readonly sentAt: number;
+	/** Other requests in flight when it went out, if the caller said. */
+	readonly inFlight?: number;
 }
 
 /** What the caller must wait for before the next request may go. */
@@ -64,14 +80,20 @@ export interface RateSnapshot {
 	acceptedAt: number | undefined;
 }
 
-/** The window of a fresh execution: polite to a small server, and growing by half per round trip. */
+/** The window of a fresh execution: polite to a small server, and doubling per round trip. */
 export const INITIAL_WINDOW = 4;
+/** A cut never takes the window below this (but a shedding server's limit, see cut()). */
+const MIN_WINDOW = INITIAL_WINDOW;
+/** Slow start doubles the window per round trip below this, and grows it by half above. */
+const DOUBLING_BELOW = 16;
 /** A 429 without Retry-After: CAMB's SDKs start their backoff near a second, so do we. */
 export const DEFAULT_COOL_DOWN_MS = 1000;
 /** After a cut the pace is this share of what the server accepted. */
 const DECREASE = 0.9;
-/** Slow start: the window grows by this much per clean answer, half again per round trip. */
-const SLOW_START_STEP = 0.5;
+/** Slow start: the window grows by this much per clean answer (below DOUBLING_BELOW, and above). */
+const SLOW_START_STEP = { doubling: 1, above: 0.5 };
+/** Above a window that a shedding server found too wide: one more request every this many round trips. */
+const SHED_PROBE_ROUNDS = 8;
 /** Above the rate that last hurt, the pace grows by this share per second at full use. */
 const PROBE_GROWTH = 0.02;
 /** Clean for this long since the last cut (for the pace: the last 429 cut): grow fast again. */
@@ -105,12 +127,18 @@ export class RateControl {
 	private lastCutAt = -Infinity;
 	/** The last cut on 429s: only a rate limit keeps the pace probing carefully. */
 	private lastLimitCutAt = -Infinity;
+	/** The last cut on shed 503s: above the window it set, the window grows slowly. */
+	private lastShedCutAt = -Infinity;
 	/** Answers not turned back (anything but a 429) since sending (re)started after the last cut, and since when. */
 	private acceptedSinceResume = 0;
 	private resumedAt: number | undefined;
 	private acceptedAt: number | undefined;
 	/** The signals of the last RECENT_ANSWERS answers, oldest overwritten first. */
 	private readonly recent: LoadSignal[] = [];
+	/** The usual time a clean answer takes (smoothed as TCP's SRTT), once one came. */
+	private roundTripMs: number | undefined;
+	/** The fewest others in flight when a request was shed at once, since the last cut. */
+	private heldWhenShed: number | undefined;
 	private answers = 0;
 	private readonly ceiling: number;
 
@@ -133,11 +161,11 @@ export class RateControl {
 	}
 
 	/** A request goes out now. */
-	send(now: number): Ticket {
+	send(now: number, inFlight?: number): Ticket {
 		if (this.rate !== undefined)
 			this.nextSendAt = Math.max(now, this.nextSendAt) + 1000 / this.rate;
 		this.resumedAt ??= now;
-		return { seq: this.seq++, sentAt: now };
+		return { seq: this.seq++, sentAt: now, inFlight };
 	}
 
 	/** The answer to a request (or its failure). `retryAfterMs`: the pause the server asked for. */
@@ -146,17 +174,22 @@ export class RateControl {
 		else if (signal === 'limited') this.coolDown(now + DEFAULT_COOL_DOWN_MS);
 
 		// Anything the server did not turn back went through its limiter: it counts as accepted.
-		if (signal !== 'limited') {
+		if (signal !== 'limited' && signal !== 'shed') {
 			this.acceptedSinceResume++;
 			this.acceptedAt = now;
 		}
 		this.recent[this.answers++ % RECENT_ANSWERS] = signal;
-		if (signal === 'clean') this.grow(now);
-		else if (
-			(signal === 'limited' || signal === 'overloaded') &&
-			this.recurs(signal) &&
-			ticket.seq >= this.cutSeq &&
-			(signal === 'overloaded' || now - this.lastCutAt >= MIN_CUT_INTERVAL_MS)
+		if (signal === 'clean') {
+			const took = now - ticket.sentAt;
+			this.roundTripMs =
+				this.roundTripMs === undefined ? took : this.roundTripMs + (took - this.roundTripMs) / 8;
+			return this.grow(now);
+		}
+		if (signal === 'neutral' || ticket.seq < this.cutSeq) return;
+		if (signal === 'shed') return this.shed(ticket, now);
+		if (
+			this.count(signal) >= RECURRING &&
+			(signal !== 'limited' || now - this.lastCutAt >= MIN_CUT_INTERVAL_MS)
 		) {
 			this.cut(now, signal);
 		}
@@ -171,11 +204,32 @@ export class RateControl {
 		};
 	}
 
-	/** Whether `signal` came with enough of the last answers to be more than noise. */
-	private recurs(signal: LoadSignal): boolean {
+	/** How many of the last answers came with `signal`. */
+	private count(signal: LoadSignal): number {
 		let count = 0;
 		for (const seen of this.recent) if (seen === signal) count++;
-		return count >= RECURRING;
+		return count;
+	}
+
+	/**
+	 * A shed 503 sent after the last cut. Answered at once (in under half the usual round trip),
+	 * it is a server turning back what it has no room for: the window drops to what it held (the
+	 * fewest others in flight when one was turned back at once since the last cut) when such 503s
+	 * recur, or at the first one once the server is known to shed (a shed cut in the last
+	 * LIFTED_AFTER_MS: it answers a probe above the limit found). A 503 that took as long as an
+	 * answer is a server failing at random (a noisy server: slowing down would not make it rarer)
+	 * or overloaded: only twice the usual run (six of the last twenty) halves the window.
+	 */
+	private shed(ticket: Ticket, now: number): void {
+		const atOnce = this.roundTripMs === undefined || now - ticket.sentAt < this.roundTripMs / 2;
+		if (!atOnce) {
+			if (this.count('shed') >= 2 * RECURRING) this.cut(now, 'overloaded');
+			return;
+		}
+		if (ticket.inFlight !== undefined)
+			this.heldWhenShed = Math.min(this.heldWhenShed ?? Infinity, ticket.inFlight);
+		const known = now - this.lastShedCutAt < LIFTED_AFTER_MS;
+		if (known || this.count('shed') >= RECURRING) this.cut(now, 'shed');
 	}
 
 	private coolDown(until: number): void {
@@ -188,9 +242,14 @@ export class RateControl {
 	private grow(now: number): void {
 		if (now - this.lastCutAt >= LIFTED_AFTER_MS) this.windowThreshold = this.ceiling;
 		if (now - this.lastLimitCutAt >= LIFTED_AFTER_MS) this.rateThreshold = Infinity;
+		// Below the threshold: slow start. Above: one more per round trip (congestion avoidance), or
+		// per SHED_PROBE_ROUNDS round trips where a shedding server set the threshold.
+		const rounds = now - this.lastShedCutAt < LIFTED_AFTER_MS ? SHED_PROBE_ROUNDS : 1;
+		const slowStart =
+			this.window < DOUBLING_BELOW ? SLOW_START_STEP.doubling : SLOW_START_STEP.above;
 		this.window = Math.min(
 			this.ceiling,
-			this.window + (this.window < this.windowThreshold ? SLOW_START_STEP : 1 / this.window),
+			this.window + (this.window < this.windowThreshold ? slowStart : 1 / (this.window * rounds)),
 		);
 		if (this.rate === undefined) return;
 		// Below the rate that last hurt: +1 request/s per answer, i.e. doubling every second.
@@ -218,18 +277,26 @@ export class RateControl {
 		this.rate = Math.max(MIN_RATE, base * DECREASE);
 	}
 
-	private cut(now: number, signal: 'limited' | 'overloaded'): void {
+	private cut(now: number, signal: Exclude<LoadSignal, 'clean' | 'neutral'>): void {
 		if (signal === 'limited') {
 			this.paceAfterLimit(now);
 			this.lastLimitCutAt = now;
-		} else if (this.rate !== undefined) {
+		} else if (signal === 'overloaded' && this.rate !== undefined) {
 			// Overloaded while paced: slow the pace down, and come back to it quickly if it was a blip.
 			this.rateThreshold = this.rate;
 			this.rate = Math.max(MIN_RATE, this.rate * DECREASE);
 		}
-		// The pace answers a rate limit; the window only needs to shed load, never to starve the
-		// execution when trouble is random (a hung request holds its place for the whole time-out).
-		this.window = Math.max(Math.min(INITIAL_WINDOW, this.ceiling), Math.floor(this.window / 2));
+		if (signal === 'shed') {
+			// What the server held when it turned one back: its limit (less if others share it).
+			const held = this.heldWhenShed ?? Math.floor(this.window / 2);
+			this.window = Math.max(1, Math.min(Math.floor(this.window) - 1, held));
+			this.lastShedCutAt = now;
+		} else {
+			// The pace answers a rate limit; the window only needs to shed load, never to starve the
+			// execution when trouble is random (a hung request holds its place for the whole time-out).
+			this.window = Math.max(Math.min(MIN_WINDOW, this.ceiling), Math.floor(this.window / 2));
+		}
+		this.heldWhenShed = undefined;
 		this.windowThreshold = this.window;
 		this.cutSeq = this.seq;
 		this.lastCutAt = now;

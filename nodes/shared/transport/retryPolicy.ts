@@ -131,6 +131,13 @@ export interface FailedAttempt {
 	hostAcceptedAt?: number;
 	/** The pause the server asked for, if any. */
 	serverAskedMs?: number;
+	/**
+	 * A 503 without Retry-After: a server turning back what it cannot serve at once. The host's
+	 * gate narrows its window for it (rateControl.ts), which holds the retry back as much as needed.
+	 */
+	shed?: boolean;
+	/** When this attempt went out: did the host serve another request since? */
+	sentAt?: number;
 }
 
 /** What a request has been through so far. */
@@ -139,7 +146,12 @@ export interface RetryState {
 	failures: number;
 	/** When the current run of 429s began, if the last answer was one. */
 	rateLimitedSince?: number;
+	/** Shed 503s that used up no attempt (see decideRetry). */
+	freeSheds?: number;
 }
+
+/** The most shed 503s one request may meet without using up attempts. */
+export const MAX_FREE_SHEDS = 5;
 
 export type GiveUp =
 	| 'not-retryable'
@@ -154,7 +166,9 @@ export type RetryDecision =
 /**
  * After a failed attempt: try again (after how long), or give up (why). Pure: `now` is passed in.
  * A 429 is retried at once as far as this request is concerned; the shared cool-down that the
- * 429 started holds it back until the server's Retry-After (or a second) has passed.
+ * 429 started holds it back until the server's Retry-After (or a second) has passed. So is a 503
+ * without Retry-After (shed load): the gate's window, narrowed by it, holds the retry back. It uses
+ * up no attempt while the host serves others (isFreeShed); else the first retry still goes at once.
  */
 export function decideRetry(
 	failed: FailedAttempt,
@@ -174,13 +188,32 @@ export function decideRetry(
 			return { giveUp: 'rate-limited-too-long', state: next };
 		return { retryInMs: 0, state: next };
 	}
-	const next = { failures: state.failures + 1 };
+	if (isFreeShed(failed, state))
+		return { retryInMs: 0, state: { ...state, freeSheds: (state.freeSheds ?? 0) + 1 } };
+	const next = { failures: state.failures + 1, freeSheds: state.freeSheds };
 	if (next.failures >= Math.max(1, Math.floor(maxAttempts)))
 		return { giveUp: 'out-of-attempts', state: next };
-	return {
-		retryInMs: failed.serverAskedMs ?? backoffDelayMs(next.failures, backoff, random),
-		state: next,
-	};
+	// A first shed 503 goes back to the gate at once: a pause of a second would be most of the
+	// item's time, and the gate already waits for room. Shed again, it backs off as usual.
+	const pause =
+		failed.shed && next.failures === 1 ? 0 : backoffDelayMs(next.failures, backoff, random);
+	return { retryInMs: failed.serverAskedMs ?? pause, state: next };
+}
+
+/**
+ * A shed 503 while the host served another request of the execution since this one went out: it
+ * is up, with no room for this one at that moment, as a 429 says it is over its rate. Like a 429
+ * it uses up no attempt (up to MAX_FREE_SHEDS times per request, so one task that the server
+ * always answers 503 still ends); a server that serves nothing uses them up as before.
+ */
+function isFreeShed(failed: FailedAttempt, state: RetryState): boolean {
+	return (
+		failed.shed === true &&
+		failed.sentAt !== undefined &&
+		failed.hostAcceptedAt !== undefined &&
+		failed.hostAcceptedAt >= failed.sentAt &&
+		(state.freeSheds ?? 0) < MAX_FREE_SHEDS
+	);
 }
 
 /** Why the retry loop stopped trying, in a sentence that names the host and the request. */

@@ -113,7 +113,8 @@ function itemFailed(execution: Execution, itemIndex: number): void {
 async function runJob<T>(execution: Execution, gate: Gate, job: Job<T>): Promise<T> {
 	const { ctx } = execution;
 	const tries: Tries = { startedAt: Date.now(), state: { failures: 0 }, failed: 0 };
-	const decide = (failed: Failed) => decideAfter(execution, gate, job, tries, failed);
+	const decide = (failed: Failed, sentAt: number) =>
+		decideAfter(execution, gate, job, tries, failed, sentAt);
 	for (;;) {
 		const turn = await attempt(execution, gate, job, decide);
 		if ('decision' in turn) {
@@ -138,7 +139,7 @@ async function attempt<T>(
 	execution: Execution,
 	gate: Gate,
 	job: Job<T>,
-	decide: (failed: Failed) => Decision,
+	decide: (failed: Failed, sentAt: number) => Decision,
 ): Promise<Turn<T>> {
 	const { ctx } = execution;
 	return await gate.through(async (): Promise<Judged<Turn<T>>> => {
@@ -146,6 +147,7 @@ async function attempt<T>(
 			return { value: { tried: { kind: 'not sent' } }, signal: 'neutral' };
 		}
 		let tried: Attempt<T>;
+		const sentAt = Date.now();
 		try {
 			tried = await job.send();
 		} catch (error) {
@@ -154,7 +156,7 @@ async function attempt<T>(
 		}
 		const load = loadOf(tried);
 		if (tried.kind === 'done' || tried.kind === 'not sent') return { value: { tried }, ...load };
-		const decision = decide(tried);
+		const decision = decide(tried, sentAt);
 		if ('error' in decision && execution.settings.stopOnFirstError)
 			itemFailed(execution, job.itemIndex);
 		return { value: { tried, decision }, ...load };
@@ -168,6 +170,7 @@ function decideAfter<T>(
 	job: Job<T>,
 	tries: Tries,
 	tried: Failed,
+	sentAt: number,
 ): Decision {
 	const { settings } = execution;
 	tries.failed++;
@@ -196,7 +199,12 @@ function decideAfter<T>(
 					: isRetryableStatus(tried.statusCode),
 			rateLimited: tried.kind === 'error status' && tried.statusCode === 429,
 			serverAskedMs: tried.kind === 'error status' ? tried.retryAfterMs : undefined,
+			shed:
+				tried.kind === 'error status' &&
+				tried.statusCode === 503 &&
+				tried.retryAfterMs === undefined,
 			hostAcceptedAt: gate.snapshot().acceptedAt,
+			sentAt,
 		},
 		tries.state,
 		Date.now(),
