@@ -74,6 +74,18 @@ export async function searchNodes(page: Page, word: string): Promise<FoundNode[]
 			{ timeout: 10_000 },
 		)
 		.catch(() => undefined);
+	// An icon can change after the list shows (the theme applied, a source switched): wait until
+	// every icon has loaded or failed (a broken one is complete with no width, and stays so).
+	await page
+		.waitForFunction(
+			() =>
+				Array.from(document.querySelectorAll('[data-test-id="node-creator-node-item"] img')).every(
+					(img) => (img as HTMLImageElement).complete && (img as HTMLImageElement).naturalWidth > 0,
+				),
+			undefined,
+			{ timeout: 10_000 },
+		)
+		.catch(() => undefined);
 	const found = await page.locator('[data-test-id="node-creator-node-item"]').evaluateAll((items) =>
 		items.map((item) => {
 			const img = item.querySelector('img');
