@@ -16,11 +16,17 @@
  * CAMB_SCREENSHOT_FULL=<file.png> also saves the whole window (for debugging the crop).
  */
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
-
+import {
+	CANVAS_CHROME,
+	dismissOverlays,
+	ensureChromium,
+	launchEditorBrowser,
+	nodesBox,
+	setUpOwner,
+	type EditorBrowser,
+} from './editorBrowser';
 import {
 	EXAMPLES_DIR,
 	loadExample,
@@ -34,17 +40,6 @@ const EXAMPLE = 'poll-until-done.json';
 const OUT = process.env.CAMB_SCREENSHOT_OUT || path.join(EXAMPLES_DIR, 'poll-until-done.png');
 const MAJOR = (process.env.CAMB_SCREENSHOT_MAJOR || '2') as Major;
 const TIMEOUT_MS = Number(process.env.SCREENSHOT_TIMEOUT_MS || 240_000);
-const CHROMIUM = '/usr/bin/chromium';
-const CHROMIUM_FLAGS = [
-	'--headless',
-	'--no-sandbox',
-	'--disable-gpu',
-	'--disable-quic',
-	'--no-first-run',
-	'--disable-background-networking',
-	'--disable-component-update',
-	'--disable-sync',
-];
 /** Not a secret: n8n only needs a credential to exist so the node shows no credential warning. */
 const CREDENTIAL = {
 	id: 'cambAiAccount01',
@@ -58,112 +53,18 @@ const OWNER = {
 	lastName: 'Example',
 	password: 'Screenshot-0wner-pass',
 };
-/** Editor chrome that would sit on top of the workflow in the picture. */
-const HIDDEN = [
-	'[data-test-id="canvas-controls"]',
-	'[data-test-id="execute-workflow-button"]',
-	'[data-test-id^="execute-workflow-button-"]',
-	'[data-test-id="canvas-node-toolbar"]',
-	'[data-test-id="canvas-handle-plus-wrapper"]',
-	'[data-test-id="node-creator-plus-button"]',
-	'[data-test-id="command-bar-button"]',
-	'[data-test-id="add-sticky-button"]',
-	'[data-test-id="toggle-focus-panel-button"]',
-	'[data-test-id="instance-ai-canvas-action-button"]',
-	'.vue-flow__panel',
-];
 /** The node's output names (Success, Pending, Failure) a little larger and darker than n8n draws them, so they read at README size. */
 const OUTPUT_LABELS =
 	'[data-test-id="canvas-node-output-handle"] [class*="label"] { font-size: 15px !important; color: #333 !important; font-weight: 500 !important; }';
 /** Room around the nodes in the crop, in CSS pixels. */
 const MARGIN = 36;
 
-function isLoopback(url: string): boolean {
-	try {
-		const { protocol, hostname } = new URL(url);
-		if (protocol === 'data:' || protocol === 'blob:' || protocol === 'about:') return true;
-		return hostname === '127.0.0.1' || hostname === 'localhost' || hostname === '[::1]';
-	} catch {
-		return false;
-	}
-}
-
-async function setUpOwner(context: BrowserContext, server: N8nServer): Promise<void> {
-	// The browser context's request client shares its cookie jar: the session cookie this sets is the page's.
-	const response = await context.request.post(`${server.baseUrl}/rest/owner/setup`, {
-		data: OWNER,
-	});
-	if (!response.ok())
-		throw new Error(
-			`owner setup answered ${response.status()}: ${(await response.text()).slice(0, 500)}`,
-		);
-}
-
-/** Closes whatever n8n shows on top of a fresh instance (news, tours, chat panels...). */
-async function dismissOverlays(page: Page): Promise<void> {
-	for (let round = 0; round < 3; round++) {
-		await page.keyboard.press('Escape');
-		for (const selector of [
-			'[data-test-id="close-button"]',
-			'.el-dialog__headerbtn',
-			'.el-message-box__headerbtn',
-			'.el-notification__closeBtn',
-		]) {
-			for (const handle of await page.locator(selector).all()) {
-				if (await handle.isVisible().catch(() => false))
-					await handle.click({ timeout: 1000 }).catch(() => undefined);
-			}
-		}
-		await page.waitForTimeout(300);
-	}
-}
-
-/** The smallest box around every node and its labels, in page coordinates. */
-async function nodesBox(
-	page: Page,
-): Promise<{ x: number; y: number; width: number; height: number }> {
-	const boxes = await page.locator('[data-test-id="canvas-node"]').evaluateAll((nodes) =>
-		nodes.map((node) => {
-			// The node plus its name, subtitle and handle labels, which hang outside its box.
-			const rects = [node, ...Array.from(node.querySelectorAll('*'))].map((element) =>
-				element.getBoundingClientRect(),
-			);
-			const parent = node.closest('.vue-flow__node') ?? node;
-			rects.push(
-				...Array.from(parent.querySelectorAll('*')).map((element) =>
-					element.getBoundingClientRect(),
-				),
-			);
-			const visible = rects.filter((rect) => rect.width > 0 && rect.height > 0);
-			return {
-				left: Math.min(...visible.map((rect) => rect.left)),
-				top: Math.min(...visible.map((rect) => rect.top)),
-				right: Math.max(...visible.map((rect) => rect.right)),
-				bottom: Math.max(...visible.map((rect) => rect.bottom)),
-			};
-		}),
-	);
-	if (boxes.length === 0) throw new Error('no nodes on the canvas');
-	const left = Math.min(...boxes.map((box) => box.left)) - MARGIN;
-	const top = Math.min(...boxes.map((box) => box.top)) - MARGIN;
-	const right = Math.max(...boxes.map((box) => box.right)) + MARGIN;
-	const bottom = Math.max(...boxes.map((box) => box.bottom)) + MARGIN;
-	return {
-		x: Math.max(0, left),
-		y: Math.max(0, top),
-		width: right - Math.max(0, left),
-		height: bottom - Math.max(0, top),
-	};
-}
-
 async function main(): Promise<void> {
-	if (!fs.existsSync(CHROMIUM))
-		throw new Error(`${CHROMIUM} is missing: apt-get install -y chromium`);
+	console.log(ensureChromium());
 	const workflow = loadExample(EXAMPLE);
-	const profileDir = fs.mkdtempSync(path.join(os.tmpdir(), 'camb-screenshot-chromium-'));
 	let session: N8nSession | undefined;
 	let server: N8nServer | undefined;
-	let context: BrowserContext | undefined;
+	let browser: EditorBrowser | undefined;
 	try {
 		session = await startSession(MAJOR);
 		console.log(
@@ -174,22 +75,9 @@ async function main(): Promise<void> {
 		server = await session.startServer();
 		console.log(`n8n is up at ${server.baseUrl}`);
 
-		context = await chromium.launchPersistentContext(profileDir, {
-			executablePath: CHROMIUM,
-			headless: true,
-			args: CHROMIUM_FLAGS,
-			viewport: { width: 1280, height: 820 },
-			deviceScaleFactor: 2,
-			colorScheme: 'light',
-			locale: 'en-US',
-			timezoneId: 'UTC',
-		});
-		await context.route('**/*', (route) =>
-			isLoopback(route.request().url()) ? route.continue() : route.abort('blockedbyclient'),
-		);
-		await setUpOwner(context, server);
-
-		const page = context.pages()[0] ?? (await context.newPage());
+		browser = await launchEditorBrowser({ deviceScaleFactor: 2 });
+		await setUpOwner(browser.context, server, OWNER);
+		const page = browser.page;
 		await page.goto(`${server.baseUrl}/workflow/${workflowId}`, {
 			waitUntil: 'domcontentloaded',
 			timeout: 60_000,
@@ -207,7 +95,7 @@ async function main(): Promise<void> {
 		await dismissOverlays(page);
 		// Only the workflow in the picture: no editor controls, hover toolbars, run buttons or "+" stubs.
 		await page.addStyleTag({
-			content: `${HIDDEN.join(',\n')} { display: none !important; }\n${OUTPUT_LABELS}`,
+			content: `${CANVAS_CHROME.join(',\n')} { display: none !important; }\n${OUTPUT_LABELS}`,
 		});
 		// Zoom to fit ("1" in n8n's editor), then let the canvas and the node icons settle.
 		await page.locator('[data-test-id="canvas-node"]').first().hover();
@@ -230,17 +118,16 @@ async function main(): Promise<void> {
 				),
 			);
 		}
-		const clip = await nodesBox(page);
+		const clip = await nodesBox(page, MARGIN);
 		await page.screenshot({ path: OUT, clip, animations: 'disabled' });
 		const size = fs.statSync(OUT).size;
 		console.log(
 			`wrote ${OUT} (${Math.round(clip.width)}x${Math.round(clip.height)} CSS px, ${(size / 1024).toFixed(0)} KB)`,
 		);
 	} finally {
-		await context?.close().catch(() => undefined);
+		await browser?.close();
 		await server?.stop().catch(() => undefined);
 		await session?.close().catch(() => undefined);
-		fs.rmSync(profileDir, { recursive: true, force: true });
 	}
 }
 
