@@ -130,7 +130,8 @@ export const properties: INodeProperties[] = [
 			name: 'backgroundProperty',
 			type: 'string',
 			default: 'background',
-			displayOptions: { show: { '/downloadStems': [true] } },
+			// The node downloads stems only with the result links: show both names only then.
+			displayOptions: { show: { '/fetchResultUrls': [true], '/downloadStems': [true] } },
 			description: 'Name of the binary property that receives the background stem',
 		},
 		{
@@ -147,7 +148,8 @@ export const properties: INodeProperties[] = [
 			name: 'foregroundProperty',
 			type: 'string',
 			default: 'foreground',
-			displayOptions: { show: { '/downloadStems': [true] } },
+			// The node downloads stems only with the result links: show both names only then.
+			displayOptions: { show: { '/fetchResultUrls': [true], '/downloadStems': [true] } },
 			description: 'Name of the binary property that receives the foreground (voice) stem',
 		},
 		{

@@ -380,7 +380,7 @@ describeE2e.each(['2', '1'] as Major[])('n8n %s.x editor in Chromium', (major) =
 
 			// Fetch Result URLs off: Download Stems goes (stems need the links), and so do its options.
 			await setSwitch(page, 'fetchResultUrls', false);
-			// n8n drops the options whose condition no longer holds a moment after the switch.
+			// The binary field options show only with both switches on: they go as the panel redraws.
 			await page
 				.locator('[data-test-id="node-parameters"] [data-test-id="parameter-item"]', {
 					hasText: 'Foreground Binary Field',
