@@ -9,7 +9,6 @@ import type { IExecuteFunctions, INodeExecutionData } from 'n8n-workflow';
 import {
 	CambError,
 	cancelledError,
-	forItem,
 	noTaskId,
 	throwFirstError,
 	toNodeError,
@@ -39,8 +38,7 @@ export async function submitItems(ctx: IExecuteFunctions): Promise<INodeExecutio
 		items.map(async (_, index): Promise<Outcome> => {
 			const file = files[index];
 			if (file instanceof CambError) return { error: toNodeError(ctx.getNode(), file) };
-			if (client instanceof CambError)
-				return { error: toNodeError(ctx.getNode(), forItem(client, index)) };
+			if (client instanceof CambError) return { error: toNodeError(ctx.getNode(), client, index) };
 			try {
 				return await submit(ctx, client, index, file, settings);
 			} catch (error) {

@@ -9,7 +9,6 @@ import type { IExecuteFunctions, INodeExecutionData } from 'n8n-workflow';
 import {
 	CambError,
 	cancelledError,
-	forItem,
 	noResultLinks,
 	notAStatus,
 	throwFirstError,
@@ -43,10 +42,8 @@ export async function checkItems(ctx: IExecuteFunctions): Promise<INodeExecution
 	if (client instanceof CambError) {
 		const failed = taskIds.map(
 			(taskId, index): Outcome => ({
-				error: toNodeError(
-					ctx.getNode(),
-					typeof taskId === 'string' ? forItem(client, index) : taskId,
-				),
+				// Every item gets the shared error, attached to it (n8n shows it on that item).
+				error: toNodeError(ctx.getNode(), typeof taskId === 'string' ? client : taskId, index),
 			}),
 		);
 		outputs = route(items, failed);

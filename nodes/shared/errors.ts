@@ -45,13 +45,9 @@ export function toNodeError(node: INode, error: unknown, itemIndex?: number): No
 	if (!(error instanceof CambError))
 		return new NodeOperationError(node, error as Error, { itemIndex });
 	const { description, answer, httpCode } = error.details;
-	const options = {
-		message: error.message,
-		description,
-		itemIndex: error.details.itemIndex ?? itemIndex,
-	};
+	const options = { description, itemIndex: error.details.itemIndex ?? itemIndex };
 	return answer
-		? new NodeApiError(node, answer, { ...options, httpCode })
+		? new NodeApiError(node, answer, { ...options, message: error.message, httpCode })
 		: new NodeOperationError(node, error.message, options);
 }
 
@@ -182,11 +178,6 @@ export function gaveUp(
 /** The credential's Base URL cannot be used: no request is sent for any item. */
 export function badBaseUrl(problem: string): CambError {
 	return new CambError(`The Base URL of the "CAMB.AI API" credential ${problem}`);
-}
-
-/** The same error, attached to one item (n8n shows per-item errors on that item). */
-export function forItem(shared: CambError, itemIndex: number): CambError {
-	return new CambError(shared.message, { itemIndex });
 }
 
 // ---- Camb Separation Status -----------------------------------------------------------------
