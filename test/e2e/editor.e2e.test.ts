@@ -16,12 +16,7 @@ import type { Page } from 'playwright-core';
 import { DEV_AUDIO_FILE, devCredential, devWorkflows, DEV_CREDENTIAL } from '../dev/devWorkflows';
 import { API_KEY, STATUS_NODE_NAME, SUBMIT_NODE_NAME } from '../fixtures/package';
 import { demoRecording, startDemoCamb, type DemoCamb } from '../fixtures/demoScenario';
-import {
-	ensureChromium,
-	launchEditorBrowser,
-	setUpOwner,
-	type EditorBrowser,
-} from './editorBrowser';
+import { launchEditorBrowser, setUpOwner, type EditorBrowser } from './editorBrowser';
 import {
 	addEveryOption,
 	addNodeFromPanel,
@@ -45,6 +40,7 @@ import {
 } from './editorPage';
 import { statusNodeReadme } from './readmeTables';
 import {
+	installDebianPackages,
 	loadExample,
 	nodeNamed,
 	REPO_DIR,
@@ -126,7 +122,7 @@ describeE2e.each(['2', '1'] as Major[])('n8n %s.x editor in Chromium', (major) =
 
 	beforeAll(async () => {
 		startedAt = Date.now();
-		console.log(`[editor] ${ensureChromium()}`);
+		console.log(`[editor] ${installDebianPackages('chromium')}`);
 		fs.rmSync(folder, { recursive: true, force: true });
 		fs.mkdirSync(folder, { recursive: true });
 		demo = await startDemoCamb();

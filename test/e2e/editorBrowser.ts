@@ -1,10 +1,9 @@
 /**
  * Debian's Chromium driven by playwright-core against a local n8n editor: what `npm run screenshot`
- * and the browser suite (editor.e2e.test.ts) share. Installs `chromium` with apt-get when it is
- * missing (as the queue suite does for Postgres and Redis), never downloads a browser, starts it
+ * and the browser suite (editor.e2e.test.ts) share. Never downloads a browser (they install Debian's
+ * `chromium` with installDebianPackages when it is missing), starts it
  * with a new empty profile and lets it reach 127.0.0.1 only (every other request is aborted).
  */
-import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -24,28 +23,6 @@ const CHROMIUM_FLAGS = [
 	'--disable-component-update',
 	'--disable-sync',
 ];
-
-/**
- * Installs Debian's `chromium` if /usr/bin/chromium is missing (the machine runs as root; CI
- * machines are fresh). Returns what it did, for the log.
- */
-export function ensureChromium(): string {
-	if (fs.existsSync(CHROMIUM)) return 'chromium already installed';
-	const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-	for (const args of [
-		['update', '-qq'],
-		['install', '-y', '-qq', '--no-install-recommends', 'chromium'],
-	]) {
-		const result = spawnSync('apt-get', args, { encoding: 'utf8', env, timeout: 900_000 });
-		if (result.status !== 0)
-			throw new Error(
-				`apt-get ${args.join(' ')} failed (${result.status}):\n${result.stdout.slice(-3000)}\n${result.stderr.slice(-3000)}`,
-			);
-	}
-	if (!fs.existsSync(CHROMIUM))
-		throw new Error(`apt-get installed chromium but ${CHROMIUM} is still missing`);
-	return 'installed chromium with apt-get';
-}
 
 export function isLoopback(url: string): boolean {
 	try {

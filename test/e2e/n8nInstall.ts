@@ -1,7 +1,8 @@
 /**
  * The pinned n8n releases (versions.json, installed by install-n8n.sh into a cache outside the
  * clone), the repository's paths, free ports, and this package packed and installed the way n8n's
- * Community Nodes panel installs it. Part of the e2e runner (n8n.ts).
+ * Community Nodes panel installs it; and the Debian packages the browser and queue suites run
+ * (install-debian-packages.sh). Part of the e2e runner (n8n.ts).
  */
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -32,6 +33,29 @@ function findRepoDir(from: string): string {
 export const REPO_DIR = findRepoDir(__dirname);
 const E2E_DIR = path.join(REPO_DIR, 'test', 'e2e');
 export const EXAMPLES_DIR = path.join(REPO_DIR, 'examples');
+
+export type DebianPackage = 'chromium' | 'postgresql' | 'redis-server';
+
+/**
+ * Installs the Debian packages whose programs are missing (install-debian-packages.sh: one
+ * apt-get at a time, so it waits for the one .ci/run starts in the background). Returns what it
+ * did, for the log; throws with apt's output when that failed.
+ */
+export function installDebianPackages(...packages: DebianPackage[]): string {
+	const result = spawnSync(
+		'bash',
+		[path.join(E2E_DIR, 'install-debian-packages.sh'), ...packages],
+		{
+			encoding: 'utf8',
+			timeout: 900_000,
+		},
+	);
+	if (result.status !== 0)
+		throw new Error(
+			`install-debian-packages.sh ${packages.join(' ')} failed (${result.status ?? result.signal}):\n${(result.stdout ?? '').slice(-3000)}\n${(result.stderr ?? '').slice(-3000)}`,
+		);
+	return result.stdout.trim().split('\n').pop() ?? '';
+}
 
 interface VersionPin {
 	n8n: string;

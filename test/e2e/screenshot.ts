@@ -21,13 +21,13 @@ import * as path from 'node:path';
 import {
 	CANVAS_CHROME,
 	dismissOverlays,
-	ensureChromium,
 	launchEditorBrowser,
 	nodesBox,
 	setUpOwner,
 	type EditorBrowser,
 } from './editorBrowser';
 import {
+	installDebianPackages,
 	EXAMPLES_DIR,
 	loadExample,
 	startSession,
@@ -60,7 +60,7 @@ const OUTPUT_LABELS =
 const MARGIN = 36;
 
 async function main(): Promise<void> {
-	console.log(ensureChromium());
+	console.log(installDebianPackages('chromium'));
 	const workflow = loadExample(EXAMPLE);
 	let session: N8nSession | undefined;
 	let server: N8nServer | undefined;

@@ -3,10 +3,10 @@
  * packed once), plus Debian's Postgres and Redis, installed with apt-get when missing.
  */
 import { checkInstallsAndPack } from '../e2e/globalSetup';
+import { installDebianPackages } from '../e2e/n8n';
 import { queueMajors } from './majors';
-import { ensureServicePackages } from './services';
 
 export default async function globalSetup(): Promise<void> {
 	checkInstallsAndPack(queueMajors());
-	console.log(`\n[queue] ${ensureServicePackages()}`);
+	console.log(`\n[queue] ${installDebianPackages('postgresql', 'redis-server')}`);
 }

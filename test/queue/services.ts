@@ -1,6 +1,6 @@
 /**
  * Private Postgres and Redis instances for the queue-mode tests: Debian's packages (installed
- * with apt-get when missing), each on a free loopback port with its data in a temp dir, owned by
+ * by installDebianPackages when missing, see globalSetup.ts), each on a free loopback port with its data in a temp dir, owned by
  * the test run and ended with it. Nothing system-wide is started or changed besides the install.
  */
 import { spawnSync } from 'node:child_process';
@@ -25,36 +25,6 @@ function postgresBinDir(): string | undefined {
 		)
 		.sort((a, b) => Number(b) - Number(a));
 	return majors.length ? path.join(root, majors[0], 'bin') : undefined;
-}
-
-function onPath(command: string): boolean {
-	return spawnSync('sh', ['-c', `command -v ${command}`], { encoding: 'utf8' }).status === 0;
-}
-
-/**
- * Installs Debian's `postgresql` and `redis-server` if either is missing (the machine runs as
- * root; CI machines are fresh). Returns what it did, for the log.
- */
-export function ensureServicePackages(): string {
-	const missing = [
-		...(postgresBinDir() ? [] : ['postgresql']),
-		...(onPath('redis-server') ? [] : ['redis-server']),
-	];
-	if (missing.length === 0) return 'postgresql and redis-server already installed';
-	const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-	for (const args of [
-		['update', '-qq'],
-		['install', '-y', '-qq', '--no-install-recommends', ...missing],
-	]) {
-		const result = spawnSync('apt-get', args, { encoding: 'utf8', env, timeout: 600_000 });
-		if (result.status !== 0)
-			throw new Error(
-				`apt-get ${args.join(' ')} failed (${result.status}):\n${result.stdout.slice(-3000)}\n${result.stderr.slice(-3000)}`,
-			);
-	}
-	if (!postgresBinDir() || !onPath('redis-server'))
-		throw new Error(`apt-get installed ${missing.join(' ')} but the binaries are still missing`);
-	return `installed ${missing.join(' ')} with apt-get`;
 }
 
 export interface Postgres {
@@ -111,7 +81,7 @@ export async function startPostgres(workDir: string): Promise<Postgres> {
 	const bin = postgresBinDir();
 	if (!bin)
 		throw new Error(
-			'no Postgres server binaries under /usr/lib/postgresql: call ensureServicePackages() first',
+			'no Postgres server binaries under /usr/lib/postgresql: call installDebianPackages("postgresql") first',
 		);
 	const dataDir = postgresOwnedDir(workDir, 'pgdata');
 	const socketDir = postgresOwnedDir(workDir, 'pgsocket');
