@@ -2,18 +2,20 @@
  * The canvas as a no-code user meets it, in a real browser (issue 23): Debian's Chromium driven by
  * playwright-core against REAL n8n 1.x and 2.x (`n8n start`) with the package installed as a
  * community package, the CAMB stand-ins on 127.0.0.1 (the browser may reach nothing else). One n8n
- * and one browser per major. The steps carry the issue's numbers; they run as `npm run dev`'s
- * reader meets the editor: run the demo (4), submit a file (5), meet the errors (6), then build
- * one's own: find the nodes (1), set up the credential (2), configure the status node (3).
- * Each step leaves a screenshot in CAMB_E2E_SCREENSHOTS (default `test-results/editor/`).
+ * and one browser per major. The steps carry the issue's numbers and run in that order: find the
+ * nodes (1), set up the credential (2), configure the status node (3), run the demo (4), submit a
+ * file (5), meet the errors (6); in 2.x, make the README's pictures (7, readmePictures.ts). Each
+ * step leaves a screenshot in CAMB_E2E_SCREENSHOTS (default `test-results/editor/`).
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
+import type { INodeProperties } from 'n8n-workflow';
 import type { Page } from 'playwright-core';
 
 import { DEV_AUDIO_FILE, devCredential, devWorkflows, DEV_CREDENTIAL } from '../dev/devWorkflows';
+import { properties as statusProperties } from '../../nodes/CambSeparationStatus/description';
 import { API_KEY, STATUS_NODE_NAME, SUBMIT_NODE_NAME } from '../fixtures/package';
 import { demoRecording, startDemoCamb, type DemoCamb } from '../fixtures/demoScenario';
 import { launchEditorBrowser, setUpOwner, type EditorBrowser } from './editorBrowser';
@@ -32,12 +34,24 @@ import {
 	outputPanel,
 	saveAndReadVerdict,
 	searchNodes,
+	listedNodes,
+	untilPasses,
+	setTheme,
+	pickCredential,
+	parameterTooltip,
 	setSwitch,
 	shownParameters,
 	showOutput,
 	typeInto,
 	waitForItems,
 } from './editorPage';
+import {
+	README_PICTURES,
+	canvasPicture,
+	keepForReadme,
+	picturesInReadme,
+	PICTURES_DIR,
+} from './readmePictures';
 import { statusNodeReadme } from './readmeTables';
 import {
 	installDebianPackages,
@@ -79,6 +93,26 @@ const BOTH_NODES = [SUBMIT_NODE_NAME, STATUS_NODE_NAME].sort();
 
 function sortByName<T extends { name: string }>(nodes: T[]): T[] {
 	return [...nodes].sort((a, b) => a.name.localeCompare(b.name));
+}
+
+/**
+ * The description each parameter and option of Camb Separation Status should show on the canvas
+ * (tool-only parameters left out), by label, as text: what its description.ts says.
+ */
+function canvasDescriptions(): Record<string, string> {
+	const text = (html = '') =>
+		html
+			.replace(/<[^>]+>/g, '')
+			.replace(/\s+/g, ' ')
+			.trim();
+	const described: Record<string, string> = {};
+	for (const property of statusProperties) {
+		if (property.displayOptions?.show?.['@tool']) continue;
+		const rows =
+			property.type === 'collection' ? (property.options as INodeProperties[]) : [property];
+		for (const row of rows) described[row.displayName] = text(row.description);
+	}
+	return described;
 }
 
 /** check-once-and-route.json fed with these task ids, under `name`, with `credential`. */
@@ -149,6 +183,7 @@ describeE2e.each(['2', '1'] as Major[])('n8n %s.x editor in Chromium', (major) =
 			errorWorkflow('Errors: empty task id', ['sep-ready', '']),
 			errorWorkflow('Errors: line break', ['sep-\nready']),
 			errorWorkflow('Errors: rejected key', ['sep-ready'], WRONG_KEY_CREDENTIAL),
+			loadExample('poll-until-done.json'),
 		]);
 		workflowIds = {
 			demo: ids[0],
@@ -156,9 +191,11 @@ describeE2e.each(['2', '1'] as Major[])('n8n %s.x editor in Chromium', (major) =
 			empty: ids[2],
 			lineBreak: ids[3],
 			rejected: ids[4],
+			poll: ids[5],
 		};
 		server = await session.startServer();
-		browser = await launchEditorBrowser();
+		// 2.x at twice the pixels: its pictures go into the README (readmePictures.ts).
+		browser = await launchEditorBrowser({ deviceScaleFactor: major === '2' ? 2 : 1 });
 		browser.context.setDefaultTimeout(30_000);
 		page = browser.page;
 		await setUpOwner(browser.context, server, OWNER);
@@ -177,6 +214,157 @@ describeE2e.each(['2', '1'] as Major[])('n8n %s.x editor in Chromium', (major) =
 		if (browser?.blocked.length)
 			console.log(`[editor] blocked: ${[...new Set(browser.blocked)].slice(0, 10).join(' ')}`);
 	});
+
+	it(
+		'1. the nodes panel finds both nodes by "camb", "separation" and "stems", with their icons (light and dark theme)',
+		step('1-find', async () => {
+			await newWorkflowWithNodesPanel(page, server);
+			for (const word of SEARCH_WORDS) {
+				await searchNodes(page, word);
+				await untilPasses(page, async () =>
+					expect({ word, found: sortByName(await listedNodes(page)) }).toEqual({
+						word,
+						found: BOTH_NODES.map((name) => ({ name, icon: 'camb.svg', iconLoaded: true })),
+					}),
+				);
+				await shot(`01-search-${word}`);
+			}
+			// Dark theme: n8n follows the system's colour scheme and serves the dark icon.
+			await setTheme(page, 'dark');
+			await newWorkflowWithNodesPanel(page, server);
+			await searchNodes(page, 'camb');
+			await untilPasses(page, async () =>
+				expect(sortByName(await listedNodes(page))).toEqual(
+					BOTH_NODES.map((name) => ({ name, icon: 'camb.dark.svg', iconLoaded: true })),
+				),
+			);
+			await shot('01-search-camb-dark');
+			await setTheme(page, 'light');
+		}),
+	);
+
+	it(
+		'2. the credential through its form: key masked, Base URL default; Test: good key, wrong key, plain-http host',
+		step('2-credential', async () => {
+			await newWorkflowWithNodesPanel(page, server);
+			await searchNodes(page, 'separation');
+			await addNodeFromPanel(page, STATUS_NODE_NAME);
+
+			const says = CREDENTIAL_TEST_SAYS[major];
+			const rounds: Array<[string, string, string, (text: string) => void]> = [
+				['wrong-key', WRONG_KEY, demo.camb.baseUrl, (text) => expect(text).toMatch(says.rejected)],
+				[
+					'plain-http',
+					API_KEY,
+					'http://camb.example.com/apis',
+					(text) => expect(text).toMatch(says.unreachable),
+				],
+			];
+			for (const [name, key, baseUrl, check] of rounds) {
+				// Escape closes the dialog and, in some majors, the node's panel behind it.
+				if (!(await page.locator('[data-test-id="node-parameters"]').isVisible()))
+					await openNode(page, STATUS_NODE_NAME);
+				const dialog = await createCredentialFromNode(page);
+				const keyField = dialog.locator('[data-test-id="parameter-input-apiKey"] input');
+				const urlField = dialog.locator('[data-test-id="parameter-input-baseUrl"] input');
+				expect(await keyField.getAttribute('type')).toBe('password');
+				// The form fills in its defaults a moment after the dialog shows.
+				await untilPasses(page, async () =>
+					expect(await urlField.inputValue()).toBe('https://client.camb.ai/apis'),
+				);
+				await typeInto(dialog, 'apiKey', key);
+				await typeInto(dialog, 'baseUrl', baseUrl);
+				expect(await keyField.getAttribute('type')).toBe('password');
+				const requestsBefore = demo.camb.requests.length;
+				const verdict = await saveAndReadVerdict(page, dialog);
+				await shot(`02-credential-${name}`);
+				expect(verdict.ok).toBe(false);
+				check(verdict.text);
+				expect(verdict.text).not.toContain(key);
+				if (name === 'plain-http') expect(demo.camb.requests.length).toBe(requestsBefore);
+				await closeCredentialDialog(page);
+			}
+
+			if (!(await page.locator('[data-test-id="node-parameters"]').isVisible()))
+				await openNode(page, STATUS_NODE_NAME);
+			const dialog = await createCredentialFromNode(page);
+			await typeInto(dialog, 'apiKey', API_KEY);
+			await typeInto(dialog, 'baseUrl', demo.camb.baseUrl);
+			// Counted, not reset: reset() would wipe the demo's scripted tasks for the steps after this.
+			const requestsBefore = demo.camb.requests.length;
+			const verdict = await saveAndReadVerdict(page, dialog);
+			await shot('02-credential-good-key');
+			expect(verdict.ok).toBe(true);
+			expect(
+				demo.camb.requests.slice(requestsBefore).map((request) => [request.method, request.path]),
+			).toEqual([['GET', '/list-voices']]);
+			await closeCredentialDialog(page);
+			// The new credential is the one the node now uses, and Camb Separate Audio can pick it too.
+			const saved = await page
+				.locator('[data-test-id="node-credentials-select"] input')
+				.inputValue();
+			expect(saved).toMatch(/^CAMB\.AI account \d+$/);
+			await closeNode(page);
+			await page.locator('[data-test-id="node-creator-plus-button"]').click();
+			await searchNodes(page, 'camb');
+			await addNodeFromPanel(page, SUBMIT_NODE_NAME);
+			await pickCredential(page, saved);
+			// Left open: Escape goes to the credential select first; the next step opens a new workflow.
+			await shot('02-credential-picked-by-submit-node');
+		}),
+	);
+
+	it(
+		'3. the status node panel: README parameters and options with README defaults; tool-only ones hidden; switches show and hide',
+		step('3-panel', async () => {
+			await newWorkflowWithNodesPanel(page, server);
+			await searchNodes(page, 'stems');
+			await addNodeFromPanel(page, STATUS_NODE_NAME);
+			const readme = statusNodeReadme();
+
+			const shown = await shownParameters(page);
+			expect(shown).toEqual(readme.parameters.map(({ label, shown }) => ({ label, value: shown })));
+			for (const label of TOOL_ONLY) expect(shown.map((row) => row.label)).not.toContain(label);
+			await shot('03-status-panel-defaults');
+
+			// Off by default: Max Wait needs Wait for Completion; the binary fields need Download Stems.
+			const offered = await optionsOffered(page);
+			expect(offered).not.toContain('Max Wait (Seconds)');
+			expect(offered).not.toContain('Foreground Binary Field');
+			await setSwitch(page, 'waitForCompletion', true);
+			expect(await optionsOffered(page)).toContain('Max Wait (Seconds)');
+			await setSwitch(page, 'downloadStems', true);
+			const everything = await optionsOffered(page);
+			expect(everything.sort()).toEqual(readme.options.map((option) => option.label).sort());
+
+			await addEveryOption(page);
+			const options = (await shownParameters(page)).slice(readme.parameters.length);
+			expect(options.sort((a, b) => a.label.localeCompare(b.label))).toEqual(
+				readme.options
+					.map(({ label, shown }) => ({ label, value: shown }))
+					.sort((a, b) => a.label.localeCompare(b.label)),
+			);
+			await shot('03-status-panel-every-option');
+
+			// Every parameter and option shows the node's description in its label's tooltip.
+			const descriptions = canvasDescriptions();
+			for (const { label } of await shownParameters(page)) {
+				const tooltip = await parameterTooltip(page, label);
+				expect({ label, tooltip }).toEqual({ label, tooltip: descriptions[label] });
+				expect({ label, described: tooltip.length > 0 }).toEqual({ label, described: true });
+			}
+
+			// Fetch Result URLs off: Download Stems goes (stems need the links), and so do its options.
+			await setSwitch(page, 'fetchResultUrls', false);
+			// The binary field options show only with both switches on: they go as the panel redraws.
+			await untilPasses(page, async () => {
+				const labels = (await shownParameters(page)).map((row) => row.label);
+				expect(labels).not.toContain('Download Stems');
+				expect(labels).not.toContain('Foreground Binary Field');
+			});
+			await shot('03-status-panel-no-links');
+		}),
+	);
 
 	it(
 		'4. the demo from "Execute workflow": 3 / 1 / 6 items, a Failure shows reason and message, Success both stems, Pending next_check_in_seconds',
@@ -254,139 +442,41 @@ describeE2e.each(['2', '1'] as Major[])('n8n %s.x editor in Chromium', (major) =
 		},
 	);
 
-	it(
-		'1. the nodes panel finds both nodes by "camb", "separation" and "stems", with their icons (light and dark theme)',
-		step('1-find', async () => {
-			await newWorkflowWithNodesPanel(page, server);
-			for (const word of SEARCH_WORDS) {
-				const found = await searchNodes(page, word);
-				expect({ word, names: found.map((node) => node.name).sort() }).toEqual({
-					word,
-					names: BOTH_NODES,
-				});
-				expect(sortByName(found)).toEqual(
-					BOTH_NODES.map((name) => ({ name, icon: 'camb.svg', iconLoaded: true })),
-				);
-				await shot(`01-search-${word}`);
-			}
-			// Dark theme: n8n follows the system's colour scheme and serves the dark icon.
-			await page.emulateMedia({ colorScheme: 'dark' });
-			await page.evaluate(() => localStorage.setItem('N8N_THEME', 'dark'));
-			await newWorkflowWithNodesPanel(page, server);
-			const dark = await searchNodes(page, 'camb');
-			expect(sortByName(dark)).toEqual(
-				BOTH_NODES.map((name) => ({ name, icon: 'camb.dark.svg', iconLoaded: true })),
-			);
-			await shot('01-search-camb-dark');
-			await page.emulateMedia({ colorScheme: 'light' });
-			await page.evaluate(() => localStorage.setItem('N8N_THEME', 'light'));
-		}),
-	);
-
-	it(
-		'2. the credential through its form: key masked, Base URL default; Test: good key, wrong key, plain-http host',
-		step('2-credential', async () => {
-			await newWorkflowWithNodesPanel(page, server);
-			await searchNodes(page, 'separation');
-			await addNodeFromPanel(page, STATUS_NODE_NAME);
-
-			const says = CREDENTIAL_TEST_SAYS[major];
-			const rounds: Array<[string, string, string, (text: string) => void]> = [
-				['wrong-key', WRONG_KEY, demo.camb.baseUrl, (text) => expect(text).toMatch(says.rejected)],
-				[
-					'plain-http',
-					API_KEY,
-					'http://camb.example.com/apis',
-					(text) => expect(text).toMatch(says.unreachable),
-				],
-			];
-			for (const [name, key, baseUrl, check] of rounds) {
-				// Escape closes the dialog and, in some majors, the node's panel behind it.
-				if (!(await page.locator('[data-test-id="node-parameters"]').isVisible()))
-					await openNode(page, STATUS_NODE_NAME);
-				const dialog = await createCredentialFromNode(page);
-				const keyField = dialog.locator('[data-test-id="parameter-input-apiKey"] input');
-				const urlField = dialog.locator('[data-test-id="parameter-input-baseUrl"] input');
-				expect(await keyField.getAttribute('type')).toBe('password');
-				expect(await urlField.inputValue()).toBe('https://client.camb.ai/apis');
-				await typeInto(dialog, 'apiKey', key);
-				await typeInto(dialog, 'baseUrl', baseUrl);
-				expect(await keyField.getAttribute('type')).toBe('password');
-				const requestsBefore = demo.camb.requests.length;
-				const verdict = await saveAndReadVerdict(page, dialog);
-				await shot(`02-credential-${name}`);
-				expect(verdict.ok).toBe(false);
-				check(verdict.text);
-				expect(verdict.text).not.toContain(key);
-				if (name === 'plain-http') expect(demo.camb.requests.length).toBe(requestsBefore);
-				await closeCredentialDialog(page);
-			}
-
-			if (!(await page.locator('[data-test-id="node-parameters"]').isVisible()))
+	// The README's pictures (readmePictures.ts), from n8n 2.x only: the editor the README shows.
+	if (major === '2')
+		it(
+			"7. the README's pictures: the polling example and the demo run on the canvas (light and dark), the stems in the output",
+			step('7-pictures', async () => {
+				expect(picturesInReadme()).toEqual([...README_PICTURES].sort());
+				const out = path.join(folder, 'readme');
+				for (const theme of ['light', 'dark'] as const) {
+					const suffix = theme === 'dark' ? '-dark' : '';
+					await setTheme(page, theme);
+					await openWorkflow(page, server, workflowIds.poll, 6);
+					await canvasPicture(page, path.join(out, `poll-until-done${suffix}.png`));
+					await openWorkflow(page, server, workflowIds.demo, 6);
+					await executeWorkflow(page);
+					await waitForItems(page, 'Failed', 6);
+					await canvasPicture(page, path.join(out, `demo-run${suffix}.png`));
+				}
+				await setTheme(page, 'light');
+				await openWorkflow(page, server, workflowIds.demo, 6);
+				await executeWorkflow(page);
+				await waitForItems(page, 'Failed', 6);
+				// Wider, so the output shows both stems side by side; without the run's toast.
+				await page.setViewportSize({ width: 1600, height: 900 });
+				await page.addStyleTag({ content: '.el-notification { display: none !important; }' });
 				await openNode(page, STATUS_NODE_NAME);
-			const dialog = await createCredentialFromNode(page);
-			await typeInto(dialog, 'apiKey', API_KEY);
-			await typeInto(dialog, 'baseUrl', demo.camb.baseUrl);
-			demo.camb.reset();
-			const verdict = await saveAndReadVerdict(page, dialog);
-			await shot('02-credential-good-key');
-			expect(verdict.ok).toBe(true);
-			expect(demo.camb.requests.map((request) => [request.method, request.path])).toEqual([
-				['GET', '/list-voices'],
-			]);
-			await closeCredentialDialog(page);
-			// The new credential is the one the node now uses.
-			expect(
-				await page.locator('[data-test-id="node-credentials-select"] input').inputValue(),
-			).toMatch(/^CAMB\.AI account \d+$/);
-		}),
-	);
-
-	it(
-		'3. the status node panel: README parameters and options with README defaults; tool-only ones hidden; switches show and hide',
-		step('3-panel', async () => {
-			await newWorkflowWithNodesPanel(page, server);
-			await searchNodes(page, 'stems');
-			await addNodeFromPanel(page, STATUS_NODE_NAME);
-			const readme = statusNodeReadme();
-
-			const shown = await shownParameters(page);
-			expect(shown).toEqual(readme.parameters.map(({ label, shown }) => ({ label, value: shown })));
-			for (const label of TOOL_ONLY) expect(shown.map((row) => row.label)).not.toContain(label);
-			await shot('03-status-panel-defaults');
-
-			// Off by default: Max Wait needs Wait for Completion; the binary fields need Download Stems.
-			const offered = await optionsOffered(page);
-			expect(offered).not.toContain('Max Wait (Seconds)');
-			expect(offered).not.toContain('Foreground Binary Field');
-			await setSwitch(page, 'waitForCompletion', true);
-			expect(await optionsOffered(page)).toContain('Max Wait (Seconds)');
-			await setSwitch(page, 'downloadStems', true);
-			const everything = await optionsOffered(page);
-			expect(everything.sort()).toEqual(readme.options.map((option) => option.label).sort());
-
-			await addEveryOption(page);
-			const options = (await shownParameters(page)).slice(readme.parameters.length);
-			expect(options.sort((a, b) => a.label.localeCompare(b.label))).toEqual(
-				readme.options
-					.map(({ label, shown }) => ({ label, value: shown }))
-					.sort((a, b) => a.label.localeCompare(b.label)),
-			);
-			await shot('03-status-panel-every-option');
-
-			// Fetch Result URLs off: Download Stems goes (stems need the links), and so do its options.
-			await setSwitch(page, 'fetchResultUrls', false);
-			// The binary field options show only with both switches on: they go as the panel redraws.
-			await page
-				.locator('[data-test-id="node-parameters"] [data-test-id="parameter-item"]', {
-					hasText: 'Foreground Binary Field',
-				})
-				.waitFor({ state: 'hidden', timeout: 10_000 })
-				.catch(() => undefined);
-			const labels = (await shownParameters(page)).map((row) => row.label);
-			expect(labels).not.toContain('Download Stems');
-			expect(labels).not.toContain('Foreground Binary Field');
-			await shot('03-status-panel-no-links');
-		}),
-	);
+				await showOutput(page, 0, 'binary');
+				await page.mouse.move(1, 1);
+				await page.screenshot({ path: path.join(out, 'status-node-stems.png') });
+				await closeNode(page);
+				await page.setViewportSize({ width: 1280, height: 820 });
+				console.log(`[editor] ${keepForReadme(out)}`);
+				for (const picture of README_PICTURES) {
+					expect(fs.existsSync(path.join(out, picture))).toBe(true);
+					expect(fs.existsSync(path.join(PICTURES_DIR, picture))).toBe(true);
+				}
+			}),
+		);
 });

@@ -1,7 +1,7 @@
 /**
- * Debian's Chromium driven by playwright-core against a local n8n editor: what `npm run screenshot`
- * and the browser suite (editor.e2e.test.ts) share. Never downloads a browser (they install Debian's
- * `chromium` with installDebianPackages when it is missing), starts it
+ * Debian's Chromium driven by playwright-core against a local n8n editor, for the browser suite
+ * (editor.e2e.test.ts) and its README pictures (readmePictures.ts). Never downloads a browser (the
+ * suite installs Debian's `chromium` with installDebianPackages when it is missing), starts it
  * with a new empty profile and lets it reach 127.0.0.1 only (every other request is aborted).
  */
 import * as fs from 'node:fs';

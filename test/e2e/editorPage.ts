@@ -39,6 +39,28 @@ export async function openWorkflow(
 	);
 }
 
+/** The editor's theme from the next page load on (n8n reads it from localStorage, else the system's). */
+export async function setTheme(page: Page, theme: 'light' | 'dark'): Promise<void> {
+	await page.emulateMedia({ colorScheme: theme });
+	await page.evaluate((value) => localStorage.setItem('N8N_THEME', value), theme);
+}
+
+/** In the open node's panel: picks a saved credential by name and waits until the panel shows it. */
+export async function pickCredential(page: Page, name: string): Promise<void> {
+	const select = page.locator('[data-test-id="node-credentials-select"]');
+	await select.click();
+	await page.locator('.el-select-dropdown__item:visible', { hasText: name }).first().click();
+	await page.waitForFunction(
+		(wanted) =>
+			(
+				document.querySelector(
+					'[data-test-id="node-credentials-select"] input',
+				) as HTMLInputElement | null
+			)?.value === wanted,
+		name,
+	);
+}
+
 /** A new, empty workflow with the nodes panel open. */
 export async function newWorkflowWithNodesPanel(page: Page, server: N8nServer): Promise<void> {
 	await page.goto(`${server.baseUrl}/workflow/new`, { waitUntil: 'domcontentloaded' });
@@ -47,45 +69,44 @@ export async function newWorkflowWithNodesPanel(page: Page, server: N8nServer): 
 }
 
 /**
- * Types `word` into the nodes panel's search and gives the package's nodes it lists (others are
- * left out), once the list shows the results for that word and their icons have loaded or failed.
+ * Runs `check` (an assertion on what the page shows) until it passes or `timeoutMs` is over, and
+ * then throws its last error: what the page showed. For what the editor changes a moment after an
+ * action (node types still loading, icons switching with the theme, a panel redrawing), without
+ * a fixed sleep and without a wait that gives up quietly.
  */
-export async function searchNodes(page: Page, word: string): Promise<FoundNode[]> {
-	const search = page.locator('[data-test-id="node-creator-search-bar"]');
-	await search.fill(word);
+export async function untilPasses<T>(
+	page: Page,
+	check: () => Promise<T>,
+	timeoutMs = 10_000,
+): Promise<T> {
+	const deadline = Date.now() + timeoutMs;
+	for (;;) {
+		try {
+			return await check();
+		} catch (error) {
+			if (Date.now() >= deadline) throw error;
+			await page.waitForTimeout(150);
+		}
+	}
+}
+
+/** Types `word` into the nodes panel's search (read what it lists with listedNodes). */
+export async function searchNodes(page: Page, word: string): Promise<void> {
+	await page.locator('[data-test-id="node-creator-search-bar"]').fill(word);
 	await page.waitForFunction(
 		(typed) =>
 			(document.querySelector('[data-test-id="node-creator-search-bar"]') as HTMLInputElement)
-				?.value === typed &&
-			Array.from(document.querySelectorAll('[data-test-id="node-creator-node-item"] img')).every(
-				(img) => (img as HTMLImageElement).complete,
-			),
+				?.value === typed,
 		word,
 	);
-	// The node types may still be loading on a fresh page: give the package's nodes up to 10 s to
-	// show (a word that finds none of them costs those 10 s, and the test then says what it found).
-	await page
-		.waitForFunction(
-			() =>
-				Array.from(document.querySelectorAll('[data-test-id="node-creator-item-name"]')).some(
-					(name) => name.textContent?.startsWith('Camb '),
-				),
-			undefined,
-			{ timeout: 10_000 },
-		)
-		.catch(() => undefined);
-	// An icon can change after the list shows (the theme applied, a source switched): wait until
-	// every icon has loaded or failed (a broken one is complete with no width, and stays so).
-	await page
-		.waitForFunction(
-			() =>
-				Array.from(document.querySelectorAll('[data-test-id="node-creator-node-item"] img')).every(
-					(img) => (img as HTMLImageElement).complete && (img as HTMLImageElement).naturalWidth > 0,
-				),
-			undefined,
-			{ timeout: 10_000 },
-		)
-		.catch(() => undefined);
+}
+
+/**
+ * The package's nodes the nodes panel lists now (others are left out), with their icons. The
+ * list can still change after a search (node types loading on a fresh page, the theme switching
+ * an icon's source): read it inside untilPasses.
+ */
+export async function listedNodes(page: Page): Promise<FoundNode[]> {
 	const found = await page.locator('[data-test-id="node-creator-node-item"]').evaluateAll((items) =>
 		items.map((item) => {
 			const img = item.querySelector('img');
@@ -148,6 +169,35 @@ export async function shownParameters(page: Page): Promise<ShownParameter[]> {
 		);
 	// The Options collection is a parameter item too; its rows are listed one by one.
 	return rows.filter((row) => row.label !== 'Options');
+}
+
+/**
+ * The description n8n shows for a parameter of the open panel: the tooltip of the ? icon by its
+ * label (shown while the label is hovered). '' when the label has no such icon.
+ */
+export async function parameterTooltip(page: Page, label: string): Promise<string> {
+	// The label element itself: a collection's label box also holds its options' labels.
+	const labelElement = page
+		.locator(`${NDV_PARAMETERS} label.n8n-input-label:visible`, {
+			hasText: new RegExp(`^\\s*${label.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`),
+		})
+		.first();
+	await labelElement.hover();
+	const icon = labelElement.locator('[class*="infoIcon"]').first();
+	if ((await icon.count()) === 0) return '';
+	await icon.hover();
+	// 2.x draws the tooltip in n8n's own element (its role="tooltip" span is visually hidden);
+	// 1.x in an Element Plus popper.
+	const tip = page
+		.locator('[data-test-id="tooltip-content"]:visible')
+		.or(page.locator('.el-popper[role="tooltip"]:visible'))
+		.filter({ hasText: /\S/ })
+		.last();
+	await tip.waitFor();
+	const text = (await tip.innerText()).replace(/\s+/g, ' ').trim();
+	await page.mouse.move(1, 1);
+	await tip.waitFor({ state: 'hidden' });
+	return text;
 }
 
 /** The options "Add Option" offers now, by name (closes the list again). */
