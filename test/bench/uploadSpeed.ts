@@ -30,7 +30,10 @@
  * The files and n8n's stored copies are deleted afterwards.
  *
  * Options: --majors 1,2   --sizes 64,256,1024 (MiB)   --repeats 3   --sample 20 (ms)
- *          --contenders camb,http   --profile <dir>: n8n runs under --cpu-prof, profiles kept there
+ *          --contenders camb,http   --profile <dir>: a CPU profile of each n8n process kept there
+ *          (cpuProfileHook.ts; it costs some speed: a profiled run's figures are not for the tables)
+ *          --v8-flags "<flags>": V8 flags set in each n8n process at start-up (cpuProfileHook.ts),
+ *          e.g. --external-memory-accounted-in-global-limit (see BENCHMARKS.md, uploads in 2.x)
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -65,6 +68,8 @@ interface Options {
 	sampleMs: number;
 	contenders: Contender[];
 	profileDir?: string;
+	/** V8 flags set in every n8n process at start-up (cpuProfileHook.ts). */
+	v8Flags?: string;
 }
 
 function parseOptions(argv: string[]): Options {
@@ -97,6 +102,8 @@ function parseOptions(argv: string[]): Options {
 			options.contenders = value.split(',') as Contender[];
 			if (options.contenders.some((c) => !CONTENDERS.includes(c)))
 				throw new Error('--contenders takes camb, http or camb,http');
+		} else if (flag === '--v8-flags') {
+			options.v8Flags = value;
 		} else if (flag === '--profile') {
 			options.profileDir = path.resolve(value);
 		} else throw new Error(`unknown option "${flag}" (see the top of test/bench/uploadSpeed.ts)`);
@@ -194,6 +201,18 @@ function httpUploadWorkflow(file: string, baseUrl: string) {
 	);
 }
 
+/** The environment that preloads cpuProfileHook.ts into n8n, when profiling or setting V8 flags. */
+function hookEnv(options: Options, profileBase: string): Record<string, string> {
+	if (!options.profileDir && !options.v8Flags) return {};
+	return {
+		NODE_OPTIONS: `--require ${path.join(__dirname, 'cpuProfileHook.js')}`,
+		...(options.v8Flags ? { CAMB_V8_FLAGS: options.v8Flags } : {}),
+		...(options.profileDir
+			? { CAMB_CPU_PROFILE: `${profileBase}.cpuprofile`, CAMB_GC_LOG: `${profileBase}.gc.jsonl` }
+			: {}),
+	};
+}
+
 // ---- one run ----------------------------------------------------------------------------------
 
 interface Run {
@@ -223,17 +242,15 @@ async function runOnce(
 	cambSampler.start(camb.pid);
 	let result: RunResult | undefined;
 	const nodeName = contender === 'camb' ? SUBMIT_NODE_NAME : HTTP_UPLOAD_NODE;
+	const profileBase = path.join(
+		options.profileDir ?? '',
+		`n8n${session.install.major}-${contender}-${sizeMiB}mib-${Date.now()}`,
+	);
 	try {
 		result = await session.execute(workflowId, {
 			timeoutMs: RUN_TIMEOUT_MS,
 			onSpawn: (pid) => n8nSampler.start(pid),
-			...(options.profileDir
-				? {
-						env: {
-							NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${options.profileDir} --cpu-prof-name=n8n${session.install.major}-${contender}-${sizeMiB}mib-${Date.now()}.cpuprofile`,
-						},
-					}
-				: {}),
+			env: hookEnv(options, profileBase),
 		});
 	} finally {
 		n8nSampler.stop();
@@ -261,6 +278,9 @@ async function runOnce(
 			throw new Error(`n8n recorded no startTime/executionTime for ${nodeName}`);
 		const start = Number(run.startTime);
 		const end = start + Number(run.executionTime);
+		// Beside the profile: the node's span, to read the profile and the GC log inside it.
+		if (options.profileDir)
+			fs.writeFileSync(`${profileBase}.span.json`, JSON.stringify({ nodeName, start, end }));
 		const gib = bytes / GiB;
 		const during = n8nSampler.samples.filter((s) => s.at >= start && s.at <= end);
 		return {
@@ -339,7 +359,8 @@ async function main(): Promise<void> {
 			`Upload speed benchmark, ${startedAt}: ${[...sessions.values()].map((s) => `n8n ${s.install.version} on Node ${s.install.nodeVersion}`).join(', ')}; ` +
 				`N8N_DEFAULT_BINARY_DATA_MODE=filesystem; CAMB stand-in in its own process (pid ${camb.pid}) at ${camb.baseUrl}, ` +
 				`no added latency; ${options.repeats} round(s) of size → major → contender; /proc sampled every ${options.sampleMs} ms` +
-				`${options.profileDir ? `; n8n under --cpu-prof (profiles in ${options.profileDir})` : ''}.\n` +
+				`${options.profileDir ? `; n8n CPU-profiled (profiles in ${options.profileDir})` : ''}` +
+				`${options.v8Flags ? `; V8 flags in every n8n process: ${options.v8Flags}` : ''}.\n` +
 				`Load average at start (1, 5, 15 min): ${loadAtStart}\n`,
 		);
 		for (let round = 1; round <= options.repeats; round++) {
