@@ -32,8 +32,9 @@
  * Options: --majors 1,2   --sizes 64,256,1024 (MiB)   --repeats 3   --sample 20 (ms)
  *          --contenders camb,http   --profile <dir>: a CPU profile of each n8n process kept there
  *          (cpuProfileHook.ts; it costs some speed: a profiled run's figures are not for the tables)
- *          --v8-flags "<flags>": V8 flags set in each n8n process at start-up (cpuProfileHook.ts),
- *          e.g. --external-memory-accounted-in-global-limit (see BENCHMARKS.md, uploads in 2.x)
+ *          --v8-flags "<flags>": each uploader runs twice, without and with these V8 flags set in the
+ *          n8n process at start-up (cpuProfileHook.ts), side by side, e.g.
+ *          --external-memory-accounted-in-global-limit (see BENCHMARKS.md, uploads in 2.x)
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -68,7 +69,7 @@ interface Options {
 	sampleMs: number;
 	contenders: Contender[];
 	profileDir?: string;
-	/** V8 flags set in every n8n process at start-up (cpuProfileHook.ts). */
+	/** Each uploader is also run with these V8 flags set in the n8n process at start-up (cpuProfileHook.ts). */
 	v8Flags?: string;
 }
 
@@ -202,11 +203,11 @@ function httpUploadWorkflow(file: string, baseUrl: string) {
 }
 
 /** The environment that preloads cpuProfileHook.ts into n8n, when profiling or setting V8 flags. */
-function hookEnv(options: Options, profileBase: string): Record<string, string> {
-	if (!options.profileDir && !options.v8Flags) return {};
+function hookEnv(options: Options, profileBase: string, flagged: boolean): Record<string, string> {
+	if (!options.profileDir && !flagged) return {};
 	return {
 		NODE_OPTIONS: `--require ${path.join(__dirname, 'cpuProfileHook.js')}`,
-		...(options.v8Flags ? { CAMB_V8_FLAGS: options.v8Flags } : {}),
+		...(flagged && options.v8Flags ? { CAMB_V8_FLAGS: options.v8Flags } : {}),
 		...(options.profileDir
 			? { CAMB_CPU_PROFILE: `${profileBase}.cpuprofile`, CAMB_GC_LOG: `${profileBase}.gc.jsonl` }
 			: {}),
@@ -218,6 +219,8 @@ function hookEnv(options: Options, profileBase: string): Record<string, string> 
 interface Run {
 	major: Major;
 	contender: Contender;
+	/** Run with options.v8Flags set in the n8n process. */
+	flagged: boolean;
 	sizeMiB: number;
 	ms: number;
 	cpuPerGiB: number;
@@ -230,6 +233,7 @@ async function runOnce(
 	session: N8nSession,
 	workflowId: string,
 	contender: Contender,
+	flagged: boolean,
 	sizeMiB: number,
 	fileName: string,
 	camb: StandInChild,
@@ -244,13 +248,13 @@ async function runOnce(
 	const nodeName = contender === 'camb' ? SUBMIT_NODE_NAME : HTTP_UPLOAD_NODE;
 	const profileBase = path.join(
 		options.profileDir ?? '',
-		`n8n${session.install.major}-${contender}-${sizeMiB}mib-${Date.now()}`,
+		`n8n${session.install.major}-${contender}${flagged ? '-flagged' : ''}-${sizeMiB}mib-${Date.now()}`,
 	);
 	try {
 		result = await session.execute(workflowId, {
 			timeoutMs: RUN_TIMEOUT_MS,
 			onSpawn: (pid) => n8nSampler.start(pid),
-			env: hookEnv(options, profileBase),
+			env: hookEnv(options, profileBase, flagged),
 		});
 	} finally {
 		n8nSampler.stop();
@@ -286,6 +290,7 @@ async function runOnce(
 		return {
 			major: session.install.major,
 			contender,
+			flagged,
 			sizeMiB,
 			ms: end - start,
 			cpuPerGiB: (cpuAt(n8nSampler.samples, end) - cpuAt(n8nSampler.samples, start)) / gib,
@@ -299,6 +304,9 @@ async function runOnce(
 		if (stored) fs.rmSync(stored, { force: true });
 	}
 }
+
+const uploaderLabel = (contender: Contender, flagged: boolean) =>
+	`${CONTENDER_LABEL[contender]}${flagged ? ' + V8 flags' : ''}`;
 
 // ---- main -------------------------------------------------------------------------------------
 
@@ -360,21 +368,24 @@ async function main(): Promise<void> {
 				`N8N_DEFAULT_BINARY_DATA_MODE=filesystem; CAMB stand-in in its own process (pid ${camb.pid}) at ${camb.baseUrl}, ` +
 				`no added latency; ${options.repeats} round(s) of size → major → contender; /proc sampled every ${options.sampleMs} ms` +
 				`${options.profileDir ? `; n8n CPU-profiled (profiles in ${options.profileDir})` : ''}` +
-				`${options.v8Flags ? `; V8 flags in every n8n process: ${options.v8Flags}` : ''}.\n` +
+				`${options.v8Flags ? `; each uploader also run with the V8 flags ${options.v8Flags} set in n8n ("+ V8 flags")` : ''}.\n` +
 				`Load average at start (1, 5, 15 min): ${loadAtStart}\n`,
 		);
 		for (let round = 1; round <= options.repeats; round++) {
 			for (const sizeMiB of options.sizesMiB) {
 				for (const major of options.majors) {
-					for (const contender of options.contenders) {
+					for (const [contender, flagged] of options.contenders.flatMap((c) =>
+						(options.v8Flags ? [false, true] : [false]).map((f) => [c, f] as const),
+					)) {
 						const session = sessions.get(major)!;
-						const label = `round ${round}, ${sizeLabel(sizeMiB)}, n8n ${session.install.version}, ${CONTENDER_LABEL[contender]}`;
+						const label = `round ${round}, ${sizeLabel(sizeMiB)}, n8n ${session.install.version}, ${uploaderLabel(contender, flagged)}`;
 						process.stdout.write(`  ${label} ... `);
 						try {
 							const run = await runOnce(
 								session,
 								ids.get(`${major} ${contender} ${sizeMiB}`)!,
 								contender,
+								flagged,
 								sizeMiB,
 								files.get(sizeMiB)!.fileName,
 								camb,
@@ -405,9 +416,17 @@ async function main(): Promise<void> {
 	const rows: string[][] = [];
 	for (const major of options.majors) {
 		const version = runs.find((run) => run.major === major);
-		for (const sizeMiB of options.sizesMiB) {
+		for (const [sizeMiB, flagged] of options.sizesMiB.flatMap((size) =>
+			(options.v8Flags ? [false, true] : [false]).map((f) => [size, f] as const),
+		)) {
 			const of = (contender: Contender) =>
-				runs.filter((r) => r.major === major && r.sizeMiB === sizeMiB && r.contender === contender);
+				runs.filter(
+					(r) =>
+						r.major === major &&
+						r.sizeMiB === sizeMiB &&
+						r.contender === contender &&
+						r.flagged === flagged,
+				);
 			const cells = options.contenders.map((contender) => {
 				const mine = of(contender);
 				if (mine.length === 0) return undefined;
@@ -429,7 +448,7 @@ async function main(): Promise<void> {
 				rows.push([
 					version ? `n8n ${major}.x` : major,
 					sizeLabel(sizeMiB),
-					CONTENDER_LABEL[contender],
+					uploaderLabel(contender, flagged),
 					String(cell.runs),
 					(cell.ms / 1000).toFixed(2),
 					cell.mbps.toFixed(0),
