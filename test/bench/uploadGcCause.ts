@@ -6,12 +6,12 @@
  * in a process of its own on 127.0.0.1, first with a small heap, then with --ballast MiB of live
  * JS objects (n8n 2.x's heap is several hundred MiB). Prints MB/s, CPU seconds per GiB
  * (process.cpuUsage: every thread, GC helpers included) and the garbage collections during the
- * upload (perf_hooks 'gc' entries), once per Node binary given with --node (default: this one),
+ * upload (perf_hooks 'gc' entries), once per Node binary given with --node (default: the Node
+ * running this and the one n8n 2.x runs on, from the e2e install),
  * each with and without --external-memory-accounted-in-global-limit (v8.setFlagsFromString at
  * start-up, as cpuProfileHook.ts does in n8n). Asserts nothing.
  *
- *   node dist-test/test/bench/uploadGcCause.js --node /path/to/node20,/path/to/node24
- *        --mib 256 --ballast 300 --repeats 2
+ *   npm run bench:uploads:gc -- --mib 256 --ballast 300 --repeats 2 [--node /path/a,/path/b]
  */
 import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -23,6 +23,7 @@ import { constants, PerformanceObserver } from 'node:perf_hooks';
 import { Readable } from 'node:stream';
 import * as v8 from 'node:v8';
 
+import { findInstall } from '../e2e/n8nInstall';
 import { writePatternFile } from '../stand-in/cambStandIn';
 
 const MiB = 1024 * 1024;
@@ -117,7 +118,10 @@ async function main(): Promise<void> {
 	const argv = process.argv.slice(2);
 	if (argv[0] === '--sink') return serveSink();
 	if (argv[0] === '--upload') return await uploadOnce(Number(argv[1]), argv[2], Number(argv[3]));
-	const nodes = option(argv, '--node', process.execPath).split(',');
+	// Default: the Node running this (the system's 20.x, n8n 1.x's) and the one n8n 2.x runs on.
+	const nodes = option(argv, '--node', `${process.execPath},${findInstall('2').nodeBin}`).split(
+		',',
+	);
 	const sizeMiB = Number(option(argv, '--mib', '256'));
 	const ballasts = [0, Number(option(argv, '--ballast', '300'))];
 	const repeats = Number(option(argv, '--repeats', '2'));
