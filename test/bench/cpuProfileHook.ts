@@ -29,6 +29,11 @@ if (profileTarget) {
 		interval: Number(process.env.CAMB_CPU_PROFILE_INTERVAL_US ?? '1000'),
 	});
 	session.post('Profiler.start');
+	// The profile's clock (µs, monotonic) against the wall clock, to find a node's span in it.
+	fs.writeFileSync(
+		profileTarget.replace(/\.cpuprofile$/, '.clock.json'),
+		JSON.stringify({ monotonicUs: Number(process.hrtime.bigint() / 1000n), epochMs: Date.now() }),
+	);
 	finish.push(() =>
 		session.post('Profiler.stop', (error, result) => {
 			if (!error) fs.writeFileSync(profileTarget, JSON.stringify(result.profile));
