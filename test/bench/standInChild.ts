@@ -7,6 +7,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import * as path from 'node:path';
 import * as readline from 'node:readline';
 
+import type { MultipartRecord } from '../stand-in/cambStandIn';
 import type { ServerKind } from './standInKinds';
 
 export interface ChildStats {
@@ -16,12 +17,26 @@ export interface ChildStats {
 	maxConcurrent: number;
 }
 
+/** What the stand-in recorded of the uploads since the last reset: lengths and sha256s, never bytes. */
+export interface ChildUploads {
+	uploads: Array<{
+		method: string;
+		path: string;
+		bodyComplete: boolean;
+		multipart?: MultipartRecord;
+		withKey: boolean;
+	}>;
+	tasksCreated: number;
+}
+
 export interface StandInChild {
 	readonly kind: ServerKind;
 	readonly baseUrl: string;
 	readonly pid: number;
 	reset(): Promise<void>;
 	stats(): Promise<ChildStats>;
+	/** The uploads received since the last reset (standInCli's `uploads`). */
+	uploads(): Promise<ChildUploads>;
 	close(): Promise<void>;
 }
 
@@ -57,6 +72,7 @@ export async function startStandInChild(
 		pid: child.pid ?? -1,
 		reset: async () => void (await ask('reset')),
 		stats: async () => (await ask('stats')) as unknown as ChildStats,
+		uploads: async () => (await ask('uploads')) as unknown as ChildUploads,
 		close: async () =>
 			await new Promise<void>((resolve) => {
 				if (child.exitCode !== null) return resolve();

@@ -5,6 +5,9 @@
  *
  *   reset   forget the requests and script the N task ids again ({"ok":true})
  *   stats   {"requests","unavailable","limited","maxConcurrent"} since the last reset
+ *   uploads {"uploads":[...]}: each POST /audio-separation since the last reset as the stand-in
+ *           recorded it (method, path, bodyComplete, multipart: fields, and per file its length
+ *           and sha256, never its bytes), whether it carried the api key, and the tasks created
  *
  * Exits when stdin closes (its parent went away).
  *
@@ -15,7 +18,7 @@
  */
 import * as readline from 'node:readline';
 
-import { startStandIn } from '../stand-in/cambStandIn';
+import { startStandIn, UPLOAD_PATH } from '../stand-in/cambStandIn';
 import { REPLIES, SERVERS, serverOptions, taskIds, type ServerKind } from './standInKinds';
 
 function option(argv: string[], flag: string, fallback: string): string {
@@ -29,7 +32,8 @@ async function main(): Promise<void> {
 	if (!SERVERS.includes(kind)) throw new Error(`unknown --server ${kind}`);
 	const latencyMs = Number(option(argv, '--latency', '50'));
 	const ids = taskIds(option(argv, '--prefix', 'task-'), Number(option(argv, '--n', '300')));
-	const standIn = await startStandIn(serverOptions(kind, latencyMs, option(argv, '--api-key', '')));
+	const apiKey = option(argv, '--api-key', '');
+	const standIn = await startStandIn(serverOptions(kind, latencyMs, apiKey));
 	const script = () => ids.forEach((id, i) => standIn.task(id, REPLIES[i % 3]));
 	script();
 	const say = (value: unknown) => process.stdout.write(`${JSON.stringify(value)}\n`);
@@ -47,6 +51,19 @@ async function main(): Promise<void> {
 				unavailable: standIn.unavailable,
 				limited: standIn.limited,
 				maxConcurrent: standIn.maxConcurrent,
+			});
+		} else if (command === 'uploads') {
+			say({
+				uploads: standIn.requests
+					.filter((request) => request.method === 'POST' && request.path === UPLOAD_PATH)
+					.map((request) => ({
+						method: request.method,
+						path: request.path,
+						bodyComplete: request.bodyComplete,
+						multipart: request.multipart,
+						withKey: request.headers['x-api-key'] === apiKey,
+					})),
+				tasksCreated: standIn.tasksCreated.length,
 			});
 		} else say({ error: `unknown command ${command}` });
 	});
