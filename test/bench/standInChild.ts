@@ -42,11 +42,12 @@ export interface StandInChild {
 
 export async function startStandInChild(
 	kind: ServerKind,
-	options: { latencyMs: number; n: number; prefix: string; apiKey: string },
+	options: { latencyMs: number; n: number; prefix: string; apiKey: string; pending?: number },
 ): Promise<StandInChild> {
 	const cli = path.join(__dirname, 'standInCli.js');
 	const args = [cli, '--server', kind, '--latency', String(options.latencyMs)];
 	args.push('--n', String(options.n), '--prefix', options.prefix, '--api-key', options.apiKey);
+	if (options.pending) args.push('--pending', String(options.pending));
 	const child: ChildProcess = spawn(process.execPath, args, { stdio: ['pipe', 'pipe', 'inherit'] });
 	const lines = readline.createInterface({ input: child.stdout! });
 	const waiting: Array<{ resolve: (line: string) => void; reject: (error: Error) => void }> = [];

@@ -12,14 +12,15 @@
  * Exits when stdin closes (its parent went away).
  *
  *   node dist-test/test/bench/standInCli.js --server free|shed|noisy|limited|limited-bare
- *        --latency 50 --n 300 --prefix task- --api-key KEY
+ *        --latency 50 --n 300 --prefix task- --api-key KEY [--pending K]
  *
- * Task `<prefix><i, 4 digits>` answers SUCCESS, PENDING or ERROR by i % 3, as in benchmark a.
+ * Task `<prefix><i, 4 digits>` answers SUCCESS, PENDING or ERROR by i % 3, as in benchmark a; with
+ * --pending K (K > 0) every task answers PENDING to its first K checks, then SUCCESS.
  */
 import * as readline from 'node:readline';
 
 import { startStandIn, UPLOAD_PATH } from '../stand-in/cambStandIn';
-import { REPLIES, SERVERS, serverOptions, taskIds, type ServerKind } from './standInKinds';
+import { SERVERS, repliesOf, serverOptions, taskIds, type ServerKind } from './standInKinds';
 
 function option(argv: string[], flag: string, fallback: string): string {
 	const at = argv.indexOf(flag);
@@ -33,8 +34,9 @@ async function main(): Promise<void> {
 	const latencyMs = Number(option(argv, '--latency', '50'));
 	const ids = taskIds(option(argv, '--prefix', 'task-'), Number(option(argv, '--n', '300')));
 	const apiKey = option(argv, '--api-key', '');
+	const pendingChecks = Number(option(argv, '--pending', '0'));
 	const standIn = await startStandIn(serverOptions(kind, latencyMs, apiKey));
-	const script = () => ids.forEach((id, i) => standIn.task(id, REPLIES[i % 3]));
+	const script = () => ids.forEach((id, i) => standIn.task(id, ...repliesOf(i, pendingChecks)));
 	script();
 	const say = (value: unknown) => process.stdout.write(`${JSON.stringify(value)}\n`);
 	say({ port: standIn.port });

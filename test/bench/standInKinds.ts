@@ -22,6 +22,15 @@ export const REPLIES: Reply[] = [
 	},
 ];
 
+/**
+ * What task i answers, check after check: REPLIES[i % 3] every time (pendingChecks 0), or PENDING
+ * for its first `pendingChecks` checks and SUCCESS from then on (Wait for Completion at scale).
+ */
+export const repliesOf = (i: number, pendingChecks: number): Reply[] =>
+	pendingChecks > 0
+		? [...Array.from({ length: pendingChecks }, () => REPLIES[1]), REPLIES[0]]
+		: [REPLIES[i % 3]];
+
 export const taskIds = (prefix: string, n: number) =>
 	Array.from({ length: n }, (_, i) => `${prefix}${String(i).padStart(4, '0')}`);
 

@@ -80,9 +80,16 @@ function processMemory(pid: number): Omit<MemorySample, 'at'> | undefined {
 export async function executeSampling(
 	session: N8nSession,
 	workflowId: string,
-	{ everyMs, ...runOptions }: RunOptions & { everyMs: number },
+	{
+		everyMs,
+		samples = [],
+		...runOptions
+	}: RunOptions & {
+		everyMs: number;
+		/** Where the samples go; pass one to keep them when the run throws (time-out, crash). */
+		samples?: MemorySample[];
+	},
 ): Promise<{ result: RunResult; samples: MemorySample[] }> {
-	const samples: MemorySample[] = [];
 	let sampler: NodeJS.Timeout | undefined;
 	try {
 		const result = await session.execute(workflowId, {
