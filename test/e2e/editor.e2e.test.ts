@@ -230,7 +230,7 @@ describeE2e.each(['2', '1'] as Major[])('n8n %s.x editor in Chromium', (major) =
 				await shot(`01-search-${word}`);
 			}
 			// Dark theme: n8n follows the system's colour scheme and serves the dark icon.
-			await setTheme(page, 'dark');
+			await setTheme(page, server, 'dark');
 			await newWorkflowWithNodesPanel(page, server);
 			await searchNodes(page, 'camb');
 			await untilPasses(page, async () =>
@@ -239,7 +239,7 @@ describeE2e.each(['2', '1'] as Major[])('n8n %s.x editor in Chromium', (major) =
 				),
 			);
 			await shot('01-search-camb-dark');
-			await setTheme(page, 'light');
+			await setTheme(page, server, 'light');
 		}),
 	);
 
@@ -451,7 +451,7 @@ describeE2e.each(['2', '1'] as Major[])('n8n %s.x editor in Chromium', (major) =
 				const out = path.join(folder, 'readme');
 				for (const theme of ['light', 'dark'] as const) {
 					const suffix = theme === 'dark' ? '-dark' : '';
-					await setTheme(page, theme);
+					await setTheme(page, server, theme);
 					await openWorkflow(page, server, workflowIds.poll, 6);
 					await canvasPicture(page, path.join(out, `poll-until-done${suffix}.png`));
 					await openWorkflow(page, server, workflowIds.demo, 6);
@@ -469,7 +469,7 @@ describeE2e.each(['2', '1'] as Major[])('n8n %s.x editor in Chromium', (major) =
 					await closeNode(page);
 					await page.setViewportSize({ width: 1280, height: 820 });
 				}
-				await setTheme(page, 'light');
+				await setTheme(page, server, 'light');
 				console.log(`[editor] ${keepForReadme(out)}`);
 				for (const picture of README_PICTURES) {
 					expect(fs.existsSync(path.join(out, picture))).toBe(true);

@@ -39,9 +39,18 @@ export async function openWorkflow(
 	);
 }
 
-/** The editor's theme from the next page load on (n8n reads it from localStorage, else the system's). */
-export async function setTheme(page: Page, theme: 'light' | 'dark'): Promise<void> {
+/**
+ * The editor's theme from the next page load on (n8n reads it from localStorage, else the
+ * system's). localStorage belongs to n8n's origin, so a page not yet there goes there first.
+ */
+export async function setTheme(
+	page: Page,
+	server: N8nServer,
+	theme: 'light' | 'dark',
+): Promise<void> {
 	await page.emulateMedia({ colorScheme: theme });
+	if (!page.url().startsWith(server.baseUrl))
+		await page.goto(server.baseUrl, { waitUntil: 'domcontentloaded' });
 	await page.evaluate((value) => localStorage.setItem('N8N_THEME', value), theme);
 }
 
