@@ -18,7 +18,7 @@ import { DEV_AUDIO_FILE, devCredential, devWorkflows, DEV_CREDENTIAL } from '../
 import { properties as statusProperties } from '../../nodes/CambSeparationStatus/description';
 import { API_KEY, STATUS_NODE_NAME, SUBMIT_NODE_NAME } from '../fixtures/package';
 import { demoRecording, startDemoCamb, type DemoCamb } from '../fixtures/demoScenario';
-import { launchEditorBrowser, setUpOwner, type EditorBrowser } from './editorBrowser';
+import { launchEditorBrowser, setUpOwner, VIEWPORT, type EditorBrowser } from './editorBrowser';
 import {
 	addEveryOption,
 	addNodeFromPanel,
@@ -467,7 +467,7 @@ describeE2e.each(['2', '1'] as Major[])('n8n %s.x editor in Chromium', (major) =
 					await page.mouse.move(1, 1);
 					await page.screenshot({ path: path.join(out, 'status-node-stems.png') });
 					await closeNode(page);
-					await page.setViewportSize({ width: 1280, height: 820 });
+					await page.setViewportSize(VIEWPORT);
 				}
 				await setTheme(page, server, 'light');
 				console.log(`[editor] ${keepForReadme(out)}`);

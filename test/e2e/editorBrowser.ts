@@ -42,16 +42,17 @@ export interface EditorBrowser {
 	close(): Promise<void>;
 }
 
+/** The window the editor is shown in (step 7 widens it for one picture, then restores it). */
+export const VIEWPORT = { width: 1280, height: 820 };
+
 interface BrowserOptions {
-	colorScheme?: 'light' | 'dark';
 	deviceScaleFactor?: number;
-	viewport?: { width: number; height: number };
 }
 
 /** Headless Chromium with a new empty profile (removed on close), loopback only. */
 export async function launchEditorBrowser(options: BrowserOptions = {}): Promise<EditorBrowser> {
 	if (!fs.existsSync(CHROMIUM))
-		throw new Error(`${CHROMIUM} is missing: apt-get install -y chromium`);
+		throw new Error(`${CHROMIUM} is missing: bash test/e2e/install-debian-packages.sh chromium`);
 	const profileDir = fs.mkdtempSync(path.join(os.tmpdir(), 'camb-e2e-chromium-'));
 	const blocked: string[] = [];
 	let context: BrowserContext | undefined;
@@ -60,9 +61,9 @@ export async function launchEditorBrowser(options: BrowserOptions = {}): Promise
 			executablePath: CHROMIUM,
 			headless: true,
 			args: CHROMIUM_FLAGS,
-			viewport: options.viewport ?? { width: 1280, height: 820 },
+			viewport: VIEWPORT,
 			deviceScaleFactor: options.deviceScaleFactor ?? 1,
-			colorScheme: options.colorScheme ?? 'light',
+			colorScheme: 'light',
 			locale: 'en-US',
 			timezoneId: 'UTC',
 		});
