@@ -1,7 +1,10 @@
 /**
  * The one door every request to a host goes through in an execution: it holds requests back
  * while RateControl says so (window full, pacing, cool-down) and lets them out first come, first
- * served. Stateful glue around the pure RateControl; the waiting is done with `sleep`.
+ * served, but a retry goes ahead of every first attempt: a request that was turned back has
+ * waited its turn once already, and sent last it would be the run's tail (a second refusal then
+ * backs it off with the whole run waiting for it). Stateful glue around the pure RateControl; the
+ * waiting is done with `sleep`.
  */
 import { RateControl, type LoadSignal, type RateSnapshot, type Ticket } from './rateControl';
 
@@ -14,8 +17,11 @@ export interface Judged<T> {
 }
 
 export interface Gate {
-	/** Runs `task` once the door is open; a task that throws counts as 'neutral'. */
-	through<T>(task: () => Promise<Judged<T>>): Promise<T>;
+	/**
+	 * Runs `task` once the door is open; a task that throws counts as 'neutral'. `retry`: the
+	 * request was tried before, so it goes ahead of the first attempts waiting.
+	 */
+	through<T>(task: () => Promise<Judged<T>>, retry?: boolean): Promise<T>;
 	snapshot(): RateSnapshot;
 }
 
@@ -70,9 +76,10 @@ export function createGate(ceiling: number, clock: GateClock): Gate {
 	}
 
 	return {
-		async through<T>(task: () => Promise<Judged<T>>): Promise<T> {
+		async through<T>(task: () => Promise<Judged<T>>, retry = false): Promise<T> {
 			const ticket = await new Promise<Ticket>((resolve) => {
-				queue.push(resolve);
+				if (retry) queue.pushFront(resolve);
+				else queue.push(resolve);
 				void pump();
 			});
 			let judged: Judged<T> | undefined;
@@ -89,7 +96,7 @@ export function createGate(ceiling: number, clock: GateClock): Gate {
 	};
 }
 
-/** Requests waiting at the gate, first come first served; taken ones are dropped now and then. */
+/** Requests waiting at the gate, in the order they are taken; taken ones are dropped now and then. */
 class Waiting<T> {
 	private readonly items: Array<T | undefined> = [];
 	private head = 0;
@@ -100,6 +107,12 @@ class Waiting<T> {
 
 	push(item: T): void {
 		this.items.push(item);
+	}
+
+	/** Taken before every item waiting now (retries among themselves: the latest first). */
+	pushFront(item: T): void {
+		if (this.head > 0) this.items[--this.head] = item;
+		else this.items.unshift(item);
 	}
 
 	take(): T {

@@ -24,9 +24,12 @@
  *   signal. When it recurs, the window drops to the fewest requests we had in flight when one was
  *   turned back (the server's limit, or less if others share it), not to half, and from there
  *   grows by one only every SHED_PROBE_ROUNDS round trips, so a server holding 8 at once sees few
- *   more than 8 and few 503s. A 503 that took as long as an answer (a server failing at random)
- *   halves the window only when six of the last twenty answers were such 503s: three in twenty
- *   come by chance from a server that fails 3% of requests. The pace is left alone.
+ *   more than 8 and few 503s. While it sheds, requests go out spread over the quickest round trip
+ *   seen (one every round trip / window), not in bursts: a burst comes back as a burst, and n8n
+ *   handles its answers one at a time while the server's places stand empty. A 503 that took as
+ *   long as an answer (a server failing at random) halves the window only when six of the last
+ *   twenty answers were such 503s: three in twenty come by chance from a server that fails 3% of
+ *   requests. The pace is left alone.
  * - A 429 (or any Retry-After) starts a cool-down that every request to this host waits out, not
  *   only the one that got it.
  * - Ten seconds without a cut, the window grows fast again. Ten seconds without a 429 cut, the
@@ -120,6 +123,8 @@ export class RateControl {
 	/** The pace at the last cut: fast growth below it, careful probing above. */
 	private rateThreshold = Infinity;
 	private nextSendAt = 0;
+	/** While a shedding server holds the window: the next request goes no sooner than this. */
+	private nextSpacedAt = 0;
 	private coolingUntil = 0;
 	private seq = 0;
 	/** Answers to requests numbered below this were already accounted for by the last cut. */
@@ -137,6 +142,8 @@ export class RateControl {
 	private readonly recent: LoadSignal[] = [];
 	/** The usual time a clean answer takes (smoothed as TCP's SRTT), once one came. */
 	private roundTripMs: number | undefined;
+	/** The quickest a clean answer came: the server's own time, the least of ours added. */
+	private fastestRoundTripMs = Infinity;
 	/** The fewest others in flight when a request was shed at once, since the last cut. */
 	private heldWhenShed: number | undefined;
 	private answers = 0;
@@ -153,6 +160,7 @@ export class RateControl {
 		const waitMs = Math.max(
 			this.coolingUntil - now,
 			this.rate === undefined ? 0 : this.nextSendAt - now,
+			this.shedding(now) ? this.nextSpacedAt - now : 0,
 			0,
 		);
 		if (waitMs > 0) return { ready: false, waitMs: Math.ceil(waitMs) };
@@ -164,6 +172,13 @@ export class RateControl {
 	send(now: number, inFlight?: number): Ticket {
 		if (this.rate !== undefined)
 			this.nextSendAt = Math.max(now, this.nextSendAt) + 1000 / this.rate;
+		// A shedding server's few places free up as its answers come back: requests spread over
+		// the round trip keep them spread, where a burst comes back as a burst that n8n handles
+		// one answer at a time while the server's places stand empty.
+		if (this.shedding(now) && this.fastestRoundTripMs < Infinity)
+			this.nextSpacedAt =
+				Math.max(now, this.nextSpacedAt) +
+				this.fastestRoundTripMs / Math.max(1, Math.floor(this.window));
 		this.resumedAt ??= now;
 		return { seq: this.seq++, sentAt: now, inFlight };
 	}
@@ -181,6 +196,7 @@ export class RateControl {
 		this.recent[this.answers++ % RECENT_ANSWERS] = signal;
 		if (signal === 'clean') {
 			const took = now - ticket.sentAt;
+			this.fastestRoundTripMs = Math.min(this.fastestRoundTripMs, took);
 			this.roundTripMs =
 				this.roundTripMs === undefined ? took : this.roundTripMs + (took - this.roundTripMs) / 8;
 			return this.grow(now);
@@ -202,6 +218,11 @@ export class RateControl {
 			coolingUntil: this.coolingUntil,
 			acceptedAt: this.acceptedAt,
 		};
+	}
+
+	/** A shedding server set the window lately (a shed cut in the last LIFTED_AFTER_MS). */
+	private shedding(now: number): boolean {
+		return now - this.lastShedCutAt < LIFTED_AFTER_MS;
 	}
 
 	/** How many of the last answers came with `signal`. */
@@ -228,7 +249,7 @@ export class RateControl {
 		}
 		if (ticket.inFlight !== undefined)
 			this.heldWhenShed = Math.min(this.heldWhenShed ?? Infinity, ticket.inFlight);
-		const known = now - this.lastShedCutAt < LIFTED_AFTER_MS;
+		const known = this.shedding(now);
 		if (known || this.count('shed') >= RECURRING) this.cut(now, 'shed');
 	}
 
@@ -244,7 +265,7 @@ export class RateControl {
 		if (now - this.lastLimitCutAt >= LIFTED_AFTER_MS) this.rateThreshold = Infinity;
 		// Below the threshold: slow start. Above: one more per round trip (congestion avoidance), or
 		// per SHED_PROBE_ROUNDS round trips where a shedding server set the threshold.
-		const rounds = now - this.lastShedCutAt < LIFTED_AFTER_MS ? SHED_PROBE_ROUNDS : 1;
+		const rounds = this.shedding(now) ? SHED_PROBE_ROUNDS : 1;
 		const slowStart =
 			this.window < DOUBLING_BELOW ? SLOW_START_STEP.doubling : SLOW_START_STEP.above;
 		this.window = Math.min(

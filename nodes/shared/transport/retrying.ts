@@ -115,8 +115,8 @@ async function runJob<T>(execution: Execution, gate: Gate, job: Job<T>): Promise
 	const tries: Tries = { startedAt: Date.now(), state: { failures: 0 }, failed: 0 };
 	const decide = (failed: Failed, sentAt: number) =>
 		decideAfter(execution, gate, job, tries, failed, sentAt);
-	for (;;) {
-		const turn = await attempt(execution, gate, job, decide);
+	for (let retry = false; ; retry = true) {
+		const turn = await attempt(execution, gate, job, decide, retry);
 		if ('decision' in turn) {
 			if ('error' in turn.decision) throw turn.decision.error;
 			if (turn.decision.retryInMs > 0)
@@ -140,6 +140,7 @@ async function attempt<T>(
 	gate: Gate,
 	job: Job<T>,
 	decide: (failed: Failed, sentAt: number) => Decision,
+	retry: boolean,
 ): Promise<Turn<T>> {
 	const { ctx } = execution;
 	return await gate.through(async (): Promise<Judged<Turn<T>>> => {
@@ -160,7 +161,7 @@ async function attempt<T>(
 		if ('error' in decision && execution.settings.stopOnFirstError)
 			itemFailed(execution, job.itemIndex);
 		return { value: { tried, decision }, ...load };
-	});
+	}, retry);
 }
 
 /** After a failed attempt: what the policy says (retryPolicy.ts), and the error if it gives up. */
