@@ -24,6 +24,9 @@
  * Options: --part sizes,wait  --majors 1,2  --sizes 1000,10000,30000  --repeats 3
  *          --big-repeats 1 (sizes above 10,000)  --latency 50  --batch 64/50  --timeout-min 10
  *          --wait-n 10000  --wait-pending 3  --wait-timeout-min 60
+ *          --heap-mib N: n8n's V8 heap limited to N MiB (NODE_OPTIONS=--max-old-space-size=N for
+ *          every n8n process of the sizes part; by default Node's own, 4,144 MiB in Node 20.20 and
+ *          4,288 MiB in Node 24.22 on this machine): which contender runs out of heap first
  */
 import * as os from 'node:os';
 
@@ -70,6 +73,7 @@ interface Options {
 	waitN: number;
 	waitPending: number;
 	waitTimeoutMin: number;
+	heapMib?: number;
 }
 
 function parseOptions(argv: string[]): Options {
@@ -102,6 +106,7 @@ function parseOptions(argv: string[]): Options {
 		else if (flag === '--wait-n') options.waitN = Number(value);
 		else if (flag === '--wait-pending') options.waitPending = Number(value);
 		else if (flag === '--wait-timeout-min') options.waitTimeoutMin = Number(value);
+		else if (flag === '--heap-mib') options.heapMib = Number(value);
 		else throw new Error(`unknown option ${flag} (see the top of test/bench/realN8nScale.ts)`);
 	}
 	return options;
@@ -267,7 +272,10 @@ async function benchSizes(major: Major, options: Options): Promise<string[][]> {
 		prefix: PREFIX,
 		apiKey: API_KEY,
 	});
-	const session = await startSession(major, { timeoutMs: 300_000 });
+	const heap = options.heapMib
+		? { env: { NODE_OPTIONS: `--max-old-space-size=${options.heapMib}` } }
+		: {};
+	const session = await startSession(major, { timeoutMs: 300_000, ...heap });
 	try {
 		const credential = { id: 'cambAiScale00001', name: 'CAMB.AI bench, scale' };
 		await session.importCredentials([credentialRecord(server.baseUrl, credential)]);
@@ -279,7 +287,9 @@ async function benchSizes(major: Major, options: Options): Promise<string[][]> {
 		const runs: Measured[][] = workflows.map(() => []);
 		const rounds = Math.max(options.repeats, options.bigRepeats);
 		const repeatsOf = (n: number) => (n > 10_000 ? options.bigRepeats : options.repeats);
-		console.log(`n8n ${session.install.version}: sizes, ${utc()} UTC, load average ${load()}`);
+		console.log(
+			`n8n ${session.install.version}: sizes, ${utc()} UTC, load average ${load()}${options.heapMib ? `, V8 heap limited to ${options.heapMib} MiB` : ''}`,
+		);
 		for (let round = 0; round < rounds; round++) {
 			for (const [s, n] of options.sizes.entries()) {
 				if (round >= repeatsOf(n)) continue;
