@@ -152,7 +152,7 @@ describe('a server that sheds load (503 at once beyond its limit, no Retry-After
 		},
 	);
 
-	it("lets a retry out ahead of the first attempts waiting at the gate, so a request turned back is not the run's tail", async () => {
+	it("lets retries out, in their order, ahead of the first attempts waiting at the gate, so a request turned back is not the run's tail", async () => {
 		const time = virtualTime();
 		const gate = createGate(1, time);
 		const order: string[] = [];
@@ -175,7 +175,7 @@ describe('a server that sheds load (503 at once beyond its limit, no Retry-After
 		expect(order).toEqual(['first']);
 		release();
 		await time.run(all);
-		expect(order).toEqual(['first', 'retry of z', 'retry of a', 'b', 'c']);
+		expect(order).toEqual(['first', 'retry of a', 'retry of z', 'b', 'c']);
 	});
 
 	it('reads a 503 without Retry-After as shed load, and one with it as overload', () => {

@@ -1,7 +1,7 @@
 /**
  * The one door every request to a host goes through in an execution: it holds requests back
  * while RateControl says so (window full, pacing, cool-down) and lets them out first come, first
- * served, but a retry goes ahead of every first attempt: a request that was turned back has
+ * served, but retries go ahead of every first attempt: a request that was turned back has
  * waited its turn once already, and sent last it would be the run's tail (a second refusal then
  * backs it off with the whole run waiting for it). Stateful glue around the pure RateControl; the
  * waiting is done with `sleep`.
@@ -33,7 +33,11 @@ export interface GateClock {
 
 export function createGate(ceiling: number, clock: GateClock): Gate {
 	const control = new RateControl({ ceiling });
-	const queue = new Waiting<(ticket: Ticket) => void>();
+	// Two lines, each first come first served: retries are let out before first attempts.
+	const retries = new Waiting<(ticket: Ticket) => void>();
+	const firsts = new Waiting<(ticket: Ticket) => void>();
+	const waiting = () => retries.size + firsts.size;
+	const next = () => (retries.size > 0 ? retries : firsts).take();
 	let inFlight = 0;
 	let pumping = false;
 	let onAnswer: (() => void) | undefined;
@@ -43,13 +47,13 @@ export function createGate(ceiling: number, clock: GateClock): Gate {
 		if (pumping) return;
 		pumping = true;
 		try {
-			while (queue.size > 0) {
+			while (waiting() > 0) {
 				const readiness = control.readiness(clock.now(), inFlight);
 				if (readiness.ready) {
 					// Counted and paced here, before the next one is considered.
 					const ticket = control.send(clock.now(), inFlight);
 					inFlight++;
-					queue.take()(ticket);
+					next()(ticket);
 				} else if ('untilAnswer' in readiness) {
 					await new Promise<void>((resolve) => (onAnswer = resolve));
 				} else {
@@ -58,9 +62,9 @@ export function createGate(ceiling: number, clock: GateClock): Gate {
 			}
 		} catch {
 			// The execution was cancelled mid-pause: let everyone through; each sees the cancel and sends nothing.
-			while (queue.size > 0) {
+			while (waiting() > 0) {
 				inFlight++;
-				queue.take()(control.send(clock.now()));
+				next()(control.send(clock.now()));
 			}
 		} finally {
 			pumping = false;
@@ -78,8 +82,7 @@ export function createGate(ceiling: number, clock: GateClock): Gate {
 	return {
 		async through<T>(task: () => Promise<Judged<T>>, retry = false): Promise<T> {
 			const ticket = await new Promise<Ticket>((resolve) => {
-				if (retry) queue.pushFront(resolve);
-				else queue.push(resolve);
+				(retry ? retries : firsts).push(resolve);
 				void pump();
 			});
 			let judged: Judged<T> | undefined;
@@ -96,7 +99,7 @@ export function createGate(ceiling: number, clock: GateClock): Gate {
 	};
 }
 
-/** Requests waiting at the gate, in the order they are taken; taken ones are dropped now and then. */
+/** Requests waiting at the gate, first come first served; taken ones are dropped now and then. */
 class Waiting<T> {
 	private readonly items: Array<T | undefined> = [];
 	private head = 0;
@@ -107,12 +110,6 @@ class Waiting<T> {
 
 	push(item: T): void {
 		this.items.push(item);
-	}
-
-	/** Taken before every item waiting now (retries among themselves: the latest first). */
-	pushFront(item: T): void {
-		if (this.head > 0) this.items[--this.head] = item;
-		else this.items.unshift(item);
 	}
 
 	take(): T {
