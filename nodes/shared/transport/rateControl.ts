@@ -177,8 +177,7 @@ export class RateControl {
 		// one answer at a time while the server's places stand empty.
 		if (this.shedding(now) && this.fastestRoundTripMs < Infinity)
 			this.nextSpacedAt =
-				Math.max(now, this.nextSpacedAt) +
-				this.fastestRoundTripMs / Math.max(1, Math.floor(this.window));
+				Math.max(now, this.nextSpacedAt) + this.fastestRoundTripMs / Math.floor(this.window);
 		this.resumedAt ??= now;
 		return { seq: this.seq++, sentAt: now, inFlight };
 	}
